@@ -1,0 +1,75 @@
+"""Cross-cutting core: who works where, and the audit log."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class StaffProfile(models.Model):
+    """What the roles table cannot say by itself: the stores a user works in, their export cap."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    stores = models.ManyToManyField("sales.Store", blank=True, related_name="staff")
+    export_daily_cap = models.PositiveIntegerField(
+        _("export rows per day"),
+        null=True,
+        blank=True,
+        help_text=_("Leave empty for the chain's default."),
+    )
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class AuditAction(models.TextChoices):
+    LOGIN = "login", _("Signed in")
+    LOGIN_FAILED = "login_failed", _("Failed sign-in")
+    LOGOUT = "logout", _("Signed out")
+    CUSTOMER_VIEW = "customer_view", _("Opened a card")
+    CUSTOMER_CREATE = "customer_create", _("Created a card")
+    CUSTOMER_UPDATE = "customer_update", _("Edited a card")
+    CUSTOMER_MERGE = "customer_merge", _("Merged cards")
+    CUSTOMER_ERASE = "customer_erase", _("Erased personal data")
+    CONSENT_CHANGE = "consent_change", _("Changed consent")
+    EXPORT = "export", _("Exported")
+    EXPORT_REFUSED = "export_refused", _("Export refused")
+    ROLE_CHANGE = "role_change", _("Changed roles")
+    API_KEY = "api_key", _("Managed an API key")
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what to which object, from where."""
+
+    at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    # Kept apart from the FK so the log still names a deleted or unknown user.
+    actor_name = models.CharField(_("user"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=20, choices=AuditAction, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=50, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        indexes = [
+            models.Index(fields=["actor", "action", "-at"], name="audit_actor_action"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action}"

@@ -1,0 +1,394 @@
+"""The customer card, its phones, consent, custom fields, tags and the contact log.
+
+Reads of customers go through `crm.access.visible_customers(user)`; nothing here filters by user.
+"""
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.utils.translation import gettext_lazy as _
+
+from sales.models import MONEY
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "", _("Not stated")
+    FEMALE = "f", _("Female")
+    MALE = "m", _("Male")
+
+
+class MaritalStatus(models.TextChoices):
+    UNKNOWN = "", _("Not stated")
+    SINGLE = "single", _("Single")
+    MARRIED = "married", _("Married")
+    DIVORCED = "divorced", _("Divorced")
+    WIDOWED = "widowed", _("Widowed")
+
+
+class LifecycleStage(models.TextChoices):
+    LEAD = "lead", _("Lead (contacted, never bought)")
+    CUSTOMER = "customer", _("Customer")
+    LAPSED = "lapsed", _("Lapsed")
+
+
+class Channel(models.TextChoices):
+    """Channels a customer can consent to be contacted through."""
+
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    MESSENGER = "messenger", _("Messenger")
+    PHONE = "phone", _("Phone call")
+
+
+class Source(models.TextChoices):
+    WEB = "web", _("Web app")
+    POS = "pos", _("Till (POS)")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    ADMIN = "admin", _("Admin")
+    DEMO = "demo", _("Demo data")
+    UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+
+
+class AcquisitionChannel(models.Model):
+    """Where customers come from and what one costs to win (for historical lifetime value)."""
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    acquisition_cost = models.DecimalField(_("cost per customer"), **MONEY, default=0)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("acquisition channel")
+        verbose_name_plural = _("acquisition channels")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    color = models.CharField(_("colour"), max_length=7, default="#6c757d")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomFieldCategory(models.Model):
+    """A group of admin-defined fields on the card, with why the store keeps them."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    purpose = models.TextField(_("purpose"), blank=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name = _("custom field category")
+        verbose_name_plural = _("custom field categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", _("Text")
+    NUMBER = "number", _("Number")
+    DATE = "date", _("Date")
+    BOOLEAN = "bool", _("Yes/no")
+    CHOICE = "choice", _("One of a list")
+    MULTI = "multi", _("Several of a list")
+
+
+class CustomField(models.Model):
+    """An admin-defined card field; values live in `Customer.custom_fields` under `key`."""
+
+    key = models.SlugField(_("key"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    type = models.CharField(_("type"), max_length=8, choices=CustomFieldType)
+    choices = models.JSONField(_("choices"), default=list, blank=True)
+    category = models.ForeignKey(
+        CustomFieldCategory, on_delete=models.PROTECT, related_name="fields"
+    )
+    help_text = models.CharField(_("help text"), max_length=300, blank=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["category__order", "order", "name"]
+        verbose_name = _("custom field")
+        verbose_name_plural = _("custom fields")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    # Identity
+    surname = models.CharField(_("surname"), max_length=100, blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    patronymic = models.CharField(_("patronymic"), max_length=100, blank=True)
+    gender = models.CharField(
+        _("gender"), max_length=1, choices=Gender, blank=True, default=Gender.UNKNOWN
+    )
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    # Contact details (phones are in CustomerPhone; the primary one is mirrored here for lists)
+    phone = models.CharField(_("primary phone"), max_length=20, blank=True, editable=False)
+    email = models.EmailField(_("email"), blank=True)
+    extra_emails = models.JSONField(_("other emails"), default=list, blank=True)
+    card_number = models.CharField(
+        _("loyalty card"), max_length=32, null=True, blank=True, unique=True
+    )
+    postal_code = models.CharField(_("postal code"), max_length=12, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    # Work and family
+    workplace = models.CharField(_("workplace"), max_length=200, blank=True)
+    position = models.CharField(_("position"), max_length=200, blank=True)
+    marital_status = models.CharField(
+        _("marital status"), max_length=10, choices=MaritalStatus, blank=True, default=""
+    )
+    children_count = models.PositiveSmallIntegerField(_("children"), null=True, blank=True)
+    interests = models.TextField(_("interests"), blank=True)
+    preferences = models.TextField(_("preferences"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
+    # Relationship
+    lifecycle_stage = models.CharField(
+        _("lifecycle stage"), max_length=10, choices=LifecycleStage, default=LifecycleStage.LEAD
+    )
+    acquisition_channel = models.ForeignKey(
+        AcquisitionChannel, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    home_store = models.ForeignKey(
+        "sales.Store",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="home_customers",
+    )
+    assigned_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_customers",
+    )
+    # Current consent per channel; the history is in ConsentEvent (see customers.services).
+    consent_email = models.BooleanField(_("email consent"), default=False)
+    consent_sms = models.BooleanField(_("SMS consent"), default=False)
+    consent_messenger = models.BooleanField(_("messenger consent"), default=False)
+    consent_phone = models.BooleanField(_("phone call consent"), default=False)
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
+    # Stamps
+    source = models.CharField(_("source"), max_length=12, choices=Source, default=Source.WEB)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["surname", "first_name", "id"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        permissions = [
+            ("view_all_customers", _("Can see every customer of the chain")),
+            ("view_store_customers", _("Can see customers of own stores and assigned ones")),
+            ("lookup_customers", _("Can look customers up by phone or card")),
+            ("view_contact_details", _("Can see unmasked phones, emails and addresses")),
+            ("export_customers", _("Can export customer lists")),
+        ]
+        indexes = [
+            models.Index(fields=["home_store", "surname"], name="customer_store_surname"),
+            models.Index(fields=["assigned_manager"], name="customer_manager"),
+            models.Index(fields=["lifecycle_stage"], name="customer_stage"),
+            models.Index(fields=["created_at"], name="customer_created"),
+            models.Index(Upper("email"), name="customer_email_upper"),
+            # Birthday look-ahead ("next 7 days") reads month and day, never the year.
+            models.Index("birth_date", name="customer_birth_date"),
+            GinIndex(
+                OpClass(Upper("surname"), name="gin_trgm_ops"),
+                name="customer_surname_trgm",
+            ),
+            GinIndex(
+                OpClass(Upper("first_name"), name="gin_trgm_ops"),
+                name="customer_first_name_trgm",
+            ),
+            GinIndex(fields=["custom_fields"], name="customer_custom_fields"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or f"#{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return f"/customers/{self.pk}/"
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.surname, self.first_name, self.patronymic) if p)
+
+    @property
+    def short_name(self) -> str:
+        """How a letter addresses a Russian customer: first name and patronymic."""
+        return " ".join(p for p in (self.first_name, self.patronymic) if p) or self.full_name
+
+    def has_consent(self, channel: str) -> bool:
+        return (
+            not self.do_not_contact
+            and self.erased_at is None
+            and bool(getattr(self, f"consent_{channel}"))
+        )
+
+
+class PhoneKind(models.TextChoices):
+    MOBILE = "mobile", _("Mobile")
+    HOME = "home", _("Home")
+    WORK = "work", _("Work")
+
+
+class CustomerPhone(models.Model):
+    """A phone in E.164; a number belongs to one customer across the whole base."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones")
+    number = models.CharField(_("phone"), max_length=20, unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=PhoneKind, default=PhoneKind.MOBILE)
+    is_primary = models.BooleanField(_("primary"), default=False)
+
+    class Meta:
+        ordering = ["-is_primary", "id"]
+        verbose_name = _("phone")
+        verbose_name_plural = _("phones")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(is_primary=True), name="phone_one_primary"
+            ),
+            models.CheckConstraint(
+                condition=Q(number__regex=r"^\+[1-9][0-9]{6,14}$"), name="phone_is_e164"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class ImportantDateKind(models.TextChoices):
+    CHILD_BIRTHDAY = "child_birthday", _("Child's birthday")
+    SPOUSE_BIRTHDAY = "spouse_birthday", _("Spouse's birthday")
+    WEDDING = "wedding", _("Wedding anniversary")
+    OTHER = "other", _("Other")
+
+
+class ImportantDate(models.Model):
+    """Family dates a store can greet a customer on (children's birthdays, anniversaries)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="important_dates")
+    kind = models.CharField(_("kind"), max_length=20, choices=ImportantDateKind)
+    label = models.CharField(_("who or what"), max_length=100, blank=True)
+    date = models.DateField(_("date"))
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("important date")
+        verbose_name_plural = _("important dates")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label} {self.date:%d.%m}"
+
+
+class ConsentEvent(models.Model):
+    """One grant or withdrawal of consent: the legal record behind the flags on the card."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel)
+    granted = models.BooleanField(_("granted"))
+    at = models.DateTimeField(_("when"))
+    source = models.CharField(_("how"), max_length=12, choices=Source)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
+        indexes = [models.Index(fields=["customer", "channel", "-at"], name="consent_history")]
+
+    def __str__(self) -> str:
+        verb = "+" if self.granted else "-"
+        return f"{verb}{self.channel} {self.at:%Y-%m-%d}"
+
+
+class ContactChannel(models.TextChoices):
+    PHONE = "phone", _("Phone call")
+    VISIT = "visit", _("Store visit")
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    MESSENGER = "messenger", _("Messenger")
+    SOCIAL = "social", _("Social network")
+    OTHER = "other", _("Other")
+
+
+class Direction(models.TextChoices):
+    INBOUND = "in", _("Inbound")
+    OUTBOUND = "out", _("Outbound")
+
+
+class Contact(models.Model):
+    """One entry of the contact log: who spoke to the customer, about what, what was agreed."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="customer_contacts",
+    )
+    store = models.ForeignKey(
+        "sales.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(_("when"))
+    channel = models.CharField(_("channel"), max_length=10, choices=ContactChannel)
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction)
+    topic = models.CharField(_("topic"), max_length=200)
+    outcome = models.TextField(_("outcome"), blank=True)
+    agreement = models.TextField(_("agreement reached"), blank=True)
+    next_step = models.CharField(_("next step"), max_length=300, blank=True)
+    due_date = models.DateField(_("next step due"), null=True, blank=True)
+    done_at = models.DateTimeField(_("next step done at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contact log")
+        indexes = [
+            models.Index(fields=["customer", "-at"], name="contact_customer_time"),
+            models.Index(
+                fields=["staff", "due_date"],
+                condition=Q(due_date__isnull=False, done_at__isnull=True),
+                name="contact_open_followups",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(due_date__isnull=True) | ~Q(next_step=""),
+                name="contact_due_date_needs_next_step",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d} {self.topic}"

@@ -1,0 +1,430 @@
+"""Writes to customer cards, consent and the contact log.
+
+Every change that the web app, the API, Celery or the admin makes to a card goes through here, so
+validation, phone normalisation, consent history and auditing happen in exactly one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+
+from crm.audit import audit_record
+from crm.models import AuditAction
+
+from .models import (
+    Channel,
+    ConsentEvent,
+    Contact,
+    Customer,
+    CustomerPhone,
+    CustomField,
+    CustomFieldType,
+    LifecycleStage,
+    Source,
+)
+from .phones import normalize_phone
+
+# Card fields a service may set directly; phones, consent and custom fields have their own rules.
+CARD_FIELDS = (
+    "surname",
+    "first_name",
+    "patronymic",
+    "gender",
+    "birth_date",
+    "email",
+    "extra_emails",
+    "card_number",
+    "postal_code",
+    "city",
+    "address",
+    "workplace",
+    "position",
+    "marital_status",
+    "children_count",
+    "interests",
+    "preferences",
+    "notes",
+    "lifecycle_stage",
+    "acquisition_channel",
+    "home_store",
+    "assigned_manager",
+    "do_not_contact",
+)
+
+
+class DuplicateCustomer(ValidationError):
+    """A phone or card number already belongs to another card; `existing_id` names it."""
+
+    def __init__(self, message, *, field: str, existing_id: int):
+        super().__init__({field: [message]}, code="duplicate")
+        self.field = field
+        self.existing_id = existing_id
+
+
+def _phone_owner(number: str, exclude_customer_id: int | None) -> int | None:
+    qs = CustomerPhone.objects.filter(number=number)
+    if exclude_customer_id:
+        qs = qs.exclude(customer_id=exclude_customer_id)
+    return qs.values_list("customer_id", flat=True).first()
+
+
+def _normalized_phones(phones: Iterable[str], exclude_customer_id: int | None) -> list[str]:
+    result: list[str] = []
+    for raw in phones:
+        try:
+            number = normalize_phone(raw)
+        except ValidationError as exc:
+            raise ValidationError({"phones": exc.messages}, code="invalid") from exc
+        owner = _phone_owner(number, exclude_customer_id)
+        if owner:
+            raise DuplicateCustomer(
+                _("Phone %(phone)s already belongs to customer #%(id)s.")
+                % {"phone": number, "id": owner},
+                field="phones",
+                existing_id=owner,
+            )
+        if number not in result:
+            result.append(number)
+    return result
+
+
+def _check_card_number(card_number: str | None, exclude_customer_id: int | None) -> None:
+    if not card_number:
+        return
+    qs = Customer.objects.filter(card_number=card_number)
+    if exclude_customer_id:
+        qs = qs.exclude(pk=exclude_customer_id)
+    owner = qs.values_list("pk", flat=True).first()
+    if owner:
+        raise DuplicateCustomer(
+            _("Loyalty card %(card)s already belongs to customer #%(id)s.")
+            % {"card": card_number, "id": owner},
+            field="card_number",
+            existing_id=owner,
+        )
+
+
+def custom_fields_clean(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate custom field values against the admin's definitions; JSON-ready result."""
+    definitions = {f.key: f for f in CustomField.objects.filter(is_active=True)}
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    for key, value in (values or {}).items():
+        field = definitions.get(key)
+        if field is None:
+            errors.setdefault("custom_fields", []).append(
+                _("Unknown custom field %(key)s.") % {"key": key}
+            )
+            continue
+        if value in (None, "", []):
+            continue
+        try:
+            clean[key] = _clean_custom_value(field, value)
+        except (ValueError, TypeError, InvalidOperation):
+            errors.setdefault("custom_fields", []).append(
+                _("%(name)s: %(value)s is not a valid value.")
+                % {"name": field.name, "value": value}
+            )
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def _clean_custom_value(field: CustomField, value: Any) -> Any:
+    if field.type == CustomFieldType.TEXT:
+        text = str(value).strip()
+        if len(text) > 1000:
+            raise ValueError(text)
+        return text
+    if field.type == CustomFieldType.NUMBER:
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise ValueError(value)
+        return str(number)
+    if field.type == CustomFieldType.DATE:
+        parsed = value if isinstance(value, dt.date) else parse_date(str(value))
+        if parsed is None:
+            raise ValueError(value)
+        return parsed.isoformat()
+    if field.type == CustomFieldType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in {"true", "1", "yes", "да"}:
+            return True
+        if str(value).lower() in {"false", "0", "no", "нет"}:
+            return False
+        raise ValueError(value)
+    if field.type == CustomFieldType.CHOICE:
+        if value not in field.choices:
+            raise ValueError(value)
+        return value
+    if field.type == CustomFieldType.MULTI:
+        items = list(value) if isinstance(value, list | tuple) else [value]
+        if any(item not in field.choices for item in items):
+            raise ValueError(value)
+        return items
+    raise ValueError(field.type)
+
+
+def _clean_emails(data: dict[str, Any]) -> None:
+    errors = {}
+    if data.get("email"):
+        data["email"] = data["email"].strip().lower()
+        try:
+            validate_email(data["email"])
+        except ValidationError as exc:
+            errors["email"] = exc.messages
+    if "extra_emails" in data:
+        extra = [e.strip().lower() for e in data["extra_emails"] or [] if e and e.strip()]
+        for email in extra:
+            try:
+                validate_email(email)
+            except ValidationError as exc:
+                errors.setdefault("extra_emails", []).extend(exc.messages)
+        data["extra_emails"] = extra
+    if errors:
+        raise ValidationError(errors)
+
+
+def _snapshot(customer: Customer, fields: Iterable[str]) -> dict[str, Any]:
+    out = {}
+    for name in fields:
+        value = getattr(customer, f"{name}_id" if name in _FK_FIELDS else name)
+        out[name] = value.isoformat() if isinstance(value, dt.date) else value
+    return out
+
+
+_FK_FIELDS = {"acquisition_channel", "home_store", "assigned_manager"}
+
+
+def _set_phones(customer: Customer, numbers: list[str]) -> None:
+    customer.phones.exclude(number__in=numbers).delete()
+    existing = {p.number: p for p in customer.phones.all()}
+    # Clear the primary flag first so the one-primary constraint holds at every statement.
+    customer.phones.filter(is_primary=True).update(is_primary=False)
+    for index, number in enumerate(numbers):
+        phone = existing.get(number)
+        if phone is None:
+            CustomerPhone.objects.create(customer=customer, number=number, is_primary=index == 0)
+        elif index == 0:
+            CustomerPhone.objects.filter(pk=phone.pk).update(is_primary=True)
+    primary = numbers[0] if numbers else ""
+    if customer.phone != primary:
+        customer.phone = primary
+        customer.save(update_fields=["phone", "updated_at"])
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    actor,
+    phones: Iterable[str] = (),
+    consents: Mapping[str, bool] | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+    tags: Iterable = (),
+    source: str = Source.WEB,
+    request=None,
+    **fields: Any,
+) -> Customer:
+    """Create a card with its phones and consent; DuplicateCustomer if a phone or card is taken."""
+    unknown = set(fields) - set(CARD_FIELDS)
+    if unknown:
+        raise ValidationError({name: [_("Unknown field.")] for name in sorted(unknown)})
+    fields.setdefault("lifecycle_stage", LifecycleStage.LEAD)
+    if fields.get("card_number") == "":
+        fields["card_number"] = None
+    _clean_emails(fields)
+    numbers = _normalized_phones(phones, None)
+    _check_card_number(fields.get("card_number"), None)
+    customer = Customer(
+        **fields,
+        custom_fields=custom_fields_clean(custom_fields or {}),
+        source=source,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    customer.full_clean(exclude=["phone", "custom_fields", "tags"], validate_unique=False)
+    try:
+        with transaction.atomic():
+            customer.save()
+            _set_phones(customer, numbers)
+    except IntegrityError as exc:
+        # A concurrent request took the phone or card between our check and the insert.
+        raise ValidationError(
+            _("This phone or loyalty card was just registered to another customer.")
+        ) from exc
+    if tags:
+        customer.tags.set(tags)
+    for channel, granted in (consents or {}).items():
+        consent_set(customer=customer, channel=channel, granted=granted, source=source, actor=actor)
+    audit_record(
+        actor=actor,
+        action=AuditAction.CUSTOMER_CREATE,
+        obj=customer,
+        request=request,
+        source=source,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_update(
+    *,
+    actor,
+    customer: Customer,
+    data: Mapping[str, Any],
+    phones: Iterable[str] | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+    request=None,
+) -> Customer:
+    """Change card fields (and optionally the phone list), auditing before and after."""
+    unknown = set(data) - set(CARD_FIELDS)
+    if unknown:
+        raise ValidationError({name: [_("Unknown field.")] for name in sorted(unknown)})
+    changes = dict(data)
+    if changes.get("card_number") == "":
+        changes["card_number"] = None
+    _clean_emails(changes)
+    _check_card_number(changes.get("card_number"), customer.pk)
+    numbers = _normalized_phones(phones, customer.pk) if phones is not None else None
+
+    changed = [name for name, value in changes.items() if _differs(customer, name, value)]
+    before = _snapshot(customer, changed)
+    for name in changed:
+        setattr(customer, name, changes[name])
+    update_fields = list(changed)
+    if custom_fields is not None:
+        merged = {**customer.custom_fields, **custom_fields}
+        cleaned = custom_fields_clean({k: v for k, v in merged.items() if v not in (None, "")})
+        if cleaned != customer.custom_fields:
+            before["custom_fields"] = customer.custom_fields
+            customer.custom_fields = cleaned
+            update_fields.append("custom_fields")
+    customer.full_clean(exclude=["phone", "custom_fields", "tags"], validate_unique=False)
+    if update_fields:
+        customer.save(update_fields=[*update_fields, "updated_at"])
+    if numbers is not None:
+        old_numbers = [p.number for p in customer.phones.all()]
+        if old_numbers != numbers:
+            before["phones"] = old_numbers
+            _set_phones(customer, numbers)
+            update_fields.append("phones")
+    if update_fields:
+        after = _snapshot(
+            customer, [f for f in update_fields if f not in {"phones", "custom_fields"}]
+        )
+        if "phones" in update_fields:
+            after["phones"] = numbers
+        if "custom_fields" in update_fields:
+            after["custom_fields"] = customer.custom_fields
+        audit_record(
+            actor=actor,
+            action=AuditAction.CUSTOMER_UPDATE,
+            obj=customer,
+            request=request,
+            before=before,
+            after=after,
+        )
+    return customer
+
+
+def _differs(customer: Customer, name: str, value: Any) -> bool:
+    if name in _FK_FIELDS:
+        current = getattr(customer, f"{name}_id")
+        return current != (value.pk if hasattr(value, "pk") else value)
+    return getattr(customer, name) != value
+
+
+@transaction.atomic
+def consent_set(
+    *,
+    customer: Customer,
+    channel: str,
+    granted: bool,
+    source: str,
+    actor=None,
+    at: dt.datetime | None = None,
+    note: str = "",
+) -> ConsentEvent | None:
+    """Record a grant or withdrawal for one channel; no event when nothing changes."""
+    if channel not in Channel.values:
+        raise ValidationError({"channel": [_("Unknown channel %(c)s.") % {"c": channel}]})
+    field = f"consent_{channel}"
+    # Lock the row: an unsubscribe and a staff edit racing must both land in the history.
+    current = Customer.objects.select_for_update().values_list(field, flat=True).get(pk=customer.pk)
+    if current == granted:
+        return None
+    event = ConsentEvent.objects.create(
+        customer=customer,
+        channel=channel,
+        granted=granted,
+        at=at or timezone.now(),
+        source=source,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        note=note,
+    )
+    Customer.objects.filter(pk=customer.pk).update(**{field: granted, "updated_at": timezone.now()})
+    setattr(customer, field, granted)
+    audit_record(
+        actor=actor,
+        action=AuditAction.CONSENT_CHANGE,
+        obj=customer,
+        channel=channel,
+        granted=granted,
+        source=source,
+    )
+    return event
+
+
+@transaction.atomic
+def contact_record(
+    *,
+    actor,
+    customer: Customer,
+    channel: str,
+    direction: str,
+    topic: str,
+    at: dt.datetime | None = None,
+    outcome: str = "",
+    agreement: str = "",
+    next_step: str = "",
+    due_date: dt.date | None = None,
+    store=None,
+) -> Contact:
+    """Log one contact with a customer, with what was agreed and the follow-up it calls for."""
+    contact = Contact(
+        customer=customer,
+        staff=actor if getattr(actor, "is_authenticated", False) else None,
+        store=store,
+        at=at or timezone.now(),
+        channel=channel,
+        direction=direction,
+        topic=topic,
+        outcome=outcome,
+        agreement=agreement,
+        next_step=next_step,
+        due_date=due_date,
+    )
+    if due_date and not next_step:
+        raise ValidationError({"next_step": [_("Say what should be done by the due date.")]})
+    contact.full_clean()
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_complete(*, actor, contact: Contact) -> Contact:
+    """Mark a contact's follow-up as done."""
+    if contact.done_at is None:
+        contact.done_at = timezone.now()
+        contact.save(update_fields=["done_at"])
+    return contact

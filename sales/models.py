@@ -1,0 +1,247 @@
+"""Stores, the catalogue, receipts with their lines, and returns.
+
+Money is `Decimal` everywhere. A receipt line keeps its own unit cost, so the margin of every
+sale is known when it happens, whatever the catalogue cost becomes later.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Round
+from django.utils.translation import gettext_lazy as _
+from timezone_field import TimeZoneField
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+QUANTITY = {"max_digits": 12, "decimal_places": 3}
+ZERO = Decimal("0")
+
+
+class Store(models.Model):
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    timezone = TimeZoneField(_("time zone"), default="Europe/Moscow")
+    currency = models.CharField(
+        _("currency"), max_length=3, default=settings.CLIENTELE_DEFAULT_CURRENCY
+    )
+    opened_on = models.DateField(_("opened on"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Category(models.Model):
+    """A node of the product category tree; `path` ("Одежда/Платья") makes subtree reads cheap."""
+
+    name = models.CharField(_("name"), max_length=120)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    path = models.CharField(_("path"), max_length=500, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["path"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(parent__isnull=True), name="category_unique_root"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    def save(self, *args, **kwargs) -> None:
+        self.path = f"{self.parent.path}/{self.name}" if self.parent_id else self.name
+        super().save(*args, **kwargs)
+
+
+class Product(models.Model):
+    sku = models.CharField(_("SKU"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=300)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="products"
+    )
+    price = models.DecimalField(_("price"), **MONEY, validators=[MinValueValidator(ZERO)])
+    cost = models.DecimalField(
+        _("cost"), **MONEY, default=ZERO, validators=[MinValueValidator(ZERO)]
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gte=0) & Q(cost__gte=0), name="product_money_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class PaymentMethod(models.TextChoices):
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Bank card")
+    SBP = "sbp", _("Faster payments (SBP)")
+    ONLINE = "online", _("Online payment")
+    BONUS = "bonus", _("Bonus points")
+    MIXED = "mixed", _("Mixed")
+
+
+class SalesChannel(models.TextChoices):
+    STORE = "store", _("In store")
+    ONLINE = "online", _("Online shop")
+    PHONE = "phone", _("Phone order")
+
+
+class Receipt(models.Model):
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="receipts")
+    customer = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="receipts",
+    )
+    pos_receipt_id = models.CharField(_("POS receipt id"), max_length=64)
+    purchased_at = models.DateTimeField(_("purchased at"))
+    payment_method = models.CharField(
+        _("payment method"), max_length=16, choices=PaymentMethod, default=PaymentMethod.CARD
+    )
+    channel = models.CharField(
+        _("channel"), max_length=16, choices=SalesChannel, default=SalesChannel.STORE
+    )
+    total = models.DecimalField(_("total"), **MONEY)
+    # Fingerprint of the posted content, so a retried POST can be told from a conflicting one.
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-purchased_at"]
+        verbose_name = _("receipt")
+        verbose_name_plural = _("receipts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "pos_receipt_id"], name="receipt_unique_pos_id_per_store"
+            ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="receipt_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "purchased_at"], name="receipt_customer_time"),
+            models.Index(fields=["store", "purchased_at"], name="receipt_store_time"),
+            models.Index(fields=["purchased_at"], name="receipt_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store.code}/{self.pos_receipt_id}"
+
+
+class ReceiptLine(models.Model):
+    receipt = models.ForeignKey(Receipt, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveSmallIntegerField(_("line"))
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="receipt_lines")
+    quantity = models.DecimalField(_("quantity"), **QUANTITY)
+    unit_price = models.DecimalField(_("unit price"), **MONEY)
+    discount = models.DecimalField(_("discount"), **MONEY, default=ZERO)
+    unit_cost = models.DecimalField(_("unit cost"), **MONEY, default=ZERO)
+    # Stored by PostgreSQL, so set-based analytics never recompute (or disagree about) them.
+    amount = models.GeneratedField(
+        expression=Round(F("quantity") * F("unit_price") - F("discount"), 2),
+        output_field=models.DecimalField(**MONEY),
+        db_persist=True,
+        verbose_name=_("amount"),
+    )
+    margin = models.GeneratedField(
+        expression=Round(
+            F("quantity") * F("unit_price") - F("discount") - F("quantity") * F("unit_cost"), 2
+        ),
+        output_field=models.DecimalField(**MONEY),
+        db_persist=True,
+        verbose_name=_("margin"),
+    )
+
+    class Meta:
+        ordering = ["receipt", "line_no"]
+        verbose_name = _("receipt line")
+        verbose_name_plural = _("receipt lines")
+        constraints = [
+            models.UniqueConstraint(fields=["receipt", "line_no"], name="receipt_line_unique_no"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0) & Q(unit_cost__gte=0) & Q(discount__gte=0),
+                name="line_money_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount__lte=F("quantity") * F("unit_price")),
+                name="line_discount_within_price",
+            ),
+        ]
+        indexes = [models.Index(fields=["product"], name="receipt_line_product")]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_id}#{self.line_no}"
+
+
+class Return(models.Model):
+    """Goods brought back; each line points at the receipt line it returns."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="returns")
+    receipt = models.ForeignKey(Receipt, on_delete=models.PROTECT, related_name="returns")
+    pos_return_id = models.CharField(_("POS return id"), max_length=64)
+    returned_at = models.DateTimeField(_("returned at"))
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-returned_at"]
+        verbose_name = _("return")
+        verbose_name_plural = _("returns")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "pos_return_id"], name="return_unique_pos_id_per_store"
+            ),
+        ]
+        indexes = [models.Index(fields=["receipt"], name="return_receipt")]
+
+    def __str__(self) -> str:
+        return f"{self.store.code}/{self.pos_return_id}"
+
+
+class ReturnLine(models.Model):
+    return_doc = models.ForeignKey(Return, on_delete=models.CASCADE, related_name="lines")
+    receipt_line = models.ForeignKey(
+        ReceiptLine, on_delete=models.PROTECT, related_name="return_lines"
+    )
+    quantity = models.DecimalField(_("quantity"), **QUANTITY)
+    # Refund and margin given back, at the line's own price, discount and cost, pro rata.
+    amount = models.DecimalField(_("refund"), **MONEY)
+    margin = models.DecimalField(_("margin returned"), **MONEY)
+
+    class Meta:
+        verbose_name = _("return line")
+        verbose_name_plural = _("return lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="return_quantity_positive"),
+            models.UniqueConstraint(
+                fields=["return_doc", "receipt_line"], name="return_line_unique_per_return"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.return_doc_id}: {self.receipt_line_id} x {self.quantity}"

@@ -1,0 +1,182 @@
+"""Writes of sales: receipts and returns.
+
+`receipt_record` and `return_record` hold the rules (totals add up, returns never exceed what
+was bought); the POS API adds idempotency and batching on top of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils.translation import gettext as _
+
+from .models import ZERO, Product, Receipt, ReceiptLine, Return, ReturnLine, Store
+
+KOPECK = Decimal("0.01")
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(KOPECK, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class LineInput:
+    product: Product
+    quantity: Decimal
+    unit_price: Decimal
+    discount: Decimal = ZERO
+    unit_cost: Decimal | None = None  # None: the catalogue cost at the time of sale
+
+    @property
+    def amount(self) -> Decimal:
+        return money(self.quantity * self.unit_price - self.discount)
+
+
+def line_errors(line: LineInput) -> list[str]:
+    errors = []
+    if line.quantity <= 0:
+        errors.append(_("Quantity must be positive."))
+    if line.unit_price < 0:
+        errors.append(_("Unit price cannot be negative."))
+    if line.discount < 0:
+        errors.append(_("Discount cannot be negative."))
+    elif line.discount > line.quantity * line.unit_price:
+        errors.append(_("Discount cannot exceed the line's price."))
+    if line.unit_cost is not None and line.unit_cost < 0:
+        errors.append(_("Unit cost cannot be negative."))
+    return errors
+
+
+@transaction.atomic
+def receipt_record(
+    *,
+    store: Store,
+    pos_receipt_id: str,
+    purchased_at: dt.datetime,
+    lines: list[LineInput],
+    total: Decimal | None = None,
+    customer=None,
+    payment_method: str = "card",
+    channel: str = "store",
+    content_hash: str = "",
+) -> Receipt:
+    """Store one receipt with its lines; the lines must add up to `total` to the kopeck."""
+    if not lines:
+        raise ValidationError({"lines": [_("A receipt needs at least one line.")]})
+    errors = {f"lines[{i}]": e for i, line in enumerate(lines) if (e := line_errors(line))}
+    if errors:
+        raise ValidationError(errors)
+    lines_total = sum((line.amount for line in lines), ZERO)
+    if total is not None and money(total) != lines_total:
+        raise ValidationError(
+            {
+                "total": [
+                    _("Lines add up to %(lines)s, not %(total)s.")
+                    % {"lines": lines_total, "total": money(total)}
+                ]
+            }
+        )
+    receipt = Receipt.objects.create(
+        store=store,
+        customer=customer,
+        pos_receipt_id=pos_receipt_id,
+        purchased_at=purchased_at,
+        payment_method=payment_method,
+        channel=channel,
+        total=lines_total,
+        content_hash=content_hash,
+    )
+    ReceiptLine.objects.bulk_create(
+        ReceiptLine(
+            receipt=receipt,
+            line_no=index,
+            product=line.product,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            discount=line.discount,
+            unit_cost=line.product.cost if line.unit_cost is None else line.unit_cost,
+        )
+        for index, line in enumerate(lines, start=1)
+    )
+    if customer is not None and customer.lifecycle_stage != "customer":
+        type(customer).objects.filter(pk=customer.pk).update(lifecycle_stage="customer")
+        customer.lifecycle_stage = "customer"
+    return receipt
+
+
+def returned_quantities(line_ids: list[int]) -> dict[int, Decimal]:
+    """How much of each receipt line has been returned so far."""
+    rows = (
+        ReturnLine.objects.filter(receipt_line_id__in=line_ids)
+        .values("receipt_line_id")
+        .annotate(qty=Sum("quantity"))
+    )
+    return {row["receipt_line_id"]: row["qty"] for row in rows}
+
+
+@transaction.atomic
+def return_record(
+    *,
+    store: Store,
+    receipt: Receipt,
+    pos_return_id: str,
+    returned_at: dt.datetime,
+    lines: list[tuple[int, Decimal]],
+    content_hash: str = "",
+) -> Return:
+    """Record goods brought back: `lines` are (line_no on the receipt, quantity).
+
+    The receipt's lines are locked first, so two returns racing for the same goods are
+    serialised and together can never exceed what was bought.
+    """
+    if not lines:
+        raise ValidationError({"lines": [_("A return needs at least one line.")]})
+    receipt_lines = {
+        line.line_no: line
+        for line in ReceiptLine.objects.select_for_update().filter(receipt=receipt).order_by("id")
+    }
+    errors: dict[str, list[str]] = {}
+    wanted: dict[int, Decimal] = {}
+    for index, (line_no, quantity) in enumerate(lines):
+        if line_no not in receipt_lines:
+            errors[f"lines[{index}]"] = [_("The receipt has no line %(n)s.") % {"n": line_no}]
+        elif quantity <= 0:
+            errors[f"lines[{index}]"] = [_("Quantity must be positive.")]
+        else:
+            wanted[line_no] = wanted.get(line_no, ZERO) + quantity
+    already = returned_quantities([line.id for line in receipt_lines.values()])
+    for index, (line_no, _qty) in enumerate(lines):
+        line = receipt_lines.get(line_no)
+        if line is None or f"lines[{index}]" in errors:
+            continue
+        left = line.quantity - already.get(line.id, ZERO)
+        if wanted[line_no] > left:
+            errors[f"lines[{index}]"] = [
+                _("Only %(left)s of line %(n)s can still be returned.")
+                % {"left": left.normalize(), "n": line_no}
+            ]
+    if errors:
+        raise ValidationError(errors)
+    doc = Return.objects.create(
+        store=store,
+        receipt=receipt,
+        pos_return_id=pos_return_id,
+        returned_at=returned_at,
+        content_hash=content_hash,
+    )
+    ReturnLine.objects.bulk_create(
+        ReturnLine(
+            return_doc=doc,
+            receipt_line=receipt_lines[line_no],
+            quantity=qty,
+            amount=money(receipt_lines[line_no].amount * qty / receipt_lines[line_no].quantity),
+            margin=money(receipt_lines[line_no].margin * qty / receipt_lines[line_no].quantity),
+        )
+        for line_no, qty in wanted.items()
+    )
+    return doc

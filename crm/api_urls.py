@@ -1,0 +1,3 @@
+"""REST API routes under /api/ (POS API, integrations, OpenAPI schema and docs)."""
+
+urlpatterns: list = []

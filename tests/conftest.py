@@ -2,9 +2,18 @@
 associate of store A, and an outsider with no role."""
 
 import pytest
+from django.conf import settings
 
 from crm import roles
 from tests.factories import StoreFactory, UserFactory
+
+
+def pytest_configure(config):
+    # Tests never run collectstatic: serve static files by name instead of the hashed manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture

@@ -295,9 +295,16 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 
 def _needs_demo_data(env: dict[str, str]) -> bool:
+    """Demo data goes only into a pristine database: no users, no stores, no customers.
+
+    A database where someone already created an admin or a store is being set up for real, and
+    a demo chain mixed into it would be a nuisance to remove.
+    """
     code = (
         "from django.contrib.auth import get_user_model as g;"
-        "import sys; sys.exit(3 if g().objects.exists() else 0)"
+        "from customers.models import Customer as c; from sales.models import Store as s;"
+        "import sys; sys.exit(3 if g().objects.exists() or c.objects.exists()"
+        " or s.objects.exists() else 0)"
     )
     result = subprocess.run(
         [PYTHON, str(BASE_DIR / "manage.py"), "shell", "-c", code], env=env, check=False

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -146,6 +147,8 @@ AXES_FAILURE_LIMIT = int(os.getenv("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.getenv("AXES_COOLOFF_HOURS", "0.25"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The lockout is a page that says so, not a bare 429.
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
 LANGUAGE_CODE = os.getenv("LANGUAGE_CODE", "ru")
 LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]
@@ -163,7 +166,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "crm.storage.StaticFilesStorage"
         )
     },
 }
@@ -196,8 +199,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.getenv("DATA_UPLOAD_MAX_MEMORY_SIZE", str(5
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so a request without credentials gets 401 with `WWW-Authenticate: Api-Key`.
+        "crm.api.ApiKeyAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PARSER_CLASSES": ["crm.api.LimitedJSONParser"],
+    "EXCEPTION_HANDLER": "crm.api.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -209,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 CELERY_BROKER_URL = REDIS_URL
@@ -225,6 +234,37 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CLIENTELE_DEFAULT_REGION = os.getenv("CLIENTELE_DEFAULT_REGION", "RU")
 CLIENTELE_DEFAULT_CURRENCY = os.getenv("CLIENTELE_DEFAULT_CURRENCY", "RUB")
 CLIENTELE_EXPORT_DAILY_CAP = int(os.getenv("CLIENTELE_EXPORT_DAILY_CAP", "5000"))
+# The audit page flags a user opening more cards than this in one hour, and daily exports that
+# reach this share of the user's cap.
+CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR = int(os.getenv("CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR", "50"))
+CLIENTELE_SUSPICIOUS_EXPORT_SHARE = float(os.getenv("CLIENTELE_SUSPICIOUS_EXPORT_SHARE", "0.8"))
+
+# Campaigns (see campaigns/services/delivery.py). Links in messages point at CLIENTELE_SITE_URL.
+CLIENTELE_SITE_URL = os.getenv("CLIENTELE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+CLIENTELE_MESSAGE_ID_DOMAIN = os.getenv("CLIENTELE_MESSAGE_ID_DOMAIN", "clientele.local")
+# Frequency cap: at most K marketing messages per customer in any rolling D days.
+CLIENTELE_CAP_MESSAGES = int(os.getenv("CLIENTELE_CAP_MESSAGES", "3"))
+CLIENTELE_CAP_DAYS = int(os.getenv("CLIENTELE_CAP_DAYS", "7"))
+# Quiet hours in the customer's home store time zone, "start-end" in whole hours (wraps midnight).
+CLIENTELE_QUIET_HOURS = os.getenv("CLIENTELE_QUIET_HOURS", "21-9")
+CLIENTELE_CAMPAIGN_LEASE_SECONDS = int(os.getenv("CLIENTELE_CAMPAIGN_LEASE_SECONDS", "300"))
+CLIENTELE_CAMPAIGN_BATCH = int(os.getenv("CLIENTELE_CAMPAIGN_BATCH", "200"))
+CLIENTELE_CAMPAIGN_PARALLEL_TASKS = int(os.getenv("CLIENTELE_CAMPAIGN_PARALLEL_TASKS", "2"))
+CLIENTELE_CAMPAIGN_MAX_ATTEMPTS = int(os.getenv("CLIENTELE_CAMPAIGN_MAX_ATTEMPTS", "5"))
+CLIENTELE_CAMPAIGN_QUEUE = os.getenv("CLIENTELE_CAMPAIGN_QUEUE", "celery")
+CLIENTELE_CHANNEL_BACKENDS = {
+    "email": os.getenv("CLIENTELE_EMAIL_CHANNEL", "campaigns.channels.email.EmailChannel"),
+    "sms": os.getenv("CLIENTELE_SMS_CHANNEL", "campaigns.channels.http.HttpGatewayChannel"),
+    "messenger": os.getenv(
+        "CLIENTELE_MESSENGER_CHANNEL", "campaigns.channels.http.HttpGatewayChannel"
+    ),
+}
+CLIENTELE_SMS_GATEWAY_URL = os.getenv("CLIENTELE_SMS_GATEWAY_URL", "")
+CLIENTELE_SMS_GATEWAY_TOKEN = os.getenv("CLIENTELE_SMS_GATEWAY_TOKEN", "")
+CLIENTELE_SMS_SENDER = os.getenv("CLIENTELE_SMS_SENDER", "Clientele")
+CLIENTELE_MESSENGER_GATEWAY_URL = os.getenv("CLIENTELE_MESSENGER_GATEWAY_URL", "")
+CLIENTELE_MESSENGER_GATEWAY_TOKEN = os.getenv("CLIENTELE_MESSENGER_GATEWAY_TOKEN", "")
+CLIENTELE_GATEWAY_TIMEOUT = float(os.getenv("CLIENTELE_GATEWAY_TIMEOUT", "10"))
 
 LOGGING = {
     "version": 1,

@@ -46,6 +46,9 @@ def visible_customers(user) -> QuerySet[Customer]:
     customers = Customer.objects.all()
     if not _active(user):
         return customers.none()
+    if getattr(user, "is_pos_client", False):
+        # A till (sales.apikeys.PosPrincipal) reads in full only its own store's customers.
+        return customers.filter(home_store__in=user.store_ids)
     if user.is_superuser or user.has_perm("customers.view_all_customers"):
         return customers
     if user.has_perm("customers.view_store_customers"):

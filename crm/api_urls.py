@@ -1,3 +1,66 @@
 """REST API routes under /api/ (POS API, integrations, OpenAPI schema and docs)."""
 
-urlpatterns: list = []
+from django.http import JsonResponse
+from django.urls import include, path, re_path, register_converter
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from crm.api import error_body
+from customers.api import (
+    CustomerContactsApi,
+    CustomerDetailApi,
+    CustomerListCreateApi,
+    CustomerLookupApi,
+    CustomerReceiptsApi,
+)
+from sales.api.views import ProductBulkApi, ReceiptBulkApi, ReceiptCreateApi, ReturnCreateApi
+
+
+class IdConverter:
+    """An integer id. Any integer matches, so a negative or huge one reaches the view and gets
+    the API's JSON 404 (the view checks the range) instead of Django's HTML page."""
+
+    regex = "-?[0-9]{1,40}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "id")
+
+
+@csrf_exempt  # it changes nothing, and a CSRF page would be HTML
+def api_not_found(request, path: str = ""):
+    """Unknown API URLs answer in the API's error format, not with an HTML page."""
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+
+
+v1 = [
+    path("customers/lookup/", CustomerLookupApi.as_view(), name="api-customer-lookup"),
+    path("customers/", CustomerListCreateApi.as_view(), name="api-customer-list"),
+    path("customers/<id:pk>/", CustomerDetailApi.as_view(), name="api-customer-detail"),
+    path(
+        "customers/<id:pk>/receipts/", CustomerReceiptsApi.as_view(), name="api-customer-receipts"
+    ),
+    path(
+        "customers/<id:pk>/contacts/", CustomerContactsApi.as_view(), name="api-customer-contacts"
+    ),
+    path("receipts/", ReceiptCreateApi.as_view(), name="api-receipt-create"),
+    path("receipts/bulk/", ReceiptBulkApi.as_view(), name="api-receipt-bulk"),
+    path("returns/", ReturnCreateApi.as_view(), name="api-return-create"),
+    path("products/bulk/", ProductBulkApi.as_view(), name="api-product-bulk"),
+]
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("v1/analytics/", include("analytics.api_urls")),
+    path("v1/campaigns/", include("campaigns.api")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Keep last: everything else under /api/ is a JSON 404.
+    re_path(r"^(?P<path>[\s\S]*)$", api_not_found),
+]

@@ -41,6 +41,7 @@ class AuditAction(models.TextChoices):
     EXPORT_REFUSED = "export_refused", _("Export refused")
     ROLE_CHANGE = "role_change", _("Changed roles")
     API_KEY = "api_key", _("Managed an API key")
+    CAMPAIGN_START = "campaign_start", _("Started a campaign")
 
 
 class AuditEvent(models.Model):

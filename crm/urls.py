@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from campaigns.urls import public_urlpatterns as campaign_public_urls
+
 from .health import healthz
 
 urlpatterns = [
@@ -10,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("crm.api_urls")),
     path("", include("crm.web_urls")),
+    path("", include((campaign_public_urls, "campaigns_public"))),
 ]
 
 if settings.DEBUG:

@@ -1,7 +1,118 @@
+"""Cross-cutting pages: the manager's Today page and the admins' audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, IntegerField, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, TruncDate, TruncHour
+from django.http import Http404
 from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from customers import selectors
+
+from .forms import AuditFilterForm
+from .models import AuditAction, AuditEvent
 
 
 @login_required
+@require_GET
 def home(request):
-    return render(request, "crm/home.html")
+    """Today: follow-ups due and overdue, birthdays this week, new leads, recently active VIPs."""
+    user = request.user
+    if not user.has_perm("customers.view_customer"):
+        return render(request, "crm/home.html", {"no_role": True})
+    today = timezone.localdate()
+    followups = selectors.followups_due(user=user, today=today)
+    context = {
+        "today": today,
+        "overdue": [c for c in followups if c.due_date < today],
+        "due_today": [c for c in followups if c.due_date == today],
+        "birthdays": selectors.upcoming_birthdays(user=user, days=7),
+        "leads": selectors.leads(user=user, limit=10, new_since_days=30),
+        "vips": selectors.recent_vips(user=user),
+    }
+    return render(request, "crm/home.html", context)
+
+
+def suspicious_activity(*, since: dt.datetime) -> dict[str, list[dict]]:
+    """Users who opened more than N cards within one hour, and daily exports near the cap."""
+    views_per_hour = settings.CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR
+    bursts = list(
+        AuditEvent.objects.filter(action=AuditAction.CUSTOMER_VIEW, at__gte=since)
+        .annotate(hour=TruncHour("at"))
+        .values("actor_id", "actor_name", "hour")
+        .annotate(views=Count("id"))
+        .filter(views__gt=views_per_hour)
+        .order_by("-hour")[:50]
+    )
+    exports = list(
+        AuditEvent.objects.filter(action=AuditAction.EXPORT, at__gte=since)
+        .annotate(
+            day=TruncDate("at"),
+            rows=Cast(KeyTextTransform("rows", "details"), IntegerField()),
+            cap=Cast(KeyTextTransform("cap", "details"), IntegerField()),
+        )
+        .values("actor_id", "actor_name", "day")
+        .annotate(total=Sum("rows"), cap=Sum("cap") / Count("id"), exports=Count("id"))
+        .order_by("-day")
+    )
+    share = settings.CLIENTELE_SUSPICIOUS_EXPORT_SHARE
+    near_cap = [row for row in exports if row["cap"] and row["total"] >= share * row["cap"]][:50]
+    return {"bursts": bursts, "near_cap": near_cap}
+
+
+@login_required
+@require_GET
+def audit_log(request):
+    if not request.user.has_perm("crm.view_auditevent"):
+        raise Http404
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.select_related("actor")
+    since = timezone.now() - dt.timedelta(days=7)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["user"]:
+            events = events.filter(actor_name__iexact=data["user"].strip())
+        if data["action"]:
+            events = events.filter(action=data["action"])
+        if data["date_from"]:
+            since = timezone.make_aware(dt.datetime.combine(data["date_from"], dt.time.min))
+            events = events.filter(at__gte=since)
+        if data["date_to"]:
+            until = timezone.make_aware(
+                dt.datetime.combine(data["date_to"] + dt.timedelta(days=1), dt.time.min)
+            )
+            events = events.filter(at__lt=until)
+    suspicious = suspicious_activity(since=since)
+    burst_keys = {(row["actor_id"], row["hour"]) for row in suspicious["bursts"] if row["actor_id"]}
+    cap_keys = {(row["actor_id"], row["day"]) for row in suspicious["near_cap"]}
+    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    rows = []
+    for event in page:
+        local = timezone.localtime(event.at)
+        flagged = (
+            event.action == AuditAction.CUSTOMER_VIEW
+            and (event.actor_id, event.at.replace(minute=0, second=0, microsecond=0)) in burst_keys
+        ) or (event.action == AuditAction.EXPORT and (event.actor_id, local.date()) in cap_keys)
+        rows.append((event, flagged))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "crm/audit_log.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "suspicious": suspicious,
+            "views_per_hour": settings.CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR,
+            "query_string": query.urlencode(),
+        },
+    )

@@ -77,3 +77,7 @@ class ReturnAdmin(admin.ModelAdmin):
     list_select_related = ["store", "receipt"]
     raw_id_fields = ["receipt"]
     inlines = [ReturnLineInline]
+
+
+# POS API keys: issue (shown once), last use, revoke.
+from .admin_keys import PosApiKeyAdmin  # noqa: E402, F401

@@ -245,3 +245,39 @@ class ReturnLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.return_doc_id}: {self.receipt_line_id} x {self.quantity}"
+
+
+class PosApiKey(models.Model):
+    """A till's credential: belongs to one store, stored only as a hash, revocable.
+
+    Keys are long random strings, not passwords, so a plain SHA-256 is enough to keep a leaked
+    table from being usable; `prefix` is the non-secret start of the key, to tell keys apart.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="pos_keys")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["store", "name"]
+        verbose_name = _("POS API key")
+        verbose_name_plural = _("POS API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,72 @@
+"""Reads of segments and campaigns for the pages; customers always through visible_customers."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from campaigns.models import Campaign, Message, Segment
+from crm.access import visible_customers
+
+
+def can_manage(user) -> bool:
+    return bool(
+        user.is_authenticated and user.is_active and user.has_perm("campaigns.manage_campaigns")
+    )
+
+
+def campaign_list(*, user) -> QuerySet[Campaign]:
+    """Campaigns with their message counts by state, in one query."""
+    if not can_manage(user):
+        return Campaign.objects.none()
+    return (
+        Campaign.objects.select_related("segment", "created_by")
+        .annotate(
+            n_total=Count("messages"),
+            n_sent=Count("messages", filter=Q(messages__state="sent")),
+            n_holdout=Count("messages", filter=Q(messages__state="holdout")),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def campaign_get(*, user, pk: int) -> Campaign:
+    """One campaign for a user who may manage campaigns; DoesNotExist otherwise."""
+    if not can_manage(user):
+        raise Campaign.DoesNotExist
+    return Campaign.objects.select_related("segment", "chain_date", "created_by").get(pk=pk)
+
+
+def segment_list(*, user) -> QuerySet[Segment]:
+    if not can_manage(user):
+        return Segment.objects.none()
+    return Segment.objects.select_related("owner").annotate(n_members=Count("members"))
+
+
+def segment_get(*, user, pk: int) -> Segment:
+    if not can_manage(user):
+        raise Segment.DoesNotExist
+    return Segment.objects.get(pk=pk)
+
+
+def progress(*, campaign: Campaign) -> dict[str, int]:
+    """Message counts by state, and the share done (everything but the open states)."""
+    counts = dict(
+        Message.objects.filter(campaign=campaign)
+        .order_by()
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    total = sum(counts.values())
+    open_ = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending", "deferred"))
+    return {
+        "counts": counts,
+        "total": total,
+        "open": open_,
+        "percent": round(100 * (total - open_) / total) if total else 100,
+    }
+
+
+def preview_customer(*, user, pk: int):
+    """A customer to preview a message for, if the user may see them."""
+    return visible_customers(user).select_related("home_store").get(pk=pk)

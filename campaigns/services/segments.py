@@ -1,0 +1,436 @@
+"""Segment rule trees: their schema, validation, and compilation to one SQL query.
+
+A rule tree is JSON of two node types::
+
+    {"op": "and" | "or" | "not", "rules": [node, ...]}   # "not" negates the AND of its rules
+    {"field": "<name>", "op": "<operator>", "value": ..., ...}   # a condition
+
+`FIELDS` is the schema: which fields exist, which operators each takes and what value they
+need. `compile_rules` turns a valid tree into a `Q` whose relational parts are correlated
+`EXISTS` subqueries, so `visible_customers(user).filter(q)` is one statement whatever the tree,
+and a customer is never evaluated in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import ExtractDay, ExtractMonth
+from django.db.models.lookups import GreaterThanOrEqual, IContains, LessThanOrEqual
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.access import visible_customers
+
+MAX_DEPTH = 6
+MAX_CONDITIONS = 60
+GROUP_OPS = ("and", "or", "not")
+CHANNELS = ("email", "sms", "messenger", "phone")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+HOLIDAY_RE = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    label: Any
+    group: Any
+    # operator -> value kind: "choices", "ids", "number", "int", "date", "text", "channel",
+    # "holiday", "none", "json"
+    ops: dict[str, str]
+    choices: tuple[str, ...] = ()
+    # extra keys a condition of this field needs: name -> kind
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+CARD = _("Card")
+PURCHASES = _("Purchases")
+METRICS = _("Metrics")
+CONTACT = _("Consent and contact")
+
+FIELDS: dict[str, FieldSpec] = {
+    "gender": FieldSpec(_("Gender"), CARD, {"in": "choices", "not_in": "choices"}, ("f", "m", "")),
+    "lifecycle_stage": FieldSpec(
+        _("Lifecycle stage"),
+        CARD,
+        {"in": "choices", "not_in": "choices"},
+        ("lead", "customer", "lapsed"),
+    ),
+    "city": FieldSpec(_("City"), CARD, {"eq": "text", "contains": "text"}),
+    "age": FieldSpec(_("Age"), CARD, {"gte": "int", "lte": "int"}),
+    "children_count": FieldSpec(_("Children"), CARD, {"gte": "int", "lte": "int", "eq": "int"}),
+    "card_created": FieldSpec(_("Card created"), CARD, {"before": "date", "after": "date"}),
+    "has_email": FieldSpec(_("Has an email"), CONTACT, {"yes": "none", "no": "none"}),
+    "has_phone": FieldSpec(_("Has a phone"), CONTACT, {"yes": "none", "no": "none"}),
+    "custom_field": FieldSpec(
+        _("Custom field"),
+        CARD,
+        {
+            "eq": "json",
+            "ne": "json",
+            "contains": "text",
+            "gte": "json",
+            "lte": "json",
+            "is_set": "none",
+        },
+        extra=(("key", "key"),),
+    ),
+    "tag": FieldSpec(_("Tags"), CARD, {"any": "ids", "none": "ids"}),
+    "home_store": FieldSpec(_("Home store"), CARD, {"in": "ids", "not_in": "ids"}),
+    "consent": FieldSpec(_("Consent"), CONTACT, {"granted": "channel", "not_granted": "channel"}),
+    "do_not_contact": FieldSpec(_("Do not contact"), CONTACT, {"yes": "none", "no": "none"}),
+    "value_class": FieldSpec(
+        _("Value class"),
+        METRICS,
+        {"in": "choices", "not_in": "choices"},
+        ("VIP", "A", "B", "C", "D"),
+    ),
+    "rfm_segment": FieldSpec(
+        _("RFM segment"),
+        METRICS,
+        {"in": "choices", "not_in": "choices"},
+        (
+            "champions",
+            "loyal",
+            "potential_loyalist",
+            "new",
+            "promising",
+            "needs_attention",
+            "about_to_sleep",
+            "at_risk",
+            "cant_lose",
+            "hibernating",
+        ),
+    ),
+    "historical_lcv": FieldSpec(_("Historical LCV"), METRICS, {"gte": "number", "lte": "number"}),
+    "predicted_clv": FieldSpec(_("Predicted CLV"), METRICS, {"gte": "number", "lte": "number"}),
+    "p_alive": FieldSpec(_("P(alive)"), METRICS, {"gte": "number", "lte": "number"}),
+    "bought_category": FieldSpec(
+        _("Bought in category (with subcategories)"),
+        PURCHASES,
+        {"within_days": "ids"},
+        extra=(("days", "days"),),
+    ),
+    "bought_product": FieldSpec(
+        _("Bought product"), PURCHASES, {"within_days": "ids"}, extra=(("days", "days"),)
+    ),
+    "receipts_count": FieldSpec(
+        _("Number of receipts"),
+        PURCHASES,
+        {"gte": "int", "lt": "int"},
+        extra=(("days", "days_or_zero"),),
+    ),
+    "no_purchase_since": FieldSpec(_("No purchase since"), PURCHASES, {"since": "date"}),
+    "birthday_within": FieldSpec(_("Birthday within, days"), CARD, {"within_days": "int"}),
+    "holiday_affinity": FieldSpec(
+        _("Holiday affinity"), PURCHASES, {"has": "holiday", "has_not": "holiday"}
+    ),
+}
+
+
+def _check_value(kind: str, value: Any, spec: FieldSpec, where: str) -> list[str]:
+    bad = _("%(where)s: invalid value.") % {"where": where}
+    if kind == "none":
+        return []
+    if kind == "choices":
+        ok = isinstance(value, list) and value and all(v in spec.choices for v in value)
+        return [] if ok else [bad]
+    if kind == "ids":
+        ok = (
+            isinstance(value, list)
+            and 0 < len(value) <= 500
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        )
+        return [] if ok else [bad]
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000
+        return [] if ok else [bad]
+    if kind == "number":
+        try:
+            Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            return [bad]
+        return [] if isinstance(value, int | float | str) and not isinstance(value, bool) else [bad]
+    if kind == "date":
+        try:
+            dt.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return [bad]
+        return []
+    if kind == "text":
+        return [] if isinstance(value, str) and 0 < len(value) <= 200 else [bad]
+    if kind == "channel":
+        return [] if value in CHANNELS else [bad]
+    if kind == "holiday":
+        return [] if isinstance(value, str) and HOLIDAY_RE.match(value) else [bad]
+    if kind == "json":
+        ok = isinstance(value, str | int | float | bool) and len(str(value)) <= 200
+        return [] if ok else [bad]
+    return [bad]
+
+
+def _check_extra(kind: str, value: Any) -> bool:
+    if kind == "key":
+        return isinstance(value, str) and bool(KEY_RE.match(value))
+    if kind == "days":
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3650
+    if kind == "days_or_zero":
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3650
+    return False
+
+
+def validate_rules(tree: Any) -> list[str]:
+    """Every problem of a rule tree as a readable message; empty when the tree is valid."""
+    errors: list[str] = []
+    count = 0
+
+    def walk(node: Any, path: str, depth: int) -> None:
+        nonlocal count
+        if not isinstance(node, dict):
+            errors.append(_("%(where)s: a rule must be an object.") % {"where": path})
+            return
+        if "rules" in node:
+            if depth > MAX_DEPTH:
+                errors.append(_("%(where)s: groups are nested too deep.") % {"where": path})
+                return
+            if node.get("op") not in GROUP_OPS:
+                errors.append(_("%(where)s: unknown group operator.") % {"where": path})
+            rules = node.get("rules")
+            if not isinstance(rules, list):
+                errors.append(_("%(where)s: rules must be a list.") % {"where": path})
+                return
+            for i, child in enumerate(rules):
+                walk(child, f"{path}.{i + 1}", depth + 1)
+            return
+        count += 1
+        spec = FIELDS.get(node.get("field"))
+        if spec is None:
+            errors.append(_("%(where)s: unknown field.") % {"where": path})
+            return
+        kind = spec.ops.get(node.get("op"))
+        if kind is None:
+            errors.append(_("%(where)s: unknown operator for this field.") % {"where": path})
+            return
+        errors.extend(_check_value(kind, node.get("value"), spec, path))
+        for name, extra_kind in spec.extra:
+            if not _check_extra(extra_kind, node.get(name)):
+                errors.append(_("%(where)s: invalid %(name)s.") % {"where": path, "name": name})
+
+    if tree in (None, {}):
+        return []
+    walk(tree, "rule", 1)
+    if count > MAX_CONDITIONS:
+        errors.append(_("Too many conditions (at most %(n)s).") % {"n": MAX_CONDITIONS})
+    return [str(e) for e in errors]
+
+
+def clean_rules(tree: Any) -> dict:
+    """The tree when valid, otherwise a ValidationError listing every problem."""
+    errors = validate_rules(tree)
+    if errors:
+        raise ValidationError({"rules": errors})
+    return tree or {}
+
+
+# Compilation ------------------------------------------------------------------------------
+
+
+def _metrics(**filters) -> Exists:
+    from analytics.models import CustomerMetrics
+
+    return Exists(CustomerMetrics.objects.filter(customer=OuterRef("pk"), **filters))
+
+
+def _since(days: int) -> dt.datetime:
+    return timezone.now() - dt.timedelta(days=days)
+
+
+def _json_value(value: Any):
+    from django.db.models import JSONField, Value
+
+    return Value(value, output_field=JSONField())
+
+
+def birthday_q(start: dt.date, days: int) -> Q:
+    """Birthdays (month and day) from `start` to `start + days`, across a year end.
+
+    A 29 February birthday is celebrated on 28 February in a common year, so it is included
+    whenever the range reaches 28 February of a year without a 29th.
+    """
+    end = start + dt.timedelta(days=days)
+    md = ExtractMonth("birth_date") * 100 + ExtractDay("birth_date")
+
+    def key(d: dt.date) -> int:
+        return d.month * 100 + d.day
+
+    def widen(d: dt.date) -> int:
+        leap = d.year % 4 == 0 and (d.year % 100 != 0 or d.year % 400 == 0)
+        return 229 if key(d) == 228 and not leap else key(d)
+
+    if days >= 365:
+        return Q(birth_date__isnull=False)
+    if end.year == start.year:
+        return Q(GreaterThanOrEqual(md, key(start))) & Q(LessThanOrEqual(md, widen(end)))
+    return Q(GreaterThanOrEqual(md, key(start))) | Q(LessThanOrEqual(md, widen(end)))
+
+
+def _condition(node: dict, today: dt.date) -> Q:  # noqa: C901 - one branch per field
+    from analytics.models import HolidayAffinity
+    from customers.models import Customer
+    from sales.models import Category, Receipt, ReceiptLine
+
+    field, op, value = node["field"], node["op"], node.get("value")
+    if field in {"gender", "lifecycle_stage"}:
+        q = Q(**{f"{field}__in": value})
+        return q if op == "in" else ~q
+    if field == "city":
+        return Q(city__iexact=value) if op == "eq" else Q(city__icontains=value)
+    if field == "age":
+        # age >= n  <=>  born on or before today minus n years
+        if op == "gte":
+            return Q(birth_date__lte=today - relativedelta(years=value))
+        return Q(birth_date__gt=today - relativedelta(years=value + 1))
+    if field == "children_count":
+        return Q(**{f"children_count__{'exact' if op == 'eq' else op}": value})
+    if field == "card_created":
+        moment = dt.datetime.combine(
+            dt.date.fromisoformat(value), dt.time.min, tzinfo=timezone.get_current_timezone()
+        )
+        return Q(created_at__lt=moment) if op == "before" else Q(created_at__gte=moment)
+    if field in {"has_email", "has_phone"}:
+        column = "email" if field == "has_email" else "phone"
+        q = ~Q(**{column: ""})
+        return q if op == "yes" else ~q
+    if field == "custom_field":
+        key = node["key"]
+        if op == "is_set":
+            return Q(custom_fields__has_key=key)
+        if op == "contains":
+            return Q(IContains(KeyTextTransform(key, "custom_fields"), value))
+        lhs = KeyTransform(key, "custom_fields")
+        if op == "gte":
+            return Q(GreaterThanOrEqual(lhs, _json_value(value)))
+        if op == "lte":
+            return Q(LessThanOrEqual(lhs, _json_value(value)))
+        q = Q(custom_fields__contains={key: value})
+        return q if op == "eq" else ~q
+    if field == "tag":
+        q = Exists(
+            Customer.tags.through.objects.filter(customer_id=OuterRef("pk"), tag_id__in=value)
+        )
+        return Q(q) if op == "any" else ~Q(q)
+    if field == "home_store":
+        q = Q(home_store__in=value)
+        # "not in" keeps customers without a home store.
+        return q if op == "in" else ~q | Q(home_store__isnull=True)
+    if field == "consent":
+        q = Q(**{f"consent_{value}": True})
+        return q if op == "granted" else ~q
+    if field == "do_not_contact":
+        return Q(do_not_contact=(op == "yes"))
+    if field in {"value_class", "rfm_segment"}:
+        q = Q(_metrics(**{f"{field}__in": value}))
+        return q if op == "in" else ~q
+    if field in {"historical_lcv", "predicted_clv", "p_alive"}:
+        number = float(value) if field == "p_alive" else Decimal(str(value))
+        return Q(_metrics(**{f"{field}__{op}": number}))
+    if field == "bought_category":
+        paths = list(Category.objects.filter(pk__in=value).values_list("path", flat=True))
+        in_tree = Q(pk__in=[])
+        for path in paths:
+            in_tree |= Q(path=path) | Q(path__startswith=f"{path}/")
+        categories = Category.objects.filter(in_tree).values("pk")
+        return Q(
+            Exists(
+                ReceiptLine.objects.filter(
+                    receipt__customer=OuterRef("pk"),
+                    receipt__purchased_at__gte=_since(node["days"]),
+                    product__category__in=categories,
+                )
+            )
+        )
+    if field == "bought_product":
+        return Q(
+            Exists(
+                ReceiptLine.objects.filter(
+                    receipt__customer=OuterRef("pk"),
+                    receipt__purchased_at__gte=_since(node["days"]),
+                    product__in=value,
+                )
+            )
+        )
+    if field == "receipts_count":
+        receipts = Receipt.objects.filter(customer=OuterRef("pk"))
+        if node["days"]:
+            receipts = receipts.filter(purchased_at__gte=_since(node["days"]))
+        at_least = Exists(
+            receipts.order_by()
+            .values("customer")
+            .annotate(n=Count("id"))
+            .filter(n__gte=max(value, 1))
+        )
+        if value == 0:
+            return Q() if op == "gte" else Q(pk__in=[])
+        return Q(at_least) if op == "gte" else ~Q(at_least)
+    if field == "no_purchase_since":
+        moment = dt.datetime.combine(
+            dt.date.fromisoformat(value), dt.time.min, tzinfo=timezone.get_current_timezone()
+        )
+        return ~Q(Exists(Receipt.objects.filter(customer=OuterRef("pk"), purchased_at__gte=moment)))
+    if field == "birthday_within":
+        return birthday_q(today, value)
+    if field == "holiday_affinity":
+        q = Q(Exists(HolidayAffinity.objects.filter(customer=OuterRef("pk"), holiday=value)))
+        return q if op == "has" else ~q
+    raise ValueError(f"no compiler for {field}")  # validate_rules prevents this
+
+
+def compile_rules(tree: dict | None, *, today: dt.date | None = None) -> Q:
+    """The `Q` of a valid rule tree; an empty tree (or group) matches everyone."""
+    today = today or timezone.localdate()
+    if not tree:
+        return Q()
+    if "rules" in tree:
+        parts = [compile_rules(child, today=today) for child in tree["rules"]]
+        if not parts:
+            return Q()
+        if tree["op"] == "or":
+            combined = Q(pk__in=[])
+            for part in parts:
+                combined |= part
+            return combined
+        combined = Q()
+        for part in parts:
+            combined &= part
+        return ~combined if tree["op"] == "not" and parts else combined
+    return _condition(tree, today)
+
+
+def segment_customers(*, user, segment=None, rules: dict | None = None) -> QuerySet:
+    """The customers of a segment (or of an unsaved rule tree) that `user` may see."""
+    customers = visible_customers(user)
+    if segment is not None and segment.is_frozen:
+        from campaigns.models import SegmentMember
+
+        return customers.filter(
+            Exists(SegmentMember.objects.filter(segment=segment, customer=OuterRef("pk")))
+        )
+    tree = segment.rules if segment is not None else rules
+    return customers.filter(compile_rules(clean_rules(tree)))
+
+
+__all__ = [
+    "FIELDS",
+    "birthday_q",
+    "clean_rules",
+    "compile_rules",
+    "segment_customers",
+    "validate_rules",
+]

@@ -1,0 +1,77 @@
+"""Birthday and holiday triggers: which messages a daily run creates.
+
+Each run creates rows keyed by the occasion's year, so a trigger that runs twice on a day (or on
+two days for the same occasion) adds nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import holidays
+from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignKind, CampaignStatus
+from campaigns.services.delivery import materialise
+from campaigns.services.segments import birthday_q, segment_customers
+
+
+@lru_cache(maxsize=8)
+def country_holidays(year: int) -> dict[str, str]:
+    """ "MM-DD" -> name of the country's public holidays in `year` (Russia by default)."""
+    calendar = holidays.country_holidays(settings.CLIENTELE_DEFAULT_REGION, years=year)
+    return {f"{day:%m-%d}": name for day, name in sorted(calendar.items())}
+
+
+def holiday_choices(year: int | None = None) -> list[tuple[str, str]]:
+    year = year or timezone.localdate().year
+    return [(key, f"{key[3:]}.{key[:2]} {name}") for key, name in country_holidays(year).items()]
+
+
+def campaign_customers(campaign: Campaign) -> QuerySet:
+    """The customers the campaign's segment holds for its author."""
+    return segment_customers(user=campaign.created_by, segment=campaign.segment)
+
+
+def holiday_key(campaign: Campaign) -> str:
+    return campaign.chain_date.key if campaign.chain_date_id else campaign.holiday_key
+
+
+def run_trigger(*, campaign: Campaign, today: dt.date) -> int:
+    """Create the messages a triggered campaign owes for `today`; returns how many are new."""
+    from analytics.models import HolidayAffinity
+
+    target = today + dt.timedelta(days=campaign.days_before)
+    customers = campaign_customers(campaign)
+    if campaign.kind == CampaignKind.BIRTHDAY:
+        return materialise(
+            campaign=campaign,
+            occasion=str(target.year),
+            customers=customers.filter(birthday_q(target, 0)),
+        )
+    if campaign.kind != CampaignKind.HOLIDAY:
+        return 0
+    key = holiday_key(campaign)
+    if not key or f"{target:%m-%d}" != key:
+        return 0
+    if campaign.chain_date_id and campaign.chain_date.store_id:
+        customers = customers.filter(home_store=campaign.chain_date.store_id)
+    if campaign.affinity_only:
+        customers = customers.filter(
+            Exists(HolidayAffinity.objects.filter(customer=OuterRef("pk"), holiday=key))
+        )
+    return materialise(
+        campaign=campaign,
+        occasion=str(target.year),
+        customers=customers,
+        offer_holiday=key if campaign.affinity_only else "",
+    )
+
+
+def active_triggers() -> QuerySet:
+    return Campaign.objects.filter(
+        status=CampaignStatus.ACTIVE, kind__in=[CampaignKind.BIRTHDAY, CampaignKind.HOLIDAY]
+    ).select_related("chain_date", "segment", "created_by")

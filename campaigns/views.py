@@ -1,0 +1,329 @@
+"""Pages of segments and campaigns, and the public unsubscribe link.
+
+Views parse input and render; reads are in `campaigns.selectors`, writes in
+`campaigns.services`. Without `campaigns.manage_campaigns` every page is a 404.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from campaigns import selectors
+from campaigns.forms import CampaignForm, CountForm, PreviewForm, SegmentForm, TestSendForm
+from campaigns.models import Campaign, Message, Segment
+from campaigns.services import campaigns as services
+from campaigns.services import results as results_service
+from campaigns.services.render import unsubscribe_message_id
+from campaigns.services.segments import FIELDS, segment_customers
+from customers.models import Customer, Tag
+from sales.models import Category, Store
+
+BAD_INPUT = 400
+
+
+def manager_only(view):
+    """Login required, and a 404 for anyone who may not manage campaigns."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not selectors.can_manage(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+def _campaign(request, pk: int) -> Campaign:
+    try:
+        return selectors.campaign_get(user=request.user, pk=pk)
+    except Campaign.DoesNotExist as error:
+        raise Http404 from error
+
+
+def _segment(request, pk: int) -> Segment:
+    try:
+        return selectors.segment_get(user=request.user, pk=pk)
+    except Segment.DoesNotExist as error:
+        raise Http404 from error
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    for field, problems in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, problems)
+
+
+@manager_only
+@require_GET
+def campaign_list(request):
+    campaigns = selectors.campaign_list(user=request.user)[:200]
+    return render(request, "campaigns/list.html", {"campaigns": campaigns})
+
+
+@manager_only
+@require_http_methods(["GET", "POST"])
+def campaign_create(request):
+    return _campaign_form(request, Campaign(created_by=request.user))
+
+
+@manager_only
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request, pk: int):
+    return _campaign_form(request, _campaign(request, pk))
+
+
+def _campaign_form(request, campaign: Campaign):
+    form = CampaignForm(request.POST or None, instance=campaign)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.campaign_save(actor=request.user, campaign=form.save(commit=False))
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            return redirect("campaigns:detail", pk=saved.pk)
+    status = BAD_INPUT if request.method == "POST" else 200
+    return render(
+        request, "campaigns/form.html", {"form": form, "campaign": campaign}, status=status
+    )
+
+
+@manager_only
+@require_GET
+def campaign_detail(request, pk: int):
+    campaign = _campaign(request, pk)
+    return render(
+        request,
+        "campaigns/detail.html",
+        {
+            "campaign": campaign,
+            "progress": selectors.progress(campaign=campaign),
+            "preview_form": PreviewForm(),
+            "test_form": TestSendForm(initial={"to": request.user.email}),
+        },
+    )
+
+
+@manager_only
+@require_GET
+def campaign_preview(request, pk: int):
+    campaign = _campaign(request, pk)
+    form = PreviewForm(request.GET)
+    if not form.is_valid():
+        return render(request, "campaigns/_preview.html", {"form": form}, status=BAD_INPUT)
+    try:
+        customer = selectors.preview_customer(user=request.user, pk=form.cleaned_data["customer"])
+    except Customer.DoesNotExist as error:
+        raise Http404 from error
+    try:
+        preview = services.preview(campaign=campaign, customer=customer)
+    except Exception as error:  # noqa: BLE001 - a broken template is shown, not a 500
+        form.add_error(None, str(error))
+        return render(request, "campaigns/_preview.html", {"form": form}, status=BAD_INPUT)
+    return render(request, "campaigns/_preview.html", {"preview": preview, "campaign": campaign})
+
+
+@manager_only
+@require_POST
+def campaign_test_send(request, pk: int):
+    campaign = _campaign(request, pk)
+    form = TestSendForm(request.POST)
+    if form.is_valid():
+        try:
+            customer = selectors.preview_customer(
+                user=request.user, pk=form.cleaned_data["customer"]
+            )
+        except Customer.DoesNotExist as error:
+            raise Http404 from error
+        try:
+            services.send_test(
+                actor=request.user, campaign=campaign, customer=customer, to=form.cleaned_data["to"]
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            return render(request, "campaigns/_test_sent.html", {"to": form.cleaned_data["to"]})
+    return render(
+        request,
+        "campaigns/_test_form.html",
+        {"test_form": form, "campaign": campaign},
+        status=BAD_INPUT,
+    )
+
+
+@manager_only
+@require_POST
+def campaign_start_view(request, pk: int):
+    campaign = _campaign(request, pk)
+    try:
+        created = services.campaign_start(actor=request.user, campaign=campaign)
+    except ValidationError as error:
+        for problems in error.message_dict.values():
+            for problem in problems:
+                messages.error(request, problem)
+    else:
+        messages.success(request, _("Started: %(n)s messages queued.") % {"n": created})
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+@manager_only
+@require_POST
+def campaign_pause_view(request, pk: int):
+    campaign = _campaign(request, pk)
+    services.campaign_pause(actor=request.user, campaign=campaign)
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+@manager_only
+@require_GET
+def campaign_progress(request, pk: int):
+    campaign = _campaign(request, pk)
+    return render(
+        request,
+        "campaigns/_progress.html",
+        {"campaign": campaign, "progress": selectors.progress(campaign=campaign)},
+    )
+
+
+@manager_only
+@require_GET
+def campaign_results(request, pk: int):
+    campaign = _campaign(request, pk)
+    return render(
+        request,
+        "campaigns/results.html",
+        {"campaign": campaign, "results": results_service.campaign_results(campaign=campaign)},
+    )
+
+
+@manager_only
+@require_GET
+def campaign_results_csv(request, pk: int):
+    campaign = _campaign(request, pk)
+    response = HttpResponse(
+        results_service.results_csv(results_service.campaign_results(campaign=campaign)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-results.csv"'
+    return response
+
+
+@manager_only
+@require_GET
+def segment_list(request):
+    return render(
+        request, "campaigns/segments.html", {"segments": selectors.segment_list(user=request.user)}
+    )
+
+
+def _builder_schema() -> dict:
+    """What the segment builder's selects offer: fields, operators, value kinds and options."""
+    options = {
+        "home_store": list(Store.objects.values_list("id", "name")),
+        "tag": list(Tag.objects.values_list("id", "name")),
+        "bought_category": list(Category.objects.values_list("id", "path")[:500]),
+    }
+    return {
+        name: {
+            "label": str(spec.label),
+            "group": str(spec.group),
+            "ops": spec.ops,
+            "choices": list(spec.choices),
+            "extra": dict(spec.extra),
+            "options": options.get(name, []),
+        }
+        for name, spec in FIELDS.items()
+    }
+
+
+@manager_only
+@require_http_methods(["GET", "POST"])
+def segment_edit(request, pk: int | None = None):
+    segment = _segment(request, pk) if pk else None
+    initial = (
+        {"name": segment.name, "description": segment.description, "rules": segment.rules}
+        if segment
+        else {"rules": {"op": "and", "rules": []}}
+    )
+    form = SegmentForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.segment_save(
+                actor=request.user,
+                segment=segment,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                rules=form.cleaned_data["rules"],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, _("Segment saved."))
+            return redirect("campaigns:segment_edit", pk=saved.pk)
+    count = None
+    if segment is not None:
+        count = segment_customers(user=request.user, segment=segment).count()
+    return render(
+        request,
+        "campaigns/segment_edit.html",
+        {
+            "form": form,
+            "segment": segment,
+            "count": count,
+            "schema": _builder_schema(),
+        },
+        status=BAD_INPUT if request.method == "POST" else 200,
+    )
+
+
+@manager_only
+@require_POST
+def segment_count(request):
+    """The live count of the builder's current rules (htmx)."""
+    form = CountForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "campaigns/_count.html", {"errors": form.errors["rules"]}, status=BAD_INPUT
+        )
+    count = segment_customers(user=request.user, rules=form.cleaned_data["rules"]).count()
+    return render(request, "campaigns/_count.html", {"count": count})
+
+
+@manager_only
+@require_POST
+def segment_freeze_view(request, pk: int):
+    segment = _segment(request, pk)
+    n = services.segment_freeze(actor=request.user, segment=segment)
+    messages.success(request, _("Frozen: %(n)s customers.") % {"n": n})
+    return redirect("campaigns:segment_edit", pk=segment.pk)
+
+
+# Mail clients POST here without a session or CSRF token (RFC 8058 one-click); the signed token
+# is the credential.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe_view(request, token: str):
+    if request.method == "POST":
+        try:
+            services.unsubscribe(token=token)
+        except Message.DoesNotExist as error:
+            raise Http404 from error
+        if request.POST.get("List-Unsubscribe") == "One-Click":
+            return HttpResponse(status=200)
+        return render(request, "campaigns/unsubscribed.html")
+    # GET only asks: mail scanners follow links, and must not unsubscribe anyone.
+    try:
+        message_id = unsubscribe_message_id(token)
+    except (signing.BadSignature, ValueError) as error:
+        raise Http404 from error
+    if not Message.objects.filter(pk=message_id).exists():
+        raise Http404
+    return render(request, "campaigns/unsubscribe_confirm.html", {"token": token})

@@ -1,0 +1,203 @@
+"""Plumbing every API endpoint shares: Api-Key authentication, the one error format, body limits.
+
+Every error leaves the API as `{"error": {"code", "message", "fields"}}`; `fields` maps a field
+path (`lines[0].quantity`) to its messages, so an integrator's code handles one shape.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+
+API_KEY_KEYWORD = "Api-Key"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Api-Key <key>`: the till of one store (see `sales.apikeys`)."""
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != API_KEY_KEYWORD.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header."))
+        try:
+            raw = header[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header.")) from exc
+        from sales.apikeys import pos_key_authenticate
+
+        principal = pos_key_authenticate(raw)
+        if principal is None:
+            raise exceptions.AuthenticationFailed(_("Unknown or revoked API key."))
+        return principal, principal.api_key
+
+    def authenticate_header(self, request) -> str:
+        return API_KEY_KEYWORD
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large.")
+    default_code = "too_large"
+
+
+def _decimal_or_reject(text: str) -> Decimal:
+    value = Decimal(text)
+    if not value.is_finite():
+        raise ValueError(text)
+    return value
+
+
+def _reject_constant(name: str):
+    raise ValueError(name)
+
+
+class LimitedJSONParser(BaseParser):
+    """JSON with a body-size cap (413), exact decimals, and no NaN/Infinity.
+
+    DRF reads the stream itself, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE check on
+    `request.body` never runs; this parser enforces the same cap. Numbers are parsed as Decimal
+    so money keeps its kopecks exactly.
+    """
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge()
+        try:
+            return json.loads(
+                raw.decode("utf-8"),
+                parse_float=_decimal_or_reject,
+                parse_constant=_reject_constant,
+            )
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise exceptions.ParseError(_("The body is not valid JSON.")) from exc
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as `{"lines[0].quantity": ["..."]}`."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            # Lists of nested objects report failing items by index.
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            elif key == "non_field_errors" and prefix:
+                path = prefix
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            for sub, messages in flatten_errors(value, path).items():
+                out.setdefault(sub, []).extend(messages)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            out.setdefault(prefix or "non_field_errors", []).extend(str(m) for m in detail)
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    out.update(flatten_errors(item, f"{prefix}[{index}]"))
+    else:
+        out.setdefault(prefix or "non_field_errors", []).append(str(detail))
+    return out
+
+
+def django_validation_error_fields(exc: DjangoValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field_errors" if k == "__all__" else k): list(v)
+            for k, v in exc.message_dict.items()
+        }
+    return {"non_field_errors": list(exc.messages)}
+
+
+def error_body(code: str, message: str, fields: dict | None = None, **extra) -> dict:
+    return {"error": {"code": code, "message": str(message), "fields": fields or {}, **extra}}
+
+
+def error_response(code: str, message: str, status_code: int, fields=None, **extra) -> Response:
+    return Response(error_body(code, message, fields, **extra), status=status_code)
+
+
+_MESSAGES = {
+    status.HTTP_400_BAD_REQUEST: _("The request is invalid."),
+}
+
+
+def exception_handler(exc, context):
+    """DRF exception handler that renders every error in the one API error format."""
+    # Imported here: this module is loaded from DRF's settings while rest_framework.views is
+    # still importing.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(django_validation_error_fields(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_errors(exc.detail)
+        code, message = "invalid", _MESSAGES[status.HTTP_400_BAD_REQUEST]
+    else:
+        fields = {}
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else ""
+        message = str(detail) if not isinstance(detail, dict | list) else str(exc)
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        code = codes if isinstance(codes, str) else "error"
+    response.data = error_body(code, message, fields)
+    return response
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable: invalid, not_found, conflict, ...")
+    message = serializers.CharField(help_text="Human-readable summary.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Messages per field path, e.g. `lines[0].quantity`; empty when not a 400.",
+    )
+    existing_id = serializers.IntegerField(
+        required=False, help_text="On 409 for customers: the card that already has it."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+def error_responses(*codes: int) -> dict:
+    """Schema entries for the error statuses an endpoint can answer with."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    descriptions = {
+        400: "Invalid input; `fields` lists the messages per field.",
+        401: "Missing, unknown or revoked credentials.",
+        403: "The credentials may not use this endpoint.",
+        404: "No such object among those the caller may see.",
+        409: "Conflicts with what is already stored.",
+        413: "The body is larger than the server accepts.",
+    }
+    return {
+        code: OpenApiResponse(response=ErrorSerializer, description=descriptions[code])
+        for code in codes
+    }

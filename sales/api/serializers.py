@@ -1,0 +1,314 @@
+"""Input and output shapes of the POS API: strict (unknown fields are errors) and bounded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from customers.phones import normalize_phone
+from sales.models import PaymentMethod, SalesChannel
+from sales.services import money
+
+MAX_QUANTITY = Decimal("100000")
+MAX_PRICE = Decimal("1000000000")
+MAX_TOTAL = Decimal("999999999999.99")
+MAX_LINES = 500
+MAX_BULK_RECEIPTS = 1000
+MAX_BULK_PRODUCTS = 5000
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+FUTURE_SLACK = dt.timedelta(days=1)
+MAX_ID = 2**63 - 1
+
+
+class StrictSerializer(serializers.Serializer):
+    """A serializer that rejects fields it does not know, so a typo never passes silently."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise serializers.ValidationError(
+                    {str(key)[:100]: [_("Unknown field.")] for key in unknown[:20]}
+                )
+        return super().to_internal_value(data)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an explicit offset, between 2000 and one day from now."""
+
+    default_error_messages = {
+        "naive": _("Give the time with its UTC offset, e.g. 2025-03-08T14:05:00+03:00."),
+        "too_early": _("Dates before 2000 are not accepted."),
+        "too_late": _("This is more than a day in the future."),
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and len(value) > 40:
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]+HH:MM")
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        elif not isinstance(value, str):
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]+HH:MM")
+        result = super().to_internal_value(value)
+        if result < EARLIEST:
+            self.fail("too_early")
+        if result > timezone.now() + FUTURE_SLACK:
+            self.fail("too_late")
+        return result
+
+
+def money_field(**kwargs) -> serializers.DecimalField:
+    kwargs.setdefault("max_value", MAX_PRICE)
+    return serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal(0), **kwargs)
+
+
+class PhoneField(serializers.CharField):
+    """A phone in any common format, returned in E.164."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        try:
+            return normalize_phone(text)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+
+def validate_category_path(value: str) -> None:
+    parts = [part.strip() for part in value.split("/") if part.strip()]
+    if len(parts) > 10:
+        raise serializers.ValidationError(_("A category path has at most 10 levels."))
+    if any(len(part) > 120 for part in parts):
+        raise serializers.ValidationError(_("A category name has at most 120 characters."))
+
+
+class ReceiptLineInputSerializer(StrictSerializer):
+    sku = serializers.CharField(max_length=64, help_text="Product SKU.")
+    quantity = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        min_value=Decimal("0.001"),
+        max_value=MAX_QUANTITY,
+        help_text="Units sold (up to 3 decimals for weighed goods).",
+    )
+    unit_price = money_field(help_text="Price per unit before the line discount.")
+    discount = money_field(
+        required=False, default=Decimal("0"), help_text="Discount on the whole line."
+    )
+    unit_cost = money_field(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Cost per unit; the catalogue cost when omitted.",
+    )
+    name = serializers.CharField(
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Product name, used to create an unknown SKU.",
+    )
+    category = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[validate_category_path],
+        help_text='Category path ("Одежда/Платья"), used to create an unknown SKU.',
+    )
+
+    def validate(self, attrs):
+        if attrs["discount"] > attrs["quantity"] * attrs["unit_price"]:
+            raise serializers.ValidationError(
+                {"discount": [_("Discount cannot exceed the line's price.")]}
+            )
+        return attrs
+
+
+class CustomerRefMixin(serializers.Serializer):
+    customer_id = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None
+    )
+    phone = PhoneField(required=False, allow_blank=True, default="")
+    card = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+
+    def validate_customer_ref(self, attrs):
+        given = [name for name in ("customer_id", "phone", "card") if attrs.get(name)]
+        if len(given) > 1:
+            raise serializers.ValidationError(
+                {given[1]: [_("Name the customer by one of customer_id, phone or card.")]}
+            )
+
+
+class ReceiptInputSerializer(CustomerRefMixin, StrictSerializer):
+    pos_receipt_id = serializers.CharField(
+        max_length=64, help_text="The till's own id, unique per store; the idempotency key."
+    )
+    purchased_at = AwareDateTimeField(help_text="ISO 8601 with offset.")
+    payment_method = serializers.ChoiceField(
+        choices=PaymentMethod.choices, required=False, default=PaymentMethod.CARD
+    )
+    channel = serializers.ChoiceField(
+        choices=SalesChannel.choices, required=False, default=SalesChannel.STORE
+    )
+    lines = ReceiptLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES)
+    total = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal(0),
+        max_value=MAX_TOTAL,
+        help_text="Must equal the sum of line amounts to the kopeck.",
+    )
+
+    def validate(self, attrs):
+        self.validate_customer_ref(attrs)
+        lines_total = sum(
+            (
+                money(line["quantity"] * line["unit_price"] - line["discount"])
+                for line in attrs["lines"]
+            ),
+            Decimal(0),
+        )
+        if money(attrs["total"]) != lines_total:
+            raise serializers.ValidationError(
+                {
+                    "total": [
+                        _("Lines add up to %(lines)s, not %(total)s.")
+                        % {"lines": lines_total, "total": attrs["total"]}
+                    ]
+                }
+            )
+        return attrs
+
+
+class BulkReceiptsInputSerializer(StrictSerializer):
+    receipts = ReceiptInputSerializer(many=True, min_length=1, max_length=MAX_BULK_RECEIPTS)
+
+
+class ReceiptLineOutputSerializer(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    sku = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3)
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    unit_cost = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class ReceiptOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    pos_receipt_id = serializers.CharField()
+    store = serializers.CharField(help_text="Store code.")
+    purchased_at = serializers.DateTimeField()
+    customer_id = serializers.IntegerField(allow_null=True)
+    payment_method = serializers.CharField()
+    channel = serializers.CharField()
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    lines = ReceiptLineOutputSerializer(many=True)
+
+
+class BulkItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position in the posted list.")
+    pos_receipt_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "duplicate", "error"])
+    id = serializers.IntegerField(allow_null=True, help_text="Receipt id when stored.")
+    error = serializers.DictField(
+        allow_null=True,
+        help_text='`{"code", "message", "fields"}` when the receipt was rejected.',
+    )
+
+
+class BulkReceiptsOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    error = serializers.IntegerField()
+    results = BulkItemResultSerializer(many=True)
+
+
+class ReturnLineInputSerializer(StrictSerializer):
+    line_no = serializers.IntegerField(
+        min_value=1, max_value=32767, help_text="The line number on the original receipt."
+    )
+    quantity = serializers.DecimalField(
+        max_digits=12, decimal_places=3, min_value=Decimal("0.001"), max_value=MAX_QUANTITY
+    )
+
+
+class ReturnInputSerializer(StrictSerializer):
+    pos_return_id = serializers.CharField(max_length=64, help_text="Idempotency key per store.")
+    pos_receipt_id = serializers.CharField(max_length=64, help_text="The original receipt.")
+    returned_at = AwareDateTimeField()
+    lines = ReturnLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES)
+
+
+class ReturnLineOutputSerializer(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class ReturnOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    pos_return_id = serializers.CharField()
+    pos_receipt_id = serializers.CharField()
+    store = serializers.CharField()
+    returned_at = serializers.DateTimeField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    lines = ReturnLineOutputSerializer(many=True)
+
+
+class ProductInputSerializer(StrictSerializer):
+    sku = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=300)
+    category = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[validate_category_path],
+        help_text="Category path.",
+    )
+    price = money_field()
+    cost = money_field(required=False, default=Decimal(0))
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+class ProductsBulkInputSerializer(StrictSerializer):
+    products = ProductInputSerializer(many=True, min_length=1, max_length=MAX_BULK_PRODUCTS)
+
+    def validate_products(self, value):
+        seen: set[str] = set()
+        for item in value:
+            if item["sku"] in seen:
+                raise serializers.ValidationError(
+                    _("SKU %(sku)s appears twice.") % {"sku": item["sku"]}
+                )
+            seen.add(item["sku"])
+        return value
+
+
+class ProductResultSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["created", "updated"])
+
+
+class ProductsBulkOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    results = ProductResultSerializer(many=True)

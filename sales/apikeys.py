@@ -1,0 +1,133 @@
+"""POS API keys: issuing, revoking and checking the `Authorization: Api-Key <key>` credential.
+
+The key itself is shown once, when issued; only its SHA-256 is stored. A key is 256 random
+bits, so a fast hash is safe here where it would not be for a password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.audit import audit_record
+from crm.models import AuditAction
+
+from .models import PosApiKey, Store
+
+KEY_PREFIX = "ck_"
+PREFIX_LENGTH = 11
+# last_used_at is a hint for admins, not an audit trail: one write a minute per key is plenty.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def key_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: PosApiKey
+    raw: str
+
+
+@transaction.atomic
+def pos_key_issue(*, store: Store, name: str, actor=None) -> IssuedKey:
+    """Create a key for `store`; the returned raw key is the only copy that will ever exist."""
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = PosApiKey.objects.create(
+        store=store,
+        name=name,
+        prefix=raw[:PREFIX_LENGTH],
+        key_hash=key_hash(raw),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    audit_record(actor=actor, action=AuditAction.API_KEY, obj=key, event="issued", store=store.code)
+    return IssuedKey(key=key, raw=raw)
+
+
+@transaction.atomic
+def pos_key_revoke(*, key: PosApiKey, actor=None) -> PosApiKey:
+    """Revoke a key at once; requests carrying it get 401 from now on."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action=AuditAction.API_KEY, obj=key, event="revoked")
+    return key
+
+
+@dataclass(eq=False)
+class PosPrincipal:
+    """The `request.user` of a POS request: a till of one store, not a person.
+
+    `crm.access` reads `is_pos_client` and `store_ids`: a till looks up any customer by an exact
+    phone or card, creates cards, and reads in full only the customers of its own store.
+    """
+
+    api_key: PosApiKey
+    store: Store
+    is_pos_client: bool = True
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_active: bool = True
+    is_superuser: bool = False
+    is_staff: bool = False
+    store_ids: list[int] = field(default_factory=list)
+
+    PERMISSIONS = frozenset(
+        {
+            "customers.lookup_customers",
+            "customers.add_customer",
+            "customers.view_customer",
+            "customers.view_contact_details",
+            "sales.add_receipt",
+            "sales.view_receipt",
+            "sales.add_return",
+            "sales.add_product",
+            "sales.change_product",
+        }
+    )
+
+    def __post_init__(self) -> None:
+        self.store_ids = [self.store.pk]
+        self.pk = None
+        self.id = None
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return perm in self.PERMISSIONS
+
+    def has_perms(self, perms, obj=None) -> bool:
+        return all(self.has_perm(p) for p in perms)
+
+    def get_username(self) -> str:
+        return f"pos:{self.api_key.prefix}"
+
+    def __str__(self) -> str:
+        return f"{self.store.code} / {self.api_key.name}"
+
+
+def pos_key_authenticate(raw_key: str) -> PosPrincipal | None:
+    """The principal for a presented key, or None when it is unknown or revoked."""
+    if not raw_key.startswith(KEY_PREFIX) or len(raw_key) > 100:
+        return None
+    key = (
+        PosApiKey.objects.select_related("store")
+        .filter(key_hash=key_hash(raw_key), revoked_at__isnull=True, store__is_active=True)
+        .first()
+    )
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        # Conditional, so parallel requests of one till write at most once per interval.
+        PosApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
+            pk=key.pk,
+        ).update(last_used_at=now)
+        key.last_used_at = now
+    return PosPrincipal(api_key=key, store=key.store)

@@ -5,7 +5,15 @@ from celery import shared_task
 
 @shared_task(ignore_result=True)
 def refresh_customer_metrics(customer_id: int) -> None:
-    """Recompute one customer's metrics after a receipt or return (filled in by analytics)."""
+    """Recompute one customer's metrics after a receipt or return."""
     from . import services
 
     services.customer_metrics_refresh(customer_id=customer_id)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def recompute_all_metrics(run_id: int | None = None) -> None:
+    """The nightly (and on-demand) full recompute; a second concurrent run is skipped."""
+    from . import services
+
+    services.metrics_recompute_all(run_id=run_id)

@@ -8,6 +8,19 @@ from crm import roles
 from tests.factories import StoreFactory, UserFactory
 
 
+def pytest_collection_modifyitems(session, config, items):
+    # A transactional test (live server, threads, real workers) ends with a flush that would
+    # also wipe what migrations created — roles, permissions, beat schedules — for every later
+    # test. Serialized rollback puts those rows back after each such test.
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = bool(marker and marker.kwargs.get("transaction")) or any(
+            name in item.fixturenames for name in ("transactional_db", "live_server")
+        )
+        if transactional and "django_db_serialized_rollback" not in item.fixturenames:
+            item.fixturenames.append("django_db_serialized_rollback")
+
+
 def pytest_configure(config):
     # Tests never run collectstatic: serve static files by name instead of the hashed manifest.
     settings.STORAGES = {
@@ -54,3 +67,41 @@ def associate_a(db, store_a):
 @pytest.fixture
 def outsider(db):
     return UserFactory(username="oscar")
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests():
+    # LANGUAGE_CODE is "ru" and locale/ru is compiled, so code outside a request (services,
+    # tasks) would speak Russian; tests assert the English msgids. Pages still pick their
+    # language per request (cookie, Accept-Language), as the i18n tests check.
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+_serialized_snapshots: dict[str, str] = {}
+
+
+@pytest.fixture
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The session's test database, with the snapshot serialized-rollback tests restore.
+
+    Django keeps the snapshot of the migrated data on the database wrapper of the context that
+    created the database; once a browser test has started Playwright's event loop in this
+    thread, later tests may get another wrapper without it, and a transactional test would then
+    flush the roles for good (or restore them twice). Take the snapshot again when it is
+    missing — the tests before rolled back or restored, so the data is the migrated data.
+    """
+    from django.db import connection
+
+    if not getattr(connection, "_test_serialized_contents", None):
+        if connection.alias not in _serialized_snapshots:
+            with django_db_blocker.unblock():
+                _serialized_snapshots[connection.alias] = (
+                    connection.creation.serialize_db_to_string()
+                )
+        connection._test_serialized_contents = _serialized_snapshots[connection.alias]
+    elif connection.alias not in _serialized_snapshots:
+        _serialized_snapshots[connection.alias] = connection._test_serialized_contents
+    return django_db_setup

@@ -1,0 +1,117 @@
+"""Admin of analytics: the settings row an admin edits, the model fits and runs they can read."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import AnalyticsSettings, ClvModelFit, CustomerMetrics, HolidayAffinity, RecomputeRun
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Computed rows: only the pipeline writes them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AnalyticsSettings)
+class AnalyticsSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "window_days", "vip_revenue_share", "vip_cap", "updated_at"]
+    fieldsets = [
+        (_("Window"), {"fields": ["window_days"]}),
+        (_("VIP and A"), {"fields": ["vip_revenue_share", "vip_cap"]}),
+        (
+            _("B and D"),
+            {
+                "fields": [
+                    "b_growth_ratio",
+                    "b_new_customer_days",
+                    "b_second_purchase_days",
+                    "d_p_alive_threshold",
+                ]
+            },
+        ),
+        (_("Predicted lifetime value"), {"fields": ["clv_horizon_months", "annual_discount_rate"]}),
+        (
+            _("Holidays"),
+            {"fields": ["holidays", "holiday_lookback_days", "holiday_min_years"]},
+        ),
+    ]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not AnalyticsSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # One row: make sure it exists so the list leads straight to it.
+        if not AnalyticsSettings.objects.exists() and self.has_change_permission(request):
+            AnalyticsSettings.objects.get_or_create(pk=1)
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(ClvModelFit)
+class ClvModelFitAdmin(ReadOnlyAdmin):
+    list_display = [
+        "fitted_at",
+        "customers",
+        "repeat_customers",
+        "r",
+        "alpha",
+        "a",
+        "b",
+        "bgnbd_log_likelihood",
+        "p",
+        "q",
+        "gamma",
+        "gamma_gamma_log_likelihood",
+        "seconds",
+        "message",
+    ]
+
+
+@admin.register(RecomputeRun)
+class RecomputeRunAdmin(ReadOnlyAdmin):
+    list_display = ["requested_at", "status", "step", "progress", "customers", "seconds"]
+    list_filter = ["status"]
+
+
+@admin.register(CustomerMetrics)
+class CustomerMetricsAdmin(ReadOnlyAdmin):
+    list_display = [
+        "customer",
+        "value_class",
+        "rfm_segment",
+        "revenue_window",
+        "predicted_clv",
+        "p_alive",
+        "computed_at",
+    ]
+    list_filter = ["value_class", "rfm_segment"]
+    list_select_related = ["customer"]
+    raw_id_fields = ["customer"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        from crm.access import visible_customers
+
+        return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
+
+
+@admin.register(HolidayAffinity)
+class HolidayAffinityAdmin(ReadOnlyAdmin):
+    list_display = ["customer", "holiday", "years", "last_year", "category"]
+    list_filter = ["holiday"]
+    list_select_related = ["customer", "category"]
+    raw_id_fields = ["customer", "category"]
+
+    def get_queryset(self, request):
+        from crm.access import visible_customers
+
+        return super().get_queryset(request).filter(customer__in=visible_customers(request.user))

@@ -1,0 +1,45 @@
+"""The dashboard's period and store picker."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from sales.models import Store
+
+from . import selectors
+
+
+class DashboardFilterForm(forms.Form):
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    store = forms.ModelChoiceField(
+        label=_("Store"),
+        queryset=Store.objects.none(),
+        required=False,
+        empty_label=_("All my stores"),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = selectors.dashboard_store_ids(user)
+        stores = Store.objects.order_by("name")
+        self.fields["store"].queryset = stores if allowed is None else stores.filter(id__in=allowed)
+
+    def clean(self):
+        data = super().clean()
+        default = selectors.default_period()
+        start = data.get("date_from") or default.start
+        end = data.get("date_to") or timezone.localdate()
+        if start > end:
+            self.add_error("date_from", _("Must not be after the end of the period."))
+        elif (end - start).days > 3660:
+            self.add_error("date_from", _("A period is at most ten years."))
+        else:
+            data["period"] = selectors.Period(start, end)
+        return data

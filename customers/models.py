@@ -213,6 +213,8 @@ class Customer(models.Model):
         ]
         indexes = [
             models.Index(fields=["home_store", "surname"], name="customer_store_surname"),
+            # The list's default order and its keyset cursor, so any page is an index range scan.
+            models.Index(fields=["surname", "first_name", "id"], name="customer_name_order"),
             models.Index(fields=["assigned_manager"], name="customer_manager"),
             models.Index(fields=["lifecycle_stage"], name="customer_stage"),
             models.Index(fields=["created_at"], name="customer_created"),

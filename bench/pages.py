@@ -1,0 +1,226 @@
+"""Benchmark of the manager's pages against the raw SQL they run.
+
+Seeds its own scratch database with `manage.py seed_demo --customers 100000 --stores 10
+--years 3` (about a million receipts; `--quick` seeds 5,000), then serves the pages in-process
+through Django's test Client, signed in as an administrator (who sees the whole base, the
+slowest case): search by phone typed as people do, by loyalty card, by a misspelt name, the
+unfiltered list, a filtered list page deep in the keyset, and the customer card. "Server time"
+is the wall time of `Client.get` (URL routing, middleware, session, queries, template), which is
+what gunicorn would spend minus the socket. Beside it, every SELECT the page ran, captured and
+re-run as plain SQL over psycopg on the same data, is the raw engine's figure. Prints median and
+p95 per page and their ratio. Targets: p95 under 150 ms per page, under 50 ms for an exact
+phone or card search.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/pages.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = "clientele_bench_pages"
+
+
+def scratch_url(base: str) -> tuple[str, str]:
+    parts = urlsplit(base)
+    return (
+        urlunsplit(parts._replace(path="/postgres")),
+        urlunsplit(parts._replace(path=f"/{SCRATCH}")),
+    )
+
+
+def recreate(admin_url: str, drop_only: bool = False) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {SCRATCH}")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def typo(word: str, rng: random.Random) -> str:
+    """Swap two neighbouring letters in the middle, as a hurried typist does."""
+    if len(word) < 5:
+        return word
+    i = rng.randrange(1, len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+def human_phone(e164: str) -> str:
+    digits = e164[2:]
+    return f"8 {digits[:3]} {digits[3:6]}-{digits[6:8]}-{digits[8:]}"
+
+
+def samples(n: int, rng: random.Random) -> dict[str, list[str]]:
+    from customers.models import Customer
+
+    ids = list(
+        Customer.objects.exclude(phone="")
+        .exclude(card_number=None)
+        .order_by("?")
+        .values_list("id", "phone", "card_number", "surname", "first_name")[:n]
+    )
+    rng.shuffle(ids)
+    return {
+        "search: phone": [
+            "/customers/?" + urlencode({"q": human_phone(phone)}) for _, phone, *_ in ids
+        ],
+        "search: card": ["/customers/?" + urlencode({"q": card}) for _, _, card, *_ in ids],
+        "search: name": [
+            "/customers/?" + urlencode({"q": f"{typo(surname, rng)} {first}"})
+            for *_, surname, first in ids
+        ],
+        "list": ["/customers/"] * len(ids),
+        "list: filtered": ["/customers/?" + urlencode({"stage": "customer", "consent": "sms"})]
+        * len(ids),
+        "card": [f"/customers/{pk}/" for pk, *_ in ids],
+    }
+
+
+def run(args) -> None:
+    import warnings
+
+    import django
+
+    # WhiteNoise warns that nothing was collected; in-process requests serve no static files.
+    warnings.filterwarnings("ignore", message="No directory at")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "crm.settings"
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.conf import settings
+
+    # In-process requests: no collected static manifest needed, and the test client's host.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from crm import roles
+    from customers.models import Customer
+    from customers.selectors import ListFilters, customer_page
+    from sales.models import Receipt
+
+    started = time.monotonic()
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", customers=args.customers, stores=10, years=3, users=False, quiet=True)
+    seeded = time.monotonic() - started
+    connection.cursor().execute("ANALYZE")
+    print(
+        f"seeded {Customer.objects.count():,} customers, {Receipt.objects.count():,} receipts "
+        f"in {seeded:.0f} s"
+    )
+
+    user = get_user_model().objects.create_user("bench-admin", password="x" * 20)  # noqa: S106
+    user.groups.add(Group.objects.get(name=roles.ADMINISTRATOR))
+    client = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    client.force_login(user)
+
+    rng = random.Random(7)
+    urls = samples(args.samples, rng)
+    # Pages deep in the keyset: follow "next" a few times from the unfiltered list.
+    deep = []
+    page = customer_page(user=user, filters=ListFilters())
+    for _ in range(5):
+        page = customer_page(user=user, filters=ListFilters(), after=page.next_cursor)
+        deep.append(f"/customers/?after={page.next_cursor}")
+    urls["list: page 6+"] = (deep * (args.samples // len(deep) + 1))[: args.samples]
+
+    dsn = os.environ["DATABASE_URL"]
+    raw = psycopg.connect(dsn, autocommit=True)
+    print(
+        f"{'page':<16} {'median ms':>10} {'p95 ms':>8} {'raw median':>11} {'raw p95':>8} "
+        f"{'ratio p95':>9}  queries"
+    )
+    failures = []
+    for name, page_urls in urls.items():
+        ours, theirs, counts = [], [], []
+        # Search is served as you type: the htmx request that returns the results fragment.
+        headers = (
+            {"HX-Request": "true", "HX-Target": "results"} if name.startswith("search") else {}
+        )
+        for url in page_urls:
+            client.get(url, headers=headers)  # warm the connection and the code path
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(url, headers=headers).status_code == 200, url
+            selects = [
+                q["sql"]
+                for q in captured.captured_queries
+                if q["sql"].lstrip().startswith("SELECT")
+            ]
+            counts.append(len(captured.captured_queries))
+            t0 = time.perf_counter()
+            client.get(url, headers=headers)
+            ours.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            for sql in selects:
+                raw.execute(sql).fetchall()
+            theirs.append((time.perf_counter() - t0) * 1000)
+        p95 = percentile(ours, 0.95)
+        raw_p95 = percentile(theirs, 0.95)
+        print(
+            f"{name:<16} {statistics.median(ours):>10.1f} {p95:>8.1f} "
+            f"{statistics.median(theirs):>11.1f} {raw_p95:>8.1f} {p95 / raw_p95:>8.1f}x  "
+            f"{max(counts)}"
+        )
+        target = 50 if name in {"search: phone", "search: card"} else 150
+        if p95 > target:
+            failures.append(f"{name}: p95 {p95:.0f} ms > {target} ms")
+    raw.close()
+    if failures:
+        print("over target: " + "; ".join(failures))
+    else:
+        print("all pages within target (p95 < 150 ms; exact phone/card < 50 ms)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 customers, 20 samples")
+    parser.add_argument("--customers", type=int, default=None)
+    parser.add_argument("--samples", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    args.customers = args.customers or (5_000 if args.quick else 100_000)
+    args.samples = args.samples or (20 if args.quick else 60)
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        print("set DATABASE_URL (any database on the server; a scratch one is made beside it)")
+        return 2
+    admin_url, url = scratch_url(base)
+    recreate(admin_url)
+    os.environ["DATABASE_URL"] = url
+    # The bench measures pages, not the static manifest; DEBUG stays off (no query logging).
+    os.environ.setdefault("DEBUG", "0")
+    try:
+        run(args)
+    finally:
+        if not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            recreate(admin_url, drop_only=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

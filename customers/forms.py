@@ -1,0 +1,240 @@
+"""Forms of the customer pages. They parse input; the services in `customers.services` decide."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from analytics.models import RfmSegment, ValueClass
+from sales.models import Store
+
+from .models import (
+    Channel,
+    Contact,
+    Customer,
+    CustomField,
+    CustomFieldType,
+    LifecycleStage,
+    Tag,
+)
+from .selectors import ListFilters
+
+CARD_FORM_FIELDS = [
+    "surname",
+    "first_name",
+    "patronymic",
+    "gender",
+    "birth_date",
+    "email",
+    "card_number",
+    "postal_code",
+    "city",
+    "address",
+    "workplace",
+    "position",
+    "marital_status",
+    "children_count",
+    "interests",
+    "preferences",
+    "notes",
+    "lifecycle_stage",
+    "home_store",
+]
+
+
+def bootstrap(form: forms.BaseForm) -> None:
+    """Give every widget of `form` Bootstrap's class for its kind."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            css = "form-select"
+        else:
+            css = "form-control"
+        widget.attrs.setdefault("class", css)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class CustomerListForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    # Plain choices filled in __init__: one small query each, no server-side cursor per page.
+    store = forms.TypedChoiceField(label=_("Store"), coerce=int, required=False, empty_value=None)
+    tag = forms.TypedChoiceField(label=_("Tag"), coerce=int, required=False, empty_value=None)
+    stage = forms.ChoiceField(
+        label=_("Lifecycle stage"),
+        choices=[("", _("Any stage")), *LifecycleStage.choices],
+        required=False,
+    )
+    birthday_days = forms.IntegerField(
+        label=_("Birthday within (days)"), min_value=0, max_value=366, required=False
+    )
+    value_class = forms.ChoiceField(
+        label=_("Value class"), choices=[("", _("Any class")), *ValueClass.choices], required=False
+    )
+    rfm_segment = forms.ChoiceField(
+        label=_("RFM segment"),
+        choices=[("", _("Any segment")), *RfmSegment.choices],
+        required=False,
+    )
+    consent = forms.ChoiceField(
+        label=_("Consents to"), choices=[("", _("Any")), *Channel.choices], required=False
+    )
+    purchased_after = forms.DateField(
+        label=_("Last purchase after"), required=False, widget=DateInput()
+    )
+    purchased_before = forms.DateField(
+        label=_("Last purchase before"), required=False, widget=DateInput()
+    )
+    sort = forms.ChoiceField(
+        choices=[
+            ("name", _("Name")),
+            ("-name", _("Name")),
+            ("created", _("Created")),
+            ("-created", _("Created")),
+        ],
+        required=False,
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        stores = Store.objects.order_by("name")
+        if user is not None and not (
+            user.is_superuser or user.has_perm("customers.view_all_customers")
+        ):
+            from crm.access import user_store_ids
+
+            stores = stores.filter(pk__in=user_store_ids(user))
+        self.fields["store"].choices = [("", _("Any store")), *stores.values_list("pk", "name")]
+        self.fields["tag"].choices = [
+            ("", _("Any tag")),
+            *Tag.objects.order_by("name").values_list("pk", "name"),
+        ]
+        bootstrap(self)
+
+    def list_filters(self) -> ListFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        return ListFilters(
+            query=(data.get("q") or "").strip(),
+            store=data.get("store"),
+            tag=data.get("tag"),
+            stage=data.get("stage") or "",
+            birthday_days=data.get("birthday_days"),
+            consent=data.get("consent") or "",
+            value_class=data.get("value_class") or "",
+            rfm_segment=data.get("rfm_segment") or "",
+            purchased_after=data.get("purchased_after"),
+            purchased_before=data.get("purchased_before"),
+        )
+
+    def sort_order(self) -> tuple[str, bool]:
+        value = (self.cleaned_data.get("sort") if self.is_valid() else "") or "name"
+        return value.lstrip("-"), value.startswith("-")
+
+
+class CustomerForm(forms.ModelForm):
+    """Card fields plus phones as one comma- or line-separated text box."""
+
+    phones = forms.CharField(
+        label=_("Phones"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("One per line; the first is the primary phone. Any format: 8 916 123-45-67."),
+    )
+
+    class Meta:
+        model = Customer
+        fields = CARD_FORM_FIELDS
+        widgets = {
+            "birth_date": DateInput(),
+            "interests": forms.Textarea(attrs={"rows": 2}),
+            "preferences": forms.Textarea(attrs={"rows": 2}),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "phones" not in self.initial:
+            self.initial["phones"] = "\n".join(p.number for p in self.instance.phones.all())
+        if user is not None and not (
+            user.is_superuser or user.has_perm("customers.view_all_customers")
+        ):
+            from crm.access import user_store_ids
+
+            self.fields["home_store"].queryset = Store.objects.filter(pk__in=user_store_ids(user))
+        bootstrap(self)
+
+    def _post_clean(self):
+        # Validation of the card is the service's job (customer_update / customer_create); the
+        # model's own checks would run twice and disagree on phones and uniqueness.
+        pass
+
+    def phone_list(self) -> list[str]:
+        raw = self.cleaned_data.get("phones") or ""
+        return [p.strip() for p in raw.replace(",", "\n").splitlines() if p.strip()]
+
+    def card_data(self) -> dict:
+        return {name: self.cleaned_data.get(name) for name in CARD_FORM_FIELDS}
+
+
+def custom_field_form_field(definition: CustomField) -> forms.Field:
+    common = {"label": definition.name, "required": False, "help_text": definition.help_text}
+    choices = [(c, c) for c in definition.choices or []]
+    if definition.type == CustomFieldType.NUMBER:
+        return forms.DecimalField(**common)
+    if definition.type == CustomFieldType.DATE:
+        return forms.DateField(widget=DateInput(), **common)
+    if definition.type == CustomFieldType.BOOLEAN:
+        return forms.NullBooleanField(**common)
+    if definition.type == CustomFieldType.CHOICE:
+        return forms.ChoiceField(choices=[("", "—"), *choices], **common)
+    if definition.type == CustomFieldType.MULTI:
+        return forms.MultipleChoiceField(choices=choices, **common)
+    return forms.CharField(max_length=1000, **common)
+
+
+class CustomFieldsForm(forms.Form):
+    def __init__(self, *args, definitions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        for definition in definitions:
+            self.fields[definition.key] = custom_field_form_field(definition)
+        bootstrap(self)
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = [
+            "channel",
+            "direction",
+            "topic",
+            "outcome",
+            "agreement",
+            "next_step",
+            "due_date",
+        ]
+        widgets = {
+            "outcome": forms.Textarea(attrs={"rows": 2}),
+            "agreement": forms.Textarea(attrs={"rows": 2}),
+            "due_date": DateInput(),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        bootstrap(self)
+
+    def _post_clean(self):
+        # contact_record validates the entry as a whole.
+        pass
+
+
+class ConsentForm(forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices)
+    granted = forms.BooleanField(required=False)
+    note = forms.CharField(max_length=300, required=False)

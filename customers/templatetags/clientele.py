@@ -1,0 +1,67 @@
+"""Template helpers of the web app: phones, money, and query strings for sortable links."""
+
+import re
+from decimal import Decimal
+
+from django import template
+from django.conf import settings
+from django.utils.formats import number_format
+
+from customers.phones import format_phone
+
+register = template.Library()
+_RUSSIAN = re.compile(r"^\+7\d{10}$")
+
+CURRENCY_SIGNS = {"RUB": "₽", "EUR": "€", "USD": "$", "KZT": "₸", "BYN": "Br"}
+
+
+@register.filter
+def phone(value: str) -> str:
+    """E.164 in the human form; a masked number is shown as it is."""
+    if not value or "*" in value:
+        return value or ""
+    if _RUSSIAN.match(value):
+        # Most of the base; formatting by hand spares a phonenumbers parse per list row.
+        return f"+7 {value[2:5]} {value[5:8]}-{value[8:10]}-{value[10:12]}"
+    return format_phone(value)
+
+
+@register.filter
+def money(value, currency: str = "") -> str:
+    if value is None or value == "":
+        return "—"
+    sign = CURRENCY_SIGNS.get(currency or settings.CLIENTELE_DEFAULT_CURRENCY, currency)
+    amount = number_format(Decimal(value), decimal_pos=2, use_l10n=True, force_grouping=True)
+    return f"{amount}\u00a0{sign}"
+
+
+@register.simple_tag
+def sort_link(query_string: str, current: str, descending: bool, column: str) -> str:
+    """Query string that sorts by `column`, flipping the direction when it is already sorted."""
+    flip = current == column and not descending
+    value = f"-{column}" if flip else column
+    prefix = f"{query_string}&" if query_string else ""
+    return f"?{prefix}sort={value}"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def consent_value(customer, channel: str) -> bool:
+    return bool(getattr(customer, f"consent_{channel}", False))
+
+
+@register.filter
+def join_if_list(value) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+@register.filter
+def metrics_of(customer):
+    """The customer's analytics row, or None until analytics has computed it."""
+    return getattr(customer, "metrics", None)

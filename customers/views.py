@@ -1,0 +1,428 @@
+"""Pages of the customer base: the list with search, the card, new card, leads and export.
+
+Views parse input and render; reads are in `customers.selectors`, writes in `customers.services`
+and `customers.exports`. A customer outside `visible_customers(user)` is a 404.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.access import can_export, can_see_contact_details, contact_details
+from crm.audit import audit_record
+from crm.models import AuditAction
+
+from . import selectors, services
+from .exports import FORMATS, ExportRefused, customer_export, export_daily_cap, exported_today
+from .forms import ConsentForm, ContactForm, CustomerForm, CustomerListForm, CustomFieldsForm
+from .models import Channel, Customer, CustomField, Source
+
+BAD_INPUT = 400
+
+
+def _customer_or_404(request, pk: int) -> Customer:
+    try:
+        return selectors.customer_get(user=request.user, pk=pk)
+    except Customer.DoesNotExist as exc:
+        raise Http404(_("No such customer.")) from exc
+
+
+def perm_or_404(perm: str):
+    """Like `permission_required`, but a user without the permission sees 404, as for anything
+    they cannot reach: the page's existence is not theirs to learn."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.has_perm(perm):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorator
+
+
+def _can_edit(user) -> bool:
+    return user.has_perm("customers.change_customer")
+
+
+@perm_or_404("customers.view_customer")
+@require_GET
+def customer_list(request):
+    form = CustomerListForm(request.GET or None, user=request.user)
+    filters = form.list_filters() if form.is_bound else selectors.ListFilters()
+    sort, descending = form.sort_order() if form.is_bound else ("name", False)
+    page = selectors.customer_page(
+        user=request.user,
+        filters=filters,
+        sort=sort,
+        descending=descending,
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
+    )
+    lookups = selectors.customer_lookup(user=request.user, query=filters.query)
+    masked = not can_see_contact_details(request.user)
+    context = {
+        "form": form,
+        "page": page,
+        "rows": [_list_row(c, masked) for c in page.customers],
+        "lookups": [(c, contact_details_light(c, True)) for c in lookups],
+        "filters": filters,
+        "can_export": can_export(request.user),
+        "masked": masked,
+        "query_string": _query_without(request, {"after", "before"}),
+        "sort_string": _query_without(request, {"after", "before", "sort"}),
+    }
+    template = "customers/list.html"
+    if request.htmx and request.htmx.target == "results":
+        template = "customers/_results.html"
+    return render(request, template, context)
+
+
+def _list_row(customer: Customer, masked: bool) -> dict:
+    # Plain values: the template then reads dict keys instead of resolving managers and
+    # methods on fifty model instances, which is most of the page's time.
+    metrics = getattr(customer, "metrics", None)
+    shown = contact_details_light(customer, masked)
+    return {
+        "name": customer.full_name or str(customer.pk),
+        "url": customer.get_absolute_url(),
+        "phone": shown["phone"],
+        "email": shown["email"],
+        "card": customer.card_number or "",
+        "store": customer.home_store.name if customer.home_store else "",
+        "stage": customer.get_lifecycle_stage_display(),
+        "tags": [(tag.name, tag.color) for tag in customer.tags.all()],
+        "value_class": metrics.value_class if metrics else "",
+        "value_class_title": metrics.get_value_class_display() if metrics else "",
+        "created": customer.created_at,
+    }
+
+
+def contact_details_light(customer: Customer, masked: bool) -> dict[str, str]:
+    from crm.access import mask_email, mask_phone
+
+    if masked:
+        return {"phone": mask_phone(customer.phone), "email": mask_email(customer.email)}
+    return {"phone": customer.phone, "email": customer.email}
+
+
+def _query_without(request, names: set[str]) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _card_context(request, customer: Customer, **extra) -> dict:
+    totals = selectors.purchase_totals(customer=customer)
+    receipts = Paginator(selectors.customer_receipts(customer=customer), 10)
+    # The totals have just counted the receipts; spare the paginator a second COUNT.
+    receipts.count = totals.receipts
+    return {
+        "customer": customer,
+        "contact": contact_details(customer, request.user),
+        "totals": totals,
+        "receipts": receipts.get_page(request.GET.get("page")),
+        "contacts": selectors.customer_contacts(customer=customer),
+        "consents": selectors.consent_history(customer=customer),
+        "custom_groups": selectors.custom_field_groups(customer=customer),
+        "metrics": getattr(customer, "metrics", None),
+        "can_edit": _can_edit(request.user),
+        "can_add_contact": request.user.has_perm("customers.add_contact"),
+        "contact_form": extra.pop("contact_form", None) or ContactForm(),
+        "channels": Channel.choices,
+        **extra,
+    }
+
+
+@perm_or_404("customers.view_customer")
+@require_GET
+def customer_detail(request, pk: int):
+    customer = _customer_or_404(request, pk)
+    if request.htmx and request.htmx.target == "purchases":
+        context = {
+            "customer": customer,
+            "receipts": Paginator(selectors.customer_receipts(customer=customer), 10).get_page(
+                request.GET.get("page")
+            ),
+        }
+        return render(request, "customers/_purchases.html", context)
+    audit_record(
+        actor=request.user, action=AuditAction.CUSTOMER_VIEW, obj=customer, request=request
+    )
+    return render(request, "customers/detail.html", _card_context(request, customer))
+
+
+def _custom_definitions():
+    return list(CustomField.objects.filter(is_active=True).select_related("category"))
+
+
+@login_required
+def customer_edit(request, pk: int):
+    customer = _customer_or_404(request, pk)
+    if not _can_edit(request.user):
+        return HttpResponse(_("You may not edit cards."), status=403)
+    definitions = _custom_definitions()
+    if request.method == "POST":
+        form = CustomerForm(request.POST, instance=customer, user=request.user)
+        custom_form = CustomFieldsForm(request.POST, prefix="cf", definitions=definitions)
+        if form.is_valid() and custom_form.is_valid():
+            try:
+                services.customer_update(
+                    actor=request.user,
+                    customer=customer,
+                    data=form.card_data(),
+                    phones=form.phone_list(),
+                    custom_fields={k: _json_value(v) for k, v in custom_form.cleaned_data.items()},
+                    request=request,
+                )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                if request.htmx:
+                    customer = _customer_or_404(request, pk)
+                    return render(
+                        request,
+                        "customers/_fields.html",
+                        {
+                            "customer": customer,
+                            "contact": contact_details(customer, request.user),
+                            "can_edit": True,
+                            "custom_groups": selectors.custom_field_groups(customer=customer),
+                            "saved": True,
+                        },
+                    )
+                messages.success(request, _("The card is saved."))
+                return redirect(customer.get_absolute_url())
+        status = BAD_INPUT
+    else:
+        form = CustomerForm(instance=customer, user=request.user)
+        initial = {d.key: (customer.custom_fields or {}).get(d.key) for d in definitions}
+        custom_form = CustomFieldsForm(initial=initial, prefix="cf", definitions=definitions)
+        status = 200
+    template = "customers/_edit.html" if request.htmx else "customers/edit.html"
+    return render(
+        request,
+        template,
+        {"customer": customer, "form": form, "custom_form": custom_form},
+        status=status,
+    )
+
+
+def _json_value(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is not None and not isinstance(value, bool | str | list | int):
+        return str(value)
+    return value
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+@require_POST
+def contact_add(request, pk: int):
+    customer = _customer_or_404(request, pk)
+    if not request.user.has_perm("customers.add_contact"):
+        return HttpResponse(_("You may not log contacts."), status=403)
+    form = ContactForm(request.POST)
+    status = 200
+    if form.is_valid():
+        try:
+            services.contact_record(
+                actor=request.user,
+                customer=customer,
+                store=customer.home_store,
+                **{name: form.cleaned_data[name] for name in ContactForm.Meta.fields},
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+            status = BAD_INPUT
+        else:
+            form = ContactForm()
+    else:
+        status = BAD_INPUT
+    if not request.htmx:
+        if status == 200:
+            return redirect(customer.get_absolute_url() + "#contacts")
+        return render(
+            request,
+            "customers/detail.html",
+            _card_context(request, customer, contact_form=form),
+            status=status,
+        )
+    return render(
+        request,
+        "customers/_contacts.html",
+        {
+            "customer": customer,
+            "contacts": selectors.customer_contacts(customer=customer),
+            "contact_form": form,
+            "can_add_contact": True,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def contact_done(request, pk: int, contact_id: int):
+    customer = _customer_or_404(request, pk)
+    contact = customer.contacts.filter(pk=contact_id).first()
+    if contact is None:
+        raise Http404
+    if contact.staff_id != request.user.pk and not request.user.has_perm(
+        "customers.change_contact"
+    ):
+        return HttpResponse(_("You may not close this follow-up."), status=403)
+    services.contact_complete(actor=request.user, contact=contact)
+    return redirect(request.POST.get("next") or customer.get_absolute_url())
+
+
+@login_required
+@require_POST
+def consent_change(request, pk: int):
+    customer = _customer_or_404(request, pk)
+    if not _can_edit(request.user):
+        return HttpResponse(_("You may not change consent."), status=403)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(form.errors.as_text(), status=BAD_INPUT)
+    services.consent_set(
+        customer=customer,
+        channel=form.cleaned_data["channel"],
+        granted=form.cleaned_data["granted"],
+        source=Source.WEB,
+        actor=request.user,
+        note=form.cleaned_data["note"],
+    )
+    if request.htmx:
+        return render(
+            request,
+            "customers/_consent.html",
+            {
+                "customer": customer,
+                "consents": selectors.consent_history(customer=customer),
+                "channels": Channel.choices,
+                "can_edit": True,
+            },
+        )
+    return redirect(customer.get_absolute_url())
+
+
+@perm_or_404("customers.add_customer")
+def customer_create(request):
+    duplicates = []
+    if request.method == "POST":
+        form = CustomerForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                customer = services.customer_create(
+                    actor=request.user,
+                    phones=form.phone_list(),
+                    request=request,
+                    **{k: v for k, v in form.card_data().items() if v not in (None, "")},
+                )
+            except services.DuplicateCustomer as exc:
+                # Before add_error, which drops the field from cleaned_data.
+                duplicates = selectors.possible_duplicates(
+                    user=request.user,
+                    phones=form.phone_list(),
+                    card_number=form.cleaned_data.get("card_number") or "",
+                    email=form.cleaned_data.get("email") or "",
+                )
+                _add_errors(form, exc)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                messages.success(request, _("The card is created."))
+                if selectors.visible_customers(request.user).filter(pk=customer.pk).exists():
+                    return redirect(customer.get_absolute_url())
+                return redirect("customers:list")
+        status = BAD_INPUT
+    else:
+        form = CustomerForm(user=request.user)
+        status = 200
+    return render(
+        request,
+        "customers/create.html",
+        {"form": form, "duplicates": _duplicate_rows(request, duplicates)},
+        status=status,
+    )
+
+
+def _duplicate_rows(request, customers):
+    visible = set(
+        selectors.visible_customers(request.user)
+        .filter(pk__in=[c.pk for c in customers])
+        .values_list("pk", flat=True)
+    )
+    return [(c, c.pk in visible, contact_details_light(c, True)) for c in customers]
+
+
+@perm_or_404("customers.add_customer")
+@require_GET
+def duplicate_check(request):
+    """Live warning on the new-card form: same phone, card or email already in the base."""
+    phones = [p for p in (request.GET.get("phones") or "").replace(",", "\n").splitlines() if p]
+    duplicates = selectors.possible_duplicates(
+        user=request.user,
+        phones=phones[:5],
+        card_number=(request.GET.get("card_number") or "")[:32],
+        email=(request.GET.get("email") or "")[:254],
+    )
+    return render(
+        request,
+        "customers/_duplicates.html",
+        {"duplicates": _duplicate_rows(request, duplicates)},
+    )
+
+
+@perm_or_404("customers.view_customer")
+@require_GET
+def lead_list(request):
+    return render(
+        request,
+        "customers/leads.html",
+        {"leads": selectors.leads(user=request.user, limit=200)},
+    )
+
+
+@login_required
+@require_GET
+def customer_export_view(request, fmt: str):
+    if fmt not in FORMATS:
+        raise Http404
+    form = CustomerListForm(request.GET or None, user=request.user)
+    filters = form.list_filters() if form.is_bound else selectors.ListFilters()
+    try:
+        export = customer_export(actor=request.user, filters=filters, fmt=fmt, request=request)
+    except ExportRefused as exc:
+        context = {"message": str(exc), "reason": exc.reason}
+        if can_export(request.user):
+            context["cap"] = export_daily_cap(request.user)
+            context["used"] = exported_today(request.user)
+        return render(request, "customers/export_refused.html", context, status=403)
+    return FileResponse(
+        export.file,
+        as_attachment=True,
+        filename=export.filename,
+        content_type=export.content_type,
+    )

@@ -21,17 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+from common import ROOT, free_port, recreate_database, scratch_urls, setup_django
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = "clientele_bench_campaign"
 WORKERS = int(os.getenv("BENCH_CAMPAIGN_WORKERS", "8"))
 
@@ -43,26 +40,6 @@ WHERE c.consent_email AND c.gender = 'f'
   AND NOT EXISTS (SELECT 1 FROM analytics_customermetrics m
                   WHERE m.customer_id = c.id AND m.value_class = 'D')
 """
-
-
-def scratch_url(base: str) -> tuple[str, str]:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(
-        parts._replace(path=f"/{SCRATCH}")
-    )
-
-
-def recreate(admin_url: str, drop_only: bool = False) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {SCRATCH}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_sink(port: int, count_file: str) -> None:
@@ -343,18 +320,9 @@ def main() -> int:
             "size: 1,000,000 customers, 20,000 messages (the issue's 100,000 messages take "
             "longer than this bench's 5 minutes on a 2-core machine; --full-size sends them)"
         )
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        print("DATABASE_URL must point at a PostgreSQL server", file=sys.stderr)
-        return 2
-    admin_url, url = scratch_url(base)
-    recreate(admin_url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    admin_url, url = scratch_urls(SCRATCH)
+    recreate_database(admin_url, SCRATCH)
+    setup_django(url)
     from django.core.management import call_command
     from django.db import connections
 
@@ -378,7 +346,7 @@ def main() -> int:
         Path(count_file).unlink(missing_ok=True)
         connections.close_all()
         if not args.keep:
-            recreate(admin_url, drop_only=True)
+            recreate_database(admin_url, SCRATCH, drop_only=True)
     return 0
 
 

@@ -17,29 +17,13 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+from common import recreate_database, scratch_urls, setup_django
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = "clientele_bench_metrics"
 RAW_SCAN = (
     "SELECT customer_id, count(*), sum(total), max(purchased_at) FROM sales_receipt GROUP BY 1"
 )
-
-
-def scratch_url(base: str) -> tuple[str, str]:
-    parts = urlsplit(base)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    return admin, urlunsplit(parts._replace(path=f"/{SCRATCH}"))
-
-
-def recreate(admin_url: str, drop_only: bool = False) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {SCRATCH}")
 
 
 def columns(cursor, table: str) -> list[str]:
@@ -219,18 +203,9 @@ def main() -> int:
     customers, receipts = (20_000, 200_000) if args.quick else (200_000, 2_000_000)
     if args.full_size:
         customers, receipts = 1_000_000, 10_000_000
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        print("DATABASE_URL must point at a PostgreSQL server", file=sys.stderr)
-        return 2
-    admin_url, url = scratch_url(base)
-    recreate(admin_url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    admin_url, url = scratch_urls(SCRATCH)
+    recreate_database(admin_url, SCRATCH)
+    setup_django(url)
     from django.core.management import call_command
     from django.db import connection
 
@@ -307,7 +282,7 @@ def main() -> int:
     finally:
         connection.close()
         if not args.keep:
-            recreate(admin_url, drop_only=True)
+            recreate_database(admin_url, SCRATCH, drop_only=True)
     return 0
 
 

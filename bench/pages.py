@@ -22,28 +22,12 @@ import random
 import statistics
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import psycopg
+from common import recreate_database, scratch_urls, setup_django
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = "clientele_bench_pages"
-
-
-def scratch_url(base: str) -> tuple[str, str]:
-    parts = urlsplit(base)
-    return (
-        urlunsplit(parts._replace(path="/postgres")),
-        urlunsplit(parts._replace(path=f"/{SCRATCH}")),
-    )
-
-
-def recreate(admin_url: str, drop_only: bool = False) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {SCRATCH}")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -94,13 +78,9 @@ def samples(n: int, rng: random.Random) -> dict[str, list[str]]:
 def run(args) -> None:
     import warnings
 
-    import django
-
     # WhiteNoise warns that nothing was collected; in-process requests serve no static files.
     warnings.filterwarnings("ignore", message="No directory at")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "crm.settings"
-    sys.path.insert(0, str(ROOT))
-    django.setup()
+    setup_django(os.environ["DATABASE_URL"])
     from django.conf import settings
 
     # In-process requests: no collected static manifest needed, and the test client's host.
@@ -202,12 +182,8 @@ def main() -> int:
     args = parser.parse_args()
     args.customers = args.customers or (5_000 if args.quick else 100_000)
     args.samples = args.samples or (20 if args.quick else 60)
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        print("set DATABASE_URL (any database on the server; a scratch one is made beside it)")
-        return 2
-    admin_url, url = scratch_url(base)
-    recreate(admin_url)
+    admin_url, url = scratch_urls(SCRATCH)
+    recreate_database(admin_url, SCRATCH)
     os.environ["DATABASE_URL"] = url
     # The bench measures pages, not the static manifest; DEBUG stays off (no query logging).
     os.environ.setdefault("DEBUG", "0")
@@ -218,7 +194,7 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-            recreate(admin_url, drop_only=True)
+            recreate_database(admin_url, SCRATCH, drop_only=True)
     return 0
 
 

@@ -17,7 +17,7 @@ from django.template import Context, Engine, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import translation
 from django.utils.html import escape, strip_tags
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.channels import Outgoing
@@ -116,12 +116,12 @@ def render(campaign, recipient: Recipient, *, idempotency_key: str, unsubscribe:
         if campaign.channel == "email":
             html = _compiled(campaign.body_html, True).render(Context(ctx))
             subject = _compiled(campaign.subject, False).render(Context(ctx))
-            footer = _t("To stop receiving these emails, unsubscribe: %(url)s") % {
+            footer = gettext("To stop receiving these emails, unsubscribe: %(url)s") % {
                 "url": unsubscribe
             }
             html_footer = (
                 f'<p style="font-size:12px;color:#6c757d"><a href="{escape(unsubscribe)}">'
-                f"{escape(_t('Unsubscribe'))}</a></p>"
+                f"{escape(gettext('Unsubscribe'))}</a></p>"
             )
             return Outgoing(
                 channel="email",
@@ -134,7 +134,7 @@ def render(campaign, recipient: Recipient, *, idempotency_key: str, unsubscribe:
             )
         text = _compiled(campaign.body_text, False).render(Context(ctx)).strip()
         # Every SMS carries the way out, whatever the template says.
-        opt_out = _t("Unsubscribe: %(url)s") % {"url": unsubscribe}
+        opt_out = gettext("Unsubscribe: %(url)s") % {"url": unsubscribe}
         return Outgoing(
             channel=campaign.channel,
             to=recipient.address,

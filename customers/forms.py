@@ -18,27 +18,14 @@ from .models import (
     Tag,
 )
 from .selectors import ListFilters
+from .services import CARD_FIELDS
 
+# What the card's edit form offers: every field the service accepts except those set elsewhere
+# (extra emails and do-not-contact on their own controls, channel and manager by an admin).
 CARD_FORM_FIELDS = [
-    "surname",
-    "first_name",
-    "patronymic",
-    "gender",
-    "birth_date",
-    "email",
-    "card_number",
-    "postal_code",
-    "city",
-    "address",
-    "workplace",
-    "position",
-    "marital_status",
-    "children_count",
-    "interests",
-    "preferences",
-    "notes",
-    "lifecycle_stage",
-    "home_store",
+    name
+    for name in CARD_FIELDS
+    if name not in {"extra_emails", "acquisition_channel", "assigned_manager", "do_not_contact"}
 ]
 
 

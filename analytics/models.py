@@ -241,6 +241,11 @@ class ClassThresholds(models.Model):
     vip_entry_customer_id = models.BigIntegerField(null=True)
     # {"r": [[last_at, receipts, revenue, id], ...4 cuts], "f": [...], "m": [...]}
     rfm_cuts = models.JSONField(default=dict)
+    # The history watermark of that run (see analytics.metrics.History): when it began, the
+    # as-of time it ranked at, and a digest of the settings and names the history depends on.
+    history_started_at = models.DateTimeField(null=True, editable=False)
+    history_as_of = models.DateTimeField(null=True, editable=False)
+    history_signature = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("class thresholds")

@@ -35,7 +35,7 @@ def recompute_request() -> RecomputeRun:
 
 
 def metrics_recompute_all(
-    *, run_id: int | None = None, as_of: dt.datetime | None = None
+    *, run_id: int | None = None, as_of: dt.datetime | None = None, from_scratch: bool = False
 ) -> RecomputeRun:
     """Recompute every customer's metrics, refit the CLV models and record progress on the run.
 
@@ -60,7 +60,9 @@ def metrics_recompute_all(
         run.save(update_fields=["step", "progress"])
 
     try:
-        written, fit = metrics.recompute_all(as_of=as_of, progress=progress)
+        written, fit = metrics.recompute_all(
+            as_of=as_of, progress=progress, from_scratch=from_scratch
+        )
     except metrics.RecomputeBusy:
         run.status, run.finished_at = RunStatus.SKIPPED, timezone.now()
         run.save(update_fields=["status", "finished_at"])

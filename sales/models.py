@@ -133,6 +133,11 @@ class Receipt(models.Model):
         _("channel"), max_length=16, choices=SalesChannel, default=SalesChannel.STORE
     )
     total = models.DecimalField(_("total"), **MONEY)
+    # The sum of the lines' margins, kept by statement-level triggers on sales_receiptline
+    # (migration 0004) so that every writer (the ORM, the bulk SQL ingest, COPY) keeps it
+    # exact. The nightly metrics then read money from receipts alone instead of joining every
+    # line; an instance loaded before its lines were written still holds the old value.
+    margin = models.DecimalField(_("margin"), **MONEY, db_default=ZERO, editable=False)
     # Fingerprint of the posted content, so a retried POST can be told from a conflicting one.
     content_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(_("received at"), auto_now_add=True)

@@ -47,6 +47,8 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm import pgswap
+
 from . import clv, pgbinary, ranking
 from .models import AnalyticsSettings, ClassThresholds, ClvModelFit
 
@@ -415,15 +417,25 @@ def model_arrays(params: Params) -> tuple[np.ndarray, ...]:
     return fetch_buyers(params).model_arrays()
 
 
-def fit_models(arrays: tuple[np.ndarray, ...]) -> ClvModelFit:
-    """Fit BG/NBD and Gamma-Gamma on the buyers' arrays and keep the fit, degenerate or not."""
+def fit_models(arrays: tuple[np.ndarray, ...], previous: ClvModelFit | None = None) -> ClvModelFit:
+    """Fit BG/NBD and Gamma-Gamma on the buyers' arrays and keep the fit, degenerate or not.
+
+    The previous fit, when usable, is the optimiser's starting point: from one night to the
+    next the parameters barely move (clv.fit falls back to a cold start when that is worse).
+    """
     _ids, x, t_x, T, m = arrays
-    result = clv.fit(x, t_x, T, m)
+    start_bg = start_gg = None
+    if previous is not None and previous.usable_bgnbd:
+        start_bg = clv.BgNbdParams(previous.r, previous.alpha, previous.a, previous.b)
+    if previous is not None and previous.usable_gamma_gamma:
+        start_gg = clv.GammaGammaParams(previous.p, previous.q, previous.gamma)
+    result = clv.fit(x, t_x, T, m, start_bg=start_bg, start_gg=start_gg)
     bg, gg = result.bgnbd, result.gamma_gamma
     return ClvModelFit.objects.create(
         fitted_at=timezone.now(),
         customers=result.customers,
         repeat_customers=result.repeat_customers,
+        sampled=result.sampled,
         r=bg.r if bg else None,
         alpha=bg.alpha if bg else None,
         a=bg.a if bg else None,
@@ -455,18 +467,15 @@ def write_predictions(
     gg = clv.GammaGammaParams(fit.p, fit.q, fit.gamma) if fit.usable_gamma_gamma else None
     conf = params.settings
     spend = clv.conditional_expected_spend(gg, x, m)
-    p_alive = clv.probability_alive(bg, x, t_x, T)
-    exp90 = clv.conditional_expected_purchases(bg, 90, x, t_x, T)
-    value = clv.predicted_clv(
-        bg,
+    predictor = clv.BgNbdPredictor(bg, x, t_x, T)
+    p_alive = predictor.p_alive
+    exp90 = predictor.expected_purchases(90)
+    value = predictor.clv(
         spend,
-        x,
-        t_x,
-        T,
         months=conf.clv_horizon_months,
         annual_discount_rate=float(conf.annual_discount_rate),
     )
-    v12 = spend * clv.conditional_expected_purchases(bg, 365.0, x, t_x, T)
+    v12 = spend * predictor.expected_purchases(365.0)
     pgbinary.copy_in(
         "am_clv",
         [("customer_id", "int8")]
@@ -563,8 +572,15 @@ COLUMNS = (
 )
 
 
-def write_metrics(params: Params, thresholds: ClassThresholds | None, computed_at) -> int:
-    """Score, classify and upsert every row of `am_base`; returns the number of rows written."""
+def write_metrics(
+    params: Params, thresholds: ClassThresholds | None, computed_at, *, whole_table: bool = False
+) -> int:
+    """Score, classify and write every row of `am_base`; returns the number of rows written.
+
+    `whole_table` (the full run): the table is rebuilt from these rows and swapped in
+    (`crm.pgswap`), far cheaper than updating every row in place, keeping rows a one-customer
+    refresh wrote after this run began. Otherwise (one customer) the row is upserted.
+    """
     p = {**params.sql(), "computed_at": computed_at}
     cuts = thresholds.rfm_cuts if thresholds else {}
     p["vip_entry"] = thresholds.vip_entry_revenue if thresholds else None
@@ -576,8 +592,7 @@ def write_metrics(params: Params, thresholds: ClassThresholds | None, computed_a
     updates = ", ".join(
         f"{c.strip()} = EXCLUDED.{c.strip()}" for c in COLUMNS.split(",") if c.strip()
     )
-    sql = f"""
-        INSERT INTO analytics_customermetrics (customer_id, {COLUMNS})
+    select = f"""
         SELECT customer_id, first_at, last_at, receipts, receipts_w, revenue, revenue_w,
                margin, margin_w,
                CASE WHEN receipts > 0 THEN round(revenue / receipts, 2) END,
@@ -598,6 +613,28 @@ def write_metrics(params: Params, thresholds: ClassThresholds | None, computed_a
                        AS is_vip
             FROM am_base b LEFT JOIN am_clv v ON v.customer_id = b.customer_id
         ) scored
+    """  # noqa: S608 - only fixed SQL fragments are formatted in
+    if whole_table:
+        # A metrics row written earlier in this transaction (a refresh inside a caller's own
+        # transaction) leaves a deferred foreign-key check queued, and PostgreSQL will not drop
+        # a table with pending checks: run them now; they would run at commit anyway.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        return pgswap.rebuild_table(
+            "analytics_customermetrics",
+            select,
+            p,
+            columns=["customer_id", *(c.strip() for c in COLUMNS.split(",") if c.strip())],
+            keep_sql="SELECT * FROM analytics_customermetrics WHERE computed_at > %s",
+            keep_params=[computed_at],
+            # Readers and writers queue behind the swap's brief exclusive lock; a long reader
+            # makes it give up and retry rather than stall everyone queued behind it.
+            lock_timeout=0.5,
+            lock_attempts=20,
+        )
+    sql = f"""
+        INSERT INTO analytics_customermetrics (customer_id, {COLUMNS})
+        {select}
         ON CONFLICT (customer_id) DO UPDATE SET {updates}
         WHERE analytics_customermetrics.computed_at <= EXCLUDED.computed_at
     """  # noqa: S608 - only fixed SQL fragments are formatted in
@@ -765,7 +802,7 @@ def recompute_all(
         started = time.perf_counter()
         buyers = fetch_buyers(params)  # fetched once for the fit, predictions and ranking
         arrays = buyers.model_arrays()
-        fit = fit_models(arrays)
+        fit = fit_models(arrays, ClvModelFit.objects.first())
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
         progress("predictions", 75)
         write_predictions(params, fit, arrays)
@@ -780,8 +817,9 @@ def recompute_all(
                 history_signature=signature,
             )
             progress("writing", 90)
-            written = write_metrics(params, thresholds, computed_at)
             write_holiday_affinity(params, None, only_dirty=history is not None)
+            # Last, and committed at once: the swap locks the table and customers briefly.
+            written = write_metrics(params, thresholds, computed_at, whole_table=True)
         return written, fit
     finally:
         drop_temp_tables()

@@ -271,6 +271,9 @@ class ClvModelFit(models.Model):
     q = models.FloatField(null=True)
     gamma = models.FloatField(null=True)
     gamma_gamma_log_likelihood = models.FloatField(_("Gamma-Gamma log-likelihood"), null=True)
+    # Above the sample size the parameters come from a fixed-seed sample of the buyers (see
+    # analytics.clv); the log-likelihoods are still those of every buyer. 0: all of them.
+    sampled = models.PositiveIntegerField(_("customers in the fitting sample"), default=0)
     seconds = models.FloatField(_("fit time, s"), default=0)
     message = models.TextField(_("message"), blank=True)
 

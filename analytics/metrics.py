@@ -390,26 +390,38 @@ BUYER_COLUMNS = [
     ("receipts", "int8"),
     ("revenue", "int8"),
     ("revenue_window", "int8"),
+    ("first_at", "int8"),
     ("last_at", "int8"),
-    ("t_x", "float8"),
-    ("age", "float8"),
 ]
+DAY_US = 86_400_000_000
 
 
 def fetch_buyers(params: Params) -> ranking.Buyers:
-    """Every buyer in `am_base` as numpy columns (kopecks, microseconds), in one COPY."""
+    """Every buyer in `am_base` as numpy columns (kopecks, microseconds), in one COPY.
+
+    Times travel as microseconds since the epoch: `date_part` is a double, exact to well under
+    half a microsecond at today's epoch values, so rounding recovers the stored integer (the
+    numeric `extract` costs several times more per row).
+    """
     columns = pgbinary.copy_out(
         """
         SELECT customer_id, receipts::int8, (revenue * 100)::int8, (revenue_w * 100)::int8,
-               (extract(epoch FROM last_at) * 1000000)::int8,
-               floor(extract(epoch FROM last_at - first_at) / 86400)::float8,
-               floor(extract(epoch FROM %(now)s::timestamptz - first_at) / 86400)::float8
-        FROM am_base WHERE receipts > 0 ORDER BY customer_id
+               round(date_part('epoch', first_at) * 1000000)::int8,
+               round(date_part('epoch', last_at) * 1000000)::int8
+        FROM am_base WHERE receipts > 0
         """,
-        {"now": params.as_of},
+        {},
         BUYER_COLUMNS,
     )
-    return ranking.Buyers(**columns)
+    order = np.argsort(columns["ids"], kind="stable")  # a fixed order for the fit's sample
+    columns = {name: values[order] for name, values in columns.items()}
+    now_us = (params.as_of - ranking.EPOCH) // dt.timedelta(microseconds=1)
+    first = columns.pop("first_at")
+    return ranking.Buyers(
+        **columns,
+        t_x=((columns["last_at"] - first) // DAY_US).astype(float),
+        age=((now_us - first) // DAY_US).astype(float),
+    )
 
 
 def model_arrays(params: Params) -> tuple[np.ndarray, ...]:

@@ -180,6 +180,9 @@ EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", _email["EMAIL_HOST_USER"] or "")
 EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", _email["EMAIL_HOST_PASSWORD"] or "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", bool(_email["EMAIL_USE_TLS"]))
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", bool(_email["EMAIL_USE_SSL"]))
+# A hung SMTP server must not hold a sending worker (or an orphaned pool child finishing its
+# message, see campaigns/README.md) forever: the timeout turns it into a transient error.
+EMAIL_TIMEOUT = float(os.getenv("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Clientele <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -6,7 +6,8 @@ The life of a message row::
        ^                  |                 |  \\--transient error--> deferred (retry) / failed
        |                  |                 \\--permanent error--> failed
        |                  |--quiet hours--> deferred --until passes--> (claimable again)
-       |                  \\--consent, do-not-contact, erased, cap--> skipped
+       |                  |--consent, do-not-contact, erased, cap--> skipped
+       \\--- stop -----/
     holdout (never sent)             sending, lease expired --> unknown (never resent)
 
 - **Materialise**: one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` over the compiled
@@ -18,24 +19,45 @@ The life of a message row::
 - **Gate and mark**: per message, one short transaction re-checks consent, do-not-contact,
   erasure and the frequency cap (under a per-customer advisory lock, so two campaigns sending at
   once cannot both take the customer's last slot) and commits ``sending``; the same transaction
-  records the outcome of the previous message, so each message costs one commit.
+  records the outcome of the previous message, so each message costs one round trip and one
+  durable commit. The statements are server-side prepared (`Prepared`): planning the gate for
+  every message used to cost PostgreSQL more than running it.
 - **Send** happens after that commit. SMTP offers no idempotency, so the send and the commit
   that records it cannot be atomic. The design keeps the only uncertain case on the safe side:
   a row still ``sending`` when its lease expires belonged to a dead worker that may or may not
-  have handed it over; it becomes ``unknown`` and is never resent automatically (at most one such
-  row per worker process killed). Every other row is sent at most once, and every row that is
-  ``sent`` reached the provider. The Message-ID header (and the gateways' Idempotency-Key)
-  carries the message's own id, so an operator can look an ``unknown`` row up at the provider.
+  have handed it over; it becomes ``unknown`` and is never resent automatically. Every other
+  row is sent at most once, and every row that is ``sent`` reached the provider. The
+  Message-ID header (and the gateways' Idempotency-Key) carries the message's own id, so an
+  operator can look an ``unknown`` row up at the provider.
+- **Stop**: `send_some`/`send_batch` take a `stop` callable, asked before each message. Once it
+  says yes, the previous message's outcome is recorded, the rest of the batch goes back to
+  ``pending`` (claimable at once, no lease to wait for) and the run ends. The Celery task
+  passes "has my worker's main process died" (campaigns.tasks.outliving_parent).
+
+What a killed worker leaves behind, precisely (tests/campaigns/test_worker_kill.py):
+
+- ``kill -9`` of the ``celery worker`` main process (the pid an operator sees): its prefork
+  children finish the message each has in flight, record it, release their batches, queue
+  the continuation and exit; the next worker sends the rest. Every message is delivered
+  exactly once and no row is ``unknown``.
+- A pool process itself killed (SIGKILL of the whole process group, a power cut of the
+  machine, the OOM killer choosing a pool process): if it dies inside the SMTP transaction,
+  its message stays ``sending``, then becomes ``unknown`` (delivered or not, never twice); its
+  other claimed rows are claimable again after the lease. At most one ``unknown`` row per
+  killed pool process; nothing is sent twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -209,74 +231,129 @@ class Outcome:
 Statement = tuple[str, list]
 
 
-def _record(outcome: Outcome, worker: str) -> Statement:
-    """The UPDATE that records how handing a message to the provider went."""
-    if outcome.ok:
-        return (
-            """
-            UPDATE campaigns_message SET state = 'sent', provider_id = %s, last_error = ''
-            WHERE id = %s AND state = 'sending' AND claimed_by = %s
-            """,
-            [outcome.provider_id[:200], outcome.message_id, worker],
+@dataclass(frozen=True)
+class Prepared:
+    """A per-message statement PostgreSQL parses and plans once per connection.
+
+    Sent as ``EXECUTE name(...)`` inside the per-message multi-statement query, so a message
+    still costs one round trip; planning the gate's join and cap subquery for every message
+    used to cost PostgreSQL more CPU than executing it. The name carries a hash of the SQL,
+    so a changed statement (another channel, another cap window, a new release) never runs
+    under an old plan. Prepared statements belong to the session and survive rollbacks;
+    `prepare` checks `pg_prepared_statements` once per batch, so a reconnect is harmless.
+    """
+
+    base: str
+    types: str
+    sql: str
+
+    @cached_property
+    def name(self) -> str:
+        digest = hashlib.sha256(f"{self.types}|{self.sql}".encode()).hexdigest()[:12]
+        return f"clientele_{self.base}_{digest}"
+
+    def __call__(self, *params) -> Statement:
+        placeholders = ", ".join(["%s"] * len(params))
+        return f"EXECUTE {self.name}({placeholders})", list(params)
+
+
+def prepare(statements: list[Prepared]) -> None:
+    """PREPARE those of `statements` this database session does not have yet."""
+    names = {statement.name: statement for statement in statements}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", [list(names)]
         )
-    return (
-        """
-        UPDATE campaigns_message
-        SET state = CASE WHEN %s AND attempts < %s THEN 'deferred' ELSE 'failed' END,
-            deferred_until = clock_timestamp()
-                + make_interval(secs => least(3600, 30 * power(2, attempts))),
-            sent_at = NULL, last_error = %s
-        WHERE id = %s AND state IN ('sending', 'claimed') AND claimed_by = %s
-        """,
-        [
-            outcome.transient,
-            settings.CLIENTELE_CAMPAIGN_MAX_ATTEMPTS,
-            outcome.error[:2000],
-            outcome.message_id,
-            worker,
-        ],
+        missing = set(names) - {row[0] for row in cursor.fetchall()}
+        for name in sorted(missing):
+            statement = names[name]
+            cursor.execute(f"PREPARE {name} ({statement.types}) AS {statement.sql}")
+
+
+RECORD_SENT = Prepared(
+    "record_sent",
+    "text, bigint, text",
+    """
+    UPDATE campaigns_message SET state = 'sent', provider_id = $1, last_error = ''
+    WHERE id = $2 AND state = 'sending' AND claimed_by = $3
+    """,
+)
+RECORD_FAILED = Prepared(
+    "record_failed",
+    "boolean, integer, text, bigint, text",
+    """
+    UPDATE campaigns_message
+    SET state = CASE WHEN $1 AND attempts < $2 THEN 'deferred' ELSE 'failed' END,
+        deferred_until = clock_timestamp()
+            + make_interval(secs => least(3600, 30 * power(2, attempts))),
+        sent_at = NULL, last_error = $3
+    WHERE id = $4 AND state IN ('sending', 'claimed') AND claimed_by = $5
+    """,
+)
+CAP_LOCK = Prepared(
+    "cap_lock",
+    "bigint",
+    f"SELECT pg_advisory_xact_lock({ADVISORY_CLASS}, ($1 % 2147483647)::int)",
+)
+DEFER = Prepared(
+    "defer",
+    "timestamptz, bigint, text",
+    """
+    UPDATE campaigns_message SET state = 'deferred', deferred_until = $1
+    WHERE id = $2 AND state = 'claimed' AND claimed_by = $3
+    """,
+)
+
+
+def gate_statement(channel: str, days: int) -> Prepared:
+    """The UPDATE that commits `sending` only if every send-time rule holds (`gate_id` back)."""
+    address = ADDRESS_FIELD[channel]  # a KeyError for anything but the fixed channels
+    return Prepared(
+        f"gate_{channel}",
+        "bigint, text, integer",
+        f"""
+        UPDATE campaigns_message m
+        SET state = 'sending', claimed_at = clock_timestamp(), sent_at = clock_timestamp(),
+            attempts = m.attempts + 1
+        FROM customers_customer c
+        WHERE m.id = $1 AND m.state = 'claimed' AND m.claimed_by = $2
+          AND c.id = m.customer_id
+          AND c.consent_{channel} AND NOT c.do_not_contact AND c.erased_at IS NULL
+          AND c.{address} <> ''
+          AND (NOT m.is_marketing
+               OR (SELECT count(*) FROM campaigns_message x
+                   WHERE x.customer_id = m.customer_id AND x.is_marketing
+                     AND x.sent_at IS NOT NULL
+                     AND x.sent_at > clock_timestamp() - make_interval(days => {int(days)})
+                     AND x.state IN ('sending', 'sent', 'unknown')) < $3)
+        RETURNING m.id AS gate_id
+        """,  # noqa: S608 - channel and column come from fixed choices, days is an int
     )
 
 
-def _gate(*, message_id: int, customer_id: int, channel: str, marketing: bool, worker: str):
-    """Statements that commit `sending` only if every send-time rule holds (`gate_id` back).
+def _record(outcome: Outcome, worker: str) -> Statement:
+    """The UPDATE that records how handing a message to the provider went."""
+    if outcome.ok:
+        return RECORD_SENT(outcome.provider_id[:200], outcome.message_id, worker)
+    return RECORD_FAILED(
+        outcome.transient,
+        settings.CLIENTELE_CAMPAIGN_MAX_ATTEMPTS,
+        outcome.error[:2000],
+        outcome.message_id,
+        worker,
+    )
+
+
+def _gate(
+    *, gate: Prepared, message_id: int, customer_id: int, marketing: bool, worker: str, limit: int
+) -> list[Statement]:
+    """Statements that commit `sending` only if every send-time rule holds.
 
     The advisory lock is taken by its own statement, before the gate's, so the gate's snapshot
     (one per statement in READ COMMITTED) sees the other campaigns' latest sends.
     """
-    limit, days = cap()
-    statements: list[Statement] = []
-    if marketing:
-        statements.append(
-            (
-                "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)",
-                [ADVISORY_CLASS, customer_id],
-            )
-        )
-    address = ADDRESS_FIELD[channel]
-    cap_sql = f"""
-        (SELECT count(*) FROM campaigns_message x
-         WHERE x.customer_id = m.customer_id AND x.is_marketing AND x.sent_at IS NOT NULL
-           AND x.sent_at > clock_timestamp() - make_interval(days => {int(days)})
-           AND x.state IN ('sending', 'sent', 'unknown'))
-    """  # noqa: S608 - only an int is formatted in
-    statements.append(
-        (
-            f"""
-            UPDATE campaigns_message m
-            SET state = 'sending', claimed_at = clock_timestamp(), sent_at = clock_timestamp(),
-                attempts = m.attempts + 1
-            FROM customers_customer c
-            WHERE m.id = %s AND m.state = 'claimed' AND m.claimed_by = %s
-              AND c.id = m.customer_id
-              AND c.consent_{channel} AND NOT c.do_not_contact AND c.erased_at IS NULL
-              AND c.{address} <> ''
-              AND (NOT m.is_marketing OR {cap_sql} < %s)
-            RETURNING m.id AS gate_id
-            """,  # noqa: S608 - channel and column come from fixed choices
-            [message_id, worker, limit],
-        )
-    )
+    statements = [CAP_LOCK(customer_id)] if marketing else []
+    statements.append(gate(message_id, worker, limit))
     return statements
 
 
@@ -285,7 +362,7 @@ def _run(statements: list[Statement]) -> bool:
 
     A multi-statement query is one implicit transaction in PostgreSQL, so the previous
     message's outcome, the lock and this message's `sending` commit together with a single
-    WAL flush: one durable commit per message, which is what bounds the send rate.
+    WAL flush: one durable commit per message.
     """
     if not statements:
         return False
@@ -337,47 +414,75 @@ def _skip_reason(*, message_id: int, channel: str, worker: str) -> None:
 
 
 def _defer(*, message_id: int, until: dt.datetime, worker: str) -> Statement:
+    return DEFER(until, message_id, worker)
+
+
+def _release(*, message_ids: list[int], worker: str) -> Statement:
+    """Hand claimed rows this worker will not send back, claimable at once by any worker."""
     return (
         """
-        UPDATE campaigns_message SET state = 'deferred', deferred_until = %s
-        WHERE id = %s AND state = 'claimed' AND claimed_by = %s
+        UPDATE campaigns_message SET state = 'pending', claimed_by = '', claimed_at = NULL
+        WHERE id = ANY(%s) AND state = 'claimed' AND claimed_by = %s
         """,
-        [until, message_id, worker],
+        [message_ids, worker],
     )
 
 
-def send_batch(*, campaign: Campaign, message_ids: list[int], worker: str, backend) -> int:
-    """Gate, send and record each claimed message; returns how many were sent."""
+def never() -> bool:
+    return False
+
+
+def send_batch(
+    *,
+    campaign: Campaign,
+    message_ids: list[int],
+    worker: str,
+    backend,
+    stop: Callable[[], bool] = never,
+) -> int:
+    """Gate, send and record each claimed message; returns how many were sent.
+
+    `stop` is asked before each message: once it says yes, the previous message's outcome is
+    recorded, the rest of the batch is released and the batch ends.
+    """
     sent = 0
     previous: Outcome | None = None
-    for recipient in load_recipients(message_ids):
+    renderer = rendering.Renderer(campaign)
+    domain = settings.CLIENTELE_MESSAGE_ID_DOMAIN
+    limit, days = cap()
+    gate = gate_statement(campaign.channel, days)
+    prepare([RECORD_SENT, RECORD_FAILED, CAP_LOCK, DEFER, gate])
+    recipients = load_recipients(message_ids)
+    for index, recipient in enumerate(recipients):
         statements: list[Statement] = []
         if previous is not None:
             statements.append(_record(previous, worker))
             previous = None
+        if stop():
+            rest = [r.message_id for r in recipients[index:]]
+            _run([*statements, _release(message_ids=rest, worker=worker)])
+            return sent
         until = quiet_until(timezone.now(), recipient.store_timezone)
         if until is not None:
             statements.append(_defer(message_id=recipient.message_id, until=until, worker=worker))
             _run(statements)
             continue
         try:
-            outgoing = rendering.render(
-                campaign,
+            outgoing = renderer.render(
                 recipient,
-                idempotency_key=f"<clientele.{campaign.pk}.{recipient.message_id}"
-                f"@{settings.CLIENTELE_MESSAGE_ID_DOMAIN}>",
-                unsubscribe=rendering.unsubscribe_url(recipient.message_id),
+                idempotency_key=f"<clientele.{campaign.pk}.{recipient.message_id}@{domain}>",
             )
         except Exception as error:  # noqa: BLE001 - any template failure fails this message
             failure = Outcome(recipient.message_id, ok=False, error=f"template: {error!r}")
             _run([*statements, _record(failure, worker)])
             continue
         statements += _gate(
+            gate=gate,
             message_id=recipient.message_id,
             customer_id=recipient.customer_id,
-            channel=campaign.channel,
             marketing=campaign.is_marketing,
             worker=worker,
+            limit=limit,
         )
         if not _run(statements):
             _skip_reason(message_id=recipient.message_id, channel=campaign.channel, worker=worker)
@@ -396,8 +501,18 @@ def send_batch(*, campaign: Campaign, message_ids: list[int], worker: str, backe
     return sent
 
 
-def send_some(*, campaign_id: int, worker: str, max_seconds: float = 30.0) -> bool:
-    """Send a campaign's claimable messages for up to `max_seconds`; True if work is left now."""
+def send_some(
+    *,
+    campaign_id: int,
+    worker: str,
+    max_seconds: float = 30.0,
+    stop: Callable[[], bool] = never,
+) -> bool:
+    """Send a campaign's claimable messages for up to `max_seconds`; True if work is left now.
+
+    `stop` (asked between messages) ends the run early, with every message it handed to the
+    provider recorded and its unsent claims released; see `send_batch`.
+    """
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None or campaign.status not in (CampaignStatus.SENDING, CampaignStatus.ACTIVE):
         return False
@@ -405,14 +520,16 @@ def send_some(*, campaign_id: int, worker: str, max_seconds: float = 30.0) -> bo
     backend = get_backend(campaign.channel)
     backend.open()
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop():
             ids = claim(
                 campaign_id=campaign.pk, worker=worker, limit=settings.CLIENTELE_CAMPAIGN_BATCH
             )
             if not ids:
                 campaign_finish_if_done(campaign_id=campaign.pk)
                 return False
-            send_batch(campaign=campaign, message_ids=ids, worker=worker, backend=backend)
+            send_batch(
+                campaign=campaign, message_ids=ids, worker=worker, backend=backend, stop=stop
+            )
     finally:
         backend.close()
     return True

@@ -379,3 +379,47 @@ def test_chain_date_of_one_store_greets_only_that_stores_customers(
     send_all(campaign)
     assert smtp.recipients() == ["a@mail.ru"]
     assert Message.objects.get().occasion == "2026"
+
+
+def test_stop_records_the_message_in_flight_and_releases_the_rest_of_the_batch(
+    smtp, marketer, store_a
+):
+    for i in range(5):
+        customer(store_a, email=f"c{i}@mail.ru")
+    campaign = make_campaign(marketer)
+    campaign_start(actor=marketer, campaign=campaign)
+    ids = delivery.claim(campaign_id=campaign.pk, worker="w", limit=5)
+    asked = []
+
+    def stop() -> bool:
+        # Asked before each message: the worker's parent dies while the second is in flight.
+        asked.append(1)
+        return len(asked) > 2
+
+    with get_backend("email") as backend:
+        sent = delivery.send_batch(
+            campaign=campaign, message_ids=ids, worker="w", backend=backend, stop=stop
+        )
+    assert sent == 2
+    assert states(campaign) == {"sent": 2, "pending": 3}
+    assert set(Message.objects.filter(state="pending").values_list("claimed_by", flat=True)) == {""}
+    # Released rows are claimable at once, without waiting for a lease to expire.
+    assert delivery.has_claimable(campaign_id=campaign.pk)
+    send_all(campaign)
+    assert states(campaign) == {"sent": 5}
+    assert sorted(smtp.recipients()) == [f"c{i}@mail.ru" for i in range(5)]
+
+
+def test_send_prepares_its_statements_again_in_a_session_that_lost_them(smtp, marketer, store_a):
+    from django.db import connection
+
+    customer(store_a, email="a@mail.ru")
+    first = make_campaign(marketer, name="first")
+    second = make_campaign(marketer, name="second")
+    campaign_start(actor=marketer, campaign=first)
+    campaign_start(actor=marketer, campaign=second)
+    send_all(first)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    send_all(second)
+    assert smtp.recipients() == ["a@mail.ru", "a@mail.ru"]

@@ -332,6 +332,9 @@ def build_base(
         """,
         p,
     )
+    # Their sizes vary from a handful of rows to the whole base: without statistics the
+    # planner hashes the 200,000-row side of each join below instead of these.
+    _execute("ANALYZE am_ret, am_fav")
     progress("customers", 45)
     # A clean customer keeps the favourites the previous run (or their last refresh) wrote.
     kept = "old.favourite_categories" if history is not None else "NULL::jsonb"
@@ -624,6 +627,9 @@ def write_metrics(
                                      AND b.customer_id <= %(vip_id)s::bigint)), FALSE)
                        AS is_vip
             FROM am_base b LEFT JOIN am_clv v ON v.customer_id = b.customer_id
+            -- OFFSET 0 keeps the subquery from being flattened: flattened, every mention of
+            -- r, f or m in the segment and class rules would evaluate its score again.
+            OFFSET 0
         ) scored
     """  # noqa: S608 - only fixed SQL fragments are formatted in
     if whole_table:

@@ -495,6 +495,27 @@ class Background(threading.Thread):
         return self.result
 
 
+def swap_until_blocked(
+    observer: psycopg.Connection, oid: int, what: str, params: dict, **options
+) -> Background:
+    """Start `rebuild_table` of the new rows in a thread, in its own transaction, and return
+    once it waits for the ACCESS EXCLUSIVE lock on relation `oid`."""
+    pid = []
+
+    def swap():
+        with transaction.atomic():
+            pid.append(connection.connection.info.backend_pid)
+            return rebuild_table(TABLE, NEW_ROWS, params, columns=NEW_COLUMNS, **options)
+
+    swapping = Background(swap)
+    swapping.start()
+    wait_until(
+        lambda: pid and awaited_lock(observer, pid[0]) == ("relation", oid, "AccessExclusiveLock"),
+        what,
+    )
+    return swapping
+
+
 @pytest.fixture
 def committed_scratch(transactional_db):
     customers = [CustomerFactory().pk for _ in range(3)]
@@ -536,29 +557,13 @@ def test_readers_finish_on_the_old_table_and_queued_ones_see_the_new_one(committ
                 "the early reader waits at the gate",
             )
 
-            swap_pid = []
-
-            def swap():
-                with transaction.atomic():
-                    swap_pid.append(connection.connection.info.backend_pid)
-                    return rebuild_table(
-                        TABLE,
-                        NEW_ROWS,
-                        {"first": first, "second": second},
-                        columns=NEW_COLUMNS,
-                        keep_sql=f"SELECT * FROM {TABLE} WHERE updated_at > %s",
-                        keep_params=[snapshot],
-                    )
-
-            swapping = Background(swap)
-            swapping.start()
-            wait_until(
-                lambda: (
-                    swap_pid
-                    and awaited_lock(observer, swap_pid[0])
-                    == ("relation", old_oid, "AccessExclusiveLock")
-                ),
+            swapping = swap_until_blocked(
+                observer,
+                old_oid,
                 "the swap waits for the early reader",
+                {"first": first, "second": second},
+                keep_sql=f"SELECT * FROM {TABLE} WHERE updated_at > %s",
+                keep_params=[snapshot],
             )
 
             # Issued during the swap: they queue behind its lock.
@@ -659,29 +664,13 @@ def test_a_session_holding_a_referenced_table_is_let_through_between_lock_attemp
         customers_oid = observer.execute(
             "SELECT 'customers_customer'::regclass::oid::bigint"
         ).fetchone()[0]
-        swap_pid = []
-
-        def swap():
-            with transaction.atomic():
-                swap_pid.append(connection.connection.info.backend_pid)
-                return rebuild_table(
-                    TABLE,
-                    NEW_ROWS,
-                    {"first": first, "second": second},
-                    columns=NEW_COLUMNS,
-                    lock_timeout=0.1,
-                    lock_attempts=50,
-                )
-
-        swapping = Background(swap)
-        swapping.start()
-        wait_until(
-            lambda: (
-                swap_pid
-                and awaited_lock(observer, swap_pid[0])
-                == ("relation", customers_oid, "AccessExclusiveLock")
-            ),
+        swapping = swap_until_blocked(
+            observer,
+            customers_oid,
             "the swap holds the table and waits for customers_customer",
+            {"first": first, "second": second},
+            lock_timeout=0.1,
+            lock_attempts=50,
         )
 
         def read_then_commit():

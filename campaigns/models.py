@@ -266,6 +266,10 @@ class Message(models.Model):
                 name="message_frequency_cap",
             ),
             models.Index(fields=["campaign", "state"], name="message_campaign_state"),
+            # The claim's next batch (delivery.CLAIM_SQL), without reading sent rows.
+            models.Index(
+                fields=["campaign", "id"], condition=Q(state="pending"), name="message_pending"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,8 +14,10 @@ The life of a message row::
   segment, so a rerun or an overlapping trigger adds nothing twice; the holdout is chosen by
   a hash of (campaign id, customer id), so it is the same on every run.
 - **Claim**: a conditional ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``
-  hands a batch to one worker with a lease (``claimed_at`` + ``claimed_by``); claims whose lease
-  expired (their worker died) are claimable again.
+  per claimable state hands a batch to one worker with a lease (``claimed_at`` +
+  ``claimed_by``); claims whose lease expired (their worker died) are claimable again. Each
+  reads only open rows (`CLAIM_SQL`), so a claim costs the same at the end of a campaign of
+  100,000 as at its start.
 - **Gate and mark**: per message, one short transaction re-checks consent, do-not-contact,
   erasure and the frequency cap (under a per-customer advisory lock, so two campaigns sending at
   once cannot both take the customer's last slot) and commits ``sending``; the same transaction
@@ -142,38 +144,63 @@ def materialise(
         return cursor.rowcount
 
 
+# One statement per claimable state, each reading only that state's rows through
+# `message_pending` (campaign, id) or `message_open_work` (campaign, state, id). Ordered by id
+# alone, the planner may walk the primary key and filter instead, stepping over every row the
+# campaign already sent (and, until vacuum, their dead versions) on every claim: quadratic over
+# a large campaign, and chosen precisely when the statistics still say "all pending". Written
+# as a range, the campaign stays in the sort key ("ORDER BY campaign_id, id"), an order the
+# primary key cannot give and those indexes can; an equality would let the planner drop it.
+# The rows are then updated by primary key (= ANY(ARRAY(...))), never by a join that may scan.
+CLAIMABLE = {
+    "deferred": "AND deferred_until <= clock_timestamp()",
+    "claimed": "AND claimed_at < clock_timestamp() - make_interval(secs => %(lease)s)",
+    "pending": "",
+}
+CLAIM_SQL = """
+    UPDATE campaigns_message
+    SET state = 'claimed', claimed_at = clock_timestamp(), claimed_by = %(worker)s
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM campaigns_message
+        WHERE campaign_id BETWEEN %(campaign)s AND %(campaign)s AND state = %(state)s
+              {condition}
+        ORDER BY campaign_id, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING id
+"""
+# A row still `sending` after its lease belonged to a worker that died mid-send.
+EXPIRE_SENDING_SQL = """
+    UPDATE campaigns_message SET state = 'unknown', claimed_by = ''
+    WHERE campaign_id = %(campaign)s AND state = 'sending'
+      AND claimed_at < clock_timestamp() - make_interval(secs => %(lease)s)
+"""
+
+
 def claim(*, campaign_id: int, worker: str, limit: int) -> list[int]:
-    """Take up to `limit` sendable messages of a campaign for `worker`, oldest first."""
-    lease = settings.CLIENTELE_CAMPAIGN_LEASE_SECONDS
+    """Take up to `limit` sendable messages of a campaign for `worker`.
+
+    Due retries first (deferred rows whose time has come, claims whose lease expired: their
+    worker died), then pending rows; oldest first within each.
+    """
+    params = {
+        "campaign": campaign_id,
+        "worker": worker,
+        "lease": settings.CLIENTELE_CAMPAIGN_LEASE_SECONDS,
+    }
+    ids: list[int] = []
     with connection.cursor() as cursor:
-        # A row still `sending` after its lease belonged to a worker that died mid-send.
-        cursor.execute(
-            """
-            UPDATE campaigns_message SET state = 'unknown', claimed_by = ''
-            WHERE campaign_id = %s AND state = 'sending'
-              AND claimed_at < clock_timestamp() - make_interval(secs => %s)
-            """,
-            [campaign_id, lease],
-        )
-        cursor.execute(
-            """
-            UPDATE campaigns_message
-            SET state = 'claimed', claimed_at = clock_timestamp(), claimed_by = %s
-            WHERE id IN (
-                SELECT id FROM campaigns_message
-                WHERE campaign_id = %s AND state IN ('pending', 'deferred', 'claimed')
-                  AND (state = 'pending'
-                       OR (state = 'deferred' AND deferred_until <= clock_timestamp())
-                       OR (state = 'claimed'
-                           AND claimed_at < clock_timestamp() - make_interval(secs => %s)))
-                ORDER BY id LIMIT %s
-                FOR UPDATE SKIP LOCKED
+        cursor.execute(EXPIRE_SENDING_SQL, params)
+        for state, condition in CLAIMABLE.items():
+            if len(ids) >= limit:
+                break
+            cursor.execute(
+                CLAIM_SQL.format(condition=condition),
+                {**params, "state": state, "limit": limit - len(ids)},
             )
-            RETURNING id
-            """,
-            [worker, campaign_id, lease, limit],
-        )
-        return sorted(row[0] for row in cursor.fetchall())
+            ids += sorted(row[0] for row in cursor.fetchall())
+    return ids
 
 
 RECIPIENTS_SQL = """

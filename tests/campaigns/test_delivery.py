@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -336,6 +337,38 @@ def test_expired_claim_is_reclaimed_and_dead_sending_becomes_unknown(
     assert len(smtp.messages) == 2
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.DONE
+
+
+def messages_read() -> int:
+    """Rows of campaigns_message this transaction has read so far, by any scan."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+            "WHERE relname = 'campaigns_message'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_claim_late_in_a_campaign_reads_only_open_rows(marketer, store_a):
+    total, sent, batch = 3000, 2700, 100
+    Customer.objects.bulk_create(
+        Customer(surname=f"К{i}", email=f"q{i}@mail.ru", consent_email=True, home_store=store_a)
+        for i in range(total)
+    )
+    campaign = make_campaign(marketer)
+    assert campaign_start(actor=marketer, campaign=campaign) == total
+    with connection.cursor() as cursor:
+        # The statistics say "all pending", as they do until (auto)analyze catches up.
+        cursor.execute("ANALYZE campaigns_message")
+    first = Message.objects.filter(campaign=campaign).order_by("pk")[sent].pk
+    Message.objects.filter(campaign=campaign, pk__lt=first).update(state="sent")
+    delivery.claim(campaign_id=campaign.pk, worker="other", limit=batch)  # held by another
+    before = messages_read()
+    ids = delivery.claim(campaign_id=campaign.pk, worker="w", limit=batch)
+    read = messages_read() - before
+    assert ids == list(range(first + batch, first + 2 * batch))
+    # The batch, and what the lookups of due retries touch; not the 2,700 sent rows.
+    assert read <= 3 * batch, read
 
 
 def test_scheduled_campaign_starts_when_due(marketer, store_a):

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.utils.translation import gettext, gettext_noop
 from scipy.optimize import OptimizeResult, minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
@@ -78,6 +79,30 @@ class GammaGammaParams:
     gamma: float
 
 
+class Note(str):
+    """A message about a fit, in English, that keeps its template and values.
+
+    The fit runs in a Celery worker with no reader and no language; the English text is what
+    the logs and the stored `message` get, and `as_json` is what the dashboard translates into
+    the reader's language later (`translate`). The templates are marked for makemessages.
+    """
+
+    template: str
+    params: dict
+
+    def __new__(cls, template: str, **params) -> Note:
+        note = super().__new__(cls, template % params)
+        note.template, note.params = template, params
+        return note
+
+    def as_json(self) -> dict:
+        return {"text": self.template, "params": self.params}
+
+    @staticmethod
+    def translate(stored: dict) -> str:
+        return gettext(stored["text"]) % stored["params"]
+
+
 @dataclass
 class FitResult:
     customers: int = 0
@@ -97,6 +122,10 @@ class FitResult:
     @property
     def message(self) -> str:
         return " ".join(self.messages)
+
+    @property
+    def notes(self) -> list[dict]:
+        return [m.as_json() for m in self.messages if isinstance(m, Note)]
 
 
 def _packed_key(columns: list[np.ndarray]) -> np.ndarray | None:
@@ -314,12 +343,20 @@ def _bgnbd_problem(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> str:
     """Why these customers cannot be fitted, or "" if they can."""
     n = len(x)
     if n < MIN_CUSTOMERS:
-        return f"Only {n} customers with purchases: too few to fit BG/NBD."
+        return Note(
+            gettext_noop("Only %(n)d customers with purchases: too few to fit BG/NBD."), n=n
+        )
     repeaters = int((x > 0).sum())
     if repeaters < MIN_REPEAT_CUSTOMERS:
-        return f"Only {repeaters} repeat buyers: BG/NBD needs repeat purchases to learn from."
+        return Note(
+            gettext_noop("Only %(n)d repeat buyers: BG/NBD needs repeat purchases to learn from."),
+            n=repeaters,
+        )
     if float(T.max()) < MIN_HISTORY_DAYS:
-        return f"Less than {MIN_HISTORY_DAYS} days of history: too early to fit."
+        return Note(
+            gettext_noop("Less than %(days)d days of history: too early to fit."),
+            days=MIN_HISTORY_DAYS,
+        )
     return ""
 
 
@@ -378,9 +415,15 @@ def _fit_bgnbd(
             )
     message = ""
     if not np.isfinite(log_likelihood) or not result.success:
-        message = f"BG/NBD fit did not converge ({result.message})."
+        message = Note(
+            gettext_noop("BG/NBD fit did not converge (%(reason)s)."), reason=str(result.message)
+        )
     elif max(r, alpha, a, b) > 1e5 or min(r, alpha, a, b) < 1e-5:
-        message = "BG/NBD parameters at the edge of their range: the history says little yet."
+        message = Note(
+            gettext_noop(
+                "BG/NBD parameters at the edge of their range: the history says little yet."
+            )
+        )
     params = BgNbdParams(float(r), float(alpha), float(a), float(b))
     return params, log_likelihood, message, how
 
@@ -590,9 +633,14 @@ def _spenders(x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _gamma_gamma_problem(x: np.ndarray, m: np.ndarray) -> str:
     x, m = _spenders(x, m)
     if len(x) < MIN_REPEAT_CUSTOMERS:
-        return f"Only {len(x)} repeat buyers with a positive spend: Gamma-Gamma not fitted."
+        return Note(
+            gettext_noop("Only %(n)d repeat buyers with a positive spend: Gamma-Gamma not fitted."),
+            n=len(x),
+        )
     if np.allclose(m, m[0]):
-        return "Every repeat buyer spends the same: Gamma-Gamma has nothing to learn."
+        return Note(
+            gettext_noop("Every repeat buyer spends the same: Gamma-Gamma has nothing to learn.")
+        )
     return ""
 
 
@@ -650,10 +698,15 @@ def _fit_gamma_gamma(
     log_likelihood -= len(all_x) * float(np.log(scale))
     message = ""
     if q <= 1:
-        message = "Gamma-Gamma q <= 1: the mean spend is unbounded; own averages are used."
+        message = Note(
+            gettext_noop("Gamma-Gamma q <= 1: the mean spend is unbounded; own averages are used.")
+        )
         return None, log_likelihood, message, how
     if not result.success:
-        message = f"Gamma-Gamma fit did not converge ({result.message})."
+        message = Note(
+            gettext_noop("Gamma-Gamma fit did not converge (%(reason)s)."),
+            reason=str(result.message),
+        )
     return GammaGammaParams(float(p), float(q), float(gamma)), log_likelihood, message, how
 
 

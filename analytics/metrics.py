@@ -462,6 +462,7 @@ def fit_models(arrays: tuple[np.ndarray, ...], previous: ClvModelFit | None = No
         gamma_gamma_log_likelihood=result.gamma_gamma_log_likelihood,
         seconds=result.seconds,
         message=result.message,
+        notes=result.notes,
     )
 
 

@@ -275,7 +275,9 @@ class ClvModelFit(models.Model):
     # analytics.clv); the log-likelihoods are still those of every buyer. 0: all of them.
     sampled = models.PositiveIntegerField(_("customers in the fitting sample"), default=0)
     seconds = models.FloatField(_("fit time, s"), default=0)
-    message = models.TextField(_("message"), blank=True)
+    message = models.TextField(_("message"), blank=True)  # English, as logged
+    # The same messages as clv.Note templates and values, shown in the reader's language.
+    notes = models.JSONField(_("notes"), default=list, blank=True)
 
     class Meta:
         ordering = ["-fitted_at", "-id"]
@@ -285,6 +287,13 @@ class ClvModelFit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fitted_at:%Y-%m-%d %H:%M}"
+
+    def translated_notes(self) -> list[str]:
+        from analytics.clv import Note
+
+        if not self.notes:
+            return [self.message] if self.message else []
+        return [Note.translate(note) for note in self.notes]
 
     @property
     def usable_bgnbd(self) -> bool:

@@ -168,3 +168,21 @@ def test_pareto_curve_runs_from_the_best_customer_to_all_revenue(marketer, chain
     # Window revenues: 3000 (big), 2000 (regular), 500 (newcomer) of 5500.
     assert [p["customer_share"] for p in curve] == [0.3333, 0.6667, 1.0]
     assert [p["revenue_share"] for p in curve] == [0.5455, 0.9091, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("language", "note"),
+    [
+        ("ru", "Покупателей с покупками всего 3: слишком мало, чтобы оценить BG/NBD."),
+        ("en", "Only 3 customers with purchases: too few to fit BG/NBD."),
+    ],
+)
+def test_a_degenerate_fit_is_explained_in_the_readers_language(
+    client, admin_user, chain, language, note
+):
+    fit = selectors.latest_fit()
+    # Stored in English, as logged, whatever language the worker ran in.
+    assert fit.message.startswith("Only 3 customers with purchases: too few to fit BG/NBD.")
+    client.force_login(admin_user)
+    page = client.get(PAGE, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert note in page

@@ -157,19 +157,18 @@ CLAIMABLE = {
     "claimed": "AND claimed_at < clock_timestamp() - make_interval(secs => %(lease)s)",
     "pending": "",
 }
-CLAIM_SQL = """
+OPEN_ROWS_SQL = """
+    SELECT id FROM campaigns_message
+    WHERE campaign_id BETWEEN %(campaign)s AND %(campaign)s AND state = %(state)s {condition}
+    ORDER BY campaign_id, id
+    LIMIT %(limit)s
+"""
+CLAIM_SQL = f"""
     UPDATE campaigns_message
     SET state = 'claimed', claimed_at = clock_timestamp(), claimed_by = %(worker)s
-    WHERE id = ANY(ARRAY(
-        SELECT id FROM campaigns_message
-        WHERE campaign_id BETWEEN %(campaign)s AND %(campaign)s AND state = %(state)s
-              {condition}
-        ORDER BY campaign_id, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ))
+    WHERE id = ANY(ARRAY({OPEN_ROWS_SQL} FOR UPDATE SKIP LOCKED))
     RETURNING id
-"""
+"""  # noqa: S608 - fixed SQL only
 # A row still `sending` after its lease belonged to a worker that died mid-send.
 EXPIRE_SENDING_SQL = """
     UPDATE campaigns_message SET state = 'unknown', claimed_by = ''
@@ -576,14 +575,16 @@ def campaign_finish_if_done(*, campaign_id: int) -> bool:
 
 
 def has_claimable(*, campaign_id: int) -> bool:
-    """Whether a send task would find work for this campaign right now."""
-    lease = dt.timedelta(seconds=settings.CLIENTELE_CAMPAIGN_LEASE_SECONDS)
-    from campaigns.models import Message
-
-    now = timezone.now()
-    return Message.objects.filter(
-        Q(state="pending")
-        | Q(state="deferred", deferred_until__lte=now)
-        | Q(state__in=["claimed", "sending"], claimed_at__lt=now - lease),
-        campaign_id=campaign_id,
-    ).exists()
+    """Whether a send task would find work for this campaign right now (a due retry, a
+    pending row, or an expired `sending` one for a claim to settle); reads open rows only."""
+    params = {"campaign": campaign_id, "lease": settings.CLIENTELE_CAMPAIGN_LEASE_SECONDS}
+    with connection.cursor() as cursor:
+        # Pending first: the usual answer, found at the first row.
+        states = {"pending": "", **CLAIMABLE, "sending": CLAIMABLE["claimed"]}
+        for state, condition in states.items():
+            cursor.execute(
+                OPEN_ROWS_SQL.format(condition=condition), {**params, "state": state, "limit": 1}
+            )
+            if cursor.fetchone() is not None:
+                return True
+    return False

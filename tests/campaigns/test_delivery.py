@@ -370,6 +370,19 @@ def test_a_claim_late_in_a_campaign_reads_only_open_rows(marketer, store_a):
     # The batch, and what the lookups of due retries touch; not the 2,700 sent rows.
     assert read <= 3 * batch, read
 
+    # The sweep's question, asked of every active campaign each minute, reads as little.
+    def sweep_reads() -> tuple[bool, int]:
+        before = messages_read()
+        answer = delivery.has_claimable(campaign_id=campaign.pk)
+        return answer, messages_read() - before
+
+    answer, read = sweep_reads()
+    assert answer and read == 1, read
+    Message.objects.filter(campaign=campaign, state="pending").update(state="sent")
+    answer, read = sweep_reads()
+    # The rows in flight (the two claims, their leases not expired), not the sent ones.
+    assert not answer and read <= 2 * batch, read
+
 
 def test_scheduled_campaign_starts_when_due(marketer, store_a):
     customer(store_a)

@@ -147,7 +147,7 @@ def test_rebuilt_table_has_the_same_catalog_definitions_and_the_new_rows(scratch
     before = catalog(TABLE)
     old_oid = table_oid()
 
-    count = rebuild_table(TABLE, NEW_ROWS, {"first": first, "second": second}, columns=NEW_COLUMNS)
+    count = rebuild_new(first, second)
 
     assert count == 3
     assert table_oid() != old_oid  # a new table, not the old one rewritten
@@ -172,7 +172,7 @@ def test_rebuilt_table_has_the_same_catalog_definitions_and_the_new_rows(scratch
 @pytest.mark.django_db
 def test_rebuilt_table_enforces_its_constraints_and_defaults(scratch):
     first, second, _third = scratch
-    rebuild_table(TABLE, NEW_ROWS, {"first": first, "second": second}, columns=NEW_COLUMNS)
+    rebuild_new(first, second)
 
     with connection.cursor() as cursor:
         # Column defaults and the identity sequence, continued from the original's.
@@ -210,11 +210,9 @@ def test_keep_sql_rows_replace_new_rows_with_the_same_key_or_are_added(scratch):
         cursor.execute("SELECT now()")
         snapshot = cursor.fetchone()[0]
 
-    count = rebuild_table(
-        TABLE,
-        NEW_ROWS,
-        {"first": first, "second": second},
-        columns=NEW_COLUMNS,
+    count = rebuild_new(
+        first,
+        second,
         keep_sql=f"SELECT * FROM {TABLE} AS old WHERE old.updated_at > %s",
         keep_params=[snapshot],
     )
@@ -495,6 +493,13 @@ class Background(threading.Thread):
         return self.result
 
 
+def rebuild_new(first: int, second: int, **options) -> int:
+    """`rebuild_table` of the test table from NEW_ROWS for these two customers."""
+    return rebuild_table(
+        TABLE, NEW_ROWS, {"first": first, "second": second}, columns=NEW_COLUMNS, **options
+    )
+
+
 def swap_until_blocked(
     observer: psycopg.Connection, oid: int, what: str, params: dict, **options
 ) -> Background:
@@ -622,11 +627,9 @@ def test_lock_timeout_gives_up_and_leaves_the_original(committed_scratch, held):
         with holder.transaction():
             holder.execute(f"SELECT count(*) FROM {held}")  # holds ACCESS SHARE until commit
             with pytest.raises(OperationalError) as raised, transaction.atomic():
-                rebuild_table(
-                    TABLE,
-                    NEW_ROWS,
-                    {"first": first, "second": second},
-                    columns=NEW_COLUMNS,
+                rebuild_new(
+                    first,
+                    second,
                     lock_timeout=0.05,
                     lock_attempts=2,
                 )
@@ -637,11 +640,9 @@ def test_lock_timeout_gives_up_and_leaves_the_original(committed_scratch, held):
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '7s'")
-            rebuild_table(
-                TABLE,
-                NEW_ROWS,
-                {"first": first, "second": second},
-                columns=NEW_COLUMNS,
+            rebuild_new(
+                first,
+                second,
                 lock_timeout=5,
             )
             cursor.execute("SELECT current_setting('lock_timeout')")
@@ -698,9 +699,7 @@ def test_repeatable_read_snapshot_from_before_the_swap_sees_the_new_table_empty(
             reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             reader.execute("SELECT 1")  # takes the snapshot without touching the table
             with transaction.atomic():
-                rebuild_table(
-                    TABLE, NEW_ROWS, {"first": first, "second": second}, columns=NEW_COLUMNS
-                )
+                rebuild_new(first, second)
             assert reader.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 0
         assert reader.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 3
 

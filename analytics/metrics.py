@@ -3,13 +3,15 @@
 A run builds temporary tables: `am_rc` (receipts per customer: counts, dates, and money from the
 receipts' own totals and margins, which triggers keep equal to their lines), `am_ret` (returns
 per customer), `am_dirty` (customers whose history changed, see `History`), `am_fav` (their
-favourite categories, the only step that reads receipt lines), `am_base` (one row per
-customer) and `am_clv` (model predictions, COPYed in binary from numpy). The full run fetches
-the buyers' columns once (`fetch_buyers`, binary COPY) for the CLV fit and for the cut points
+favourite categories, the only step that reads receipt lines), `am_clv` (model predictions)
+and `am_rank` (RFM scores of the full run), the last two COPYed in binary from numpy; the
+final write joins them into one row per customer (`base_sql`). The full run fetches the
+buyers' columns once (`fetch_buyers`, binary COPY) for the CLV fit and for the cut points
 (VIP entry level, RFM quintile boundaries, `analytics.ranking`), stores the cut points in
-`ClassThresholds`, and writes every metric in one statement; the scoring SQL compares each
-customer with the stored cut points, so a one-customer refresh after a receipt ranks exactly
-like the full run did.
+`ClassThresholds`, scores every buyer from the same order (`am_rank`) and writes every metric
+in one statement. A one-customer refresh after a receipt compares the customer's keys with the
+stored cut points instead, which ranks exactly like the full run did (a test holds the two
+equal for every customer).
 
 RFM quintiles: customers are ranked by row_number with a deterministic tiebreak and cut with
 `ntile(5)`, which gives five equal groups even when thousands share one purchase count. Ties
@@ -64,13 +66,13 @@ CUSTOMER_KEY_BASE = 0x434C << 40
 # default (4) sends the dirty customers' lookups to whole-table scans.
 SESSION_SETTINGS = ("SET work_mem = '512MB'", "SET jit = off", "SET random_page_cost = 1.1")
 SESSION_RESET = "RESET work_mem; RESET jit; RESET random_page_cost"
-TEMP_TABLES = ("am_rc", "am_ret", "am_dirty", "am_fav", "am_base", "am_clv", "am_hol")
+TEMP_TABLES = ("am_rc", "am_ret", "am_dirty", "am_fav", "am_clv", "am_rank", "am_hol")
 # Receipts written by transactions that were still open when the previous run began.
 HISTORY_OVERLAP = dt.timedelta(hours=1)
 SQL_TYPES = {
     "last_at": "timestamptz",
     "receipts": "bigint",
-    "revenue": "numeric",
+    "revenue": "bigint",
     "customer_id": "bigint",
 }
 
@@ -204,13 +206,15 @@ def plan_history(params: Params, previous: ClassThresholds | None, signature: st
 def build_base(
     params: Params, customer_id: int | None, progress: Callable, history: History | None = None
 ) -> None:
-    """Aggregate receipts and returns into `am_base`, one row per customer.
+    """Aggregate receipts and returns per customer (`am_rc`, `am_ret`), find the dirty
+    customers and their favourite categories; `base_sql` joins them into a row per customer.
 
     Money comes from the receipts' own totals and margins (kept equal to their lines' sums at
     ingest), so the run reads the lines only for the dirty customers' favourite categories.
-    Money inside the pipeline is summed as integer kopecks (exact, and far cheaper for
-    PostgreSQL than numeric states over millions of rows) and turned back into numeric in
-    `am_base`.
+    Money inside the pipeline is summed as integer kopecks (the receipts store theirs,
+    `total_minor` and `margin_minor`) with `bigint_sum`, exact, and with a plain bigint state
+    far cheaper over millions of rows than the numeric or 128-bit states of the built-in sums
+    (migration analytics/0008). Money stays in kopecks up to the final write.
     """
     p = {**params.sql(), "cid": customer_id}
     if history is None:
@@ -244,13 +248,13 @@ def build_base(
                max(purchased_at) AS last_at,
                count(*) AS receipts,
                count(*) FILTER (WHERE purchased_at >= %(ws)s) AS receipts_w,
-               sum((total * 100)::bigint) AS gross,
-               sum((margin * 100)::bigint) AS gross_margin,
-               coalesce(sum((total * 100)::bigint) FILTER (WHERE purchased_at >= %(ws)s), 0)
+               bigint_sum(total_minor) AS gross,
+               bigint_sum(margin_minor) AS gross_margin,
+               coalesce(bigint_sum(total_minor) FILTER (WHERE purchased_at >= %(ws)s), 0)
                    AS gross_w,
-               coalesce(sum((margin * 100)::bigint) FILTER (WHERE purchased_at >= %(ws)s), 0)
+               coalesce(bigint_sum(margin_minor) FILTER (WHERE purchased_at >= %(ws)s), 0)
                    AS gross_margin_w,
-               coalesce(sum((total * 100)::bigint) FILTER (WHERE purchased_at >= %(qs)s), 0)
+               coalesce(bigint_sum(total_minor) FILTER (WHERE purchased_at >= %(qs)s), 0)
                    AS gross_90,
                {dirty_receipt} AS dirty
         FROM sales_receipt
@@ -266,14 +270,14 @@ def build_base(
         f"""
         CREATE TEMP TABLE am_ret AS
         SELECT r.customer_id,
-               sum((rl.amount * 100)::bigint) AS refund,
-               sum((rl.margin * 100)::bigint) AS refund_margin,
-               coalesce(sum((rl.amount * 100)::bigint) FILTER (WHERE d.returned_at >= %(ws)s),
-                        0) AS refund_w,
-               coalesce(sum((rl.margin * 100)::bigint) FILTER (WHERE d.returned_at >= %(ws)s),
-                        0) AS refund_margin_w,
-               coalesce(sum((rl.amount * 100)::bigint) FILTER (WHERE d.returned_at >= %(qs)s),
-                        0) AS refund_90,
+               bigint_sum((rl.amount * 100)::bigint) AS refund,
+               bigint_sum((rl.margin * 100)::bigint) AS refund_margin,
+               coalesce(bigint_sum((rl.amount * 100)::bigint)
+                            FILTER (WHERE d.returned_at >= %(ws)s), 0) AS refund_w,
+               coalesce(bigint_sum((rl.margin * 100)::bigint)
+                            FILTER (WHERE d.returned_at >= %(ws)s), 0) AS refund_margin_w,
+               coalesce(bigint_sum((rl.amount * 100)::bigint)
+                            FILTER (WHERE d.returned_at >= %(qs)s), 0) AS refund_90,
                {dirty_return} AS dirty
         FROM sales_returnline rl
         JOIN sales_return d ON d.id = rl.return_doc_id
@@ -305,7 +309,7 @@ def build_base(
                    row_number() OVER (PARTITION BY customer_id
                                       ORDER BY amount DESC, category_id) AS rank
             FROM (
-                SELECT customer_id, category_id, sum(amount) AS amount FROM (
+                SELECT customer_id, category_id, bigint_sum(amount) AS amount FROM (
                     SELECT r.customer_id, p.category_id, (l.amount * 100)::bigint AS amount
                     FROM am_dirty x
                     JOIN sales_receipt r ON r.customer_id = x.customer_id
@@ -333,32 +337,43 @@ def build_base(
         p,
     )
     # Their sizes vary from a handful of rows to the whole base: without statistics the
-    # planner hashes the 200,000-row side of each join below instead of these.
+    # planner hashes the 200,000-row side of each join of `base_sql` instead of these.
     _execute("ANALYZE am_ret, am_fav")
-    progress("customers", 45)
+
+
+# Net money per buyer, in kopecks, from `am_rc` (rc) and `am_ret` (rt): the base rows and the
+# buyers' arrays both use these, so the model, the cut points and the metrics agree.
+NET_SQL = {
+    name: f"coalesce(rc.{gross}, 0) - coalesce(rt.{refund}, 0)"
+    for name, gross, refund in (
+        ("revenue", "gross", "refund"),
+        ("revenue_w", "gross_w", "refund_w"),
+        ("revenue_90", "gross_90", "refund_90"),
+        ("margin", "gross_margin", "refund_margin"),
+        ("margin_w", "gross_margin_w", "refund_margin_w"),
+    )
+}
+
+
+def base_sql(customer_id: int | None, history: History | None) -> str:
+    """One row per customer from the aggregates of `build_base`, money in kopecks.
+
+    A subquery of the final write rather than a table of its own: materialising 200,000 wide
+    rows only to read them once cost more than any join in it.
+    """
     # A clean customer keeps the favourites the previous run (or their last refresh) wrote.
     kept = "old.favourite_categories" if history is not None else "NULL::jsonb"
-    _execute(
-        f"""
-        CREATE TEMP TABLE am_base AS
+    net = ", ".join(f"{expression} AS {name}" for name, expression in NET_SQL.items())
+    return f"""
         SELECT c.id AS customer_id,
                rc.first_at, rc.last_at,
                coalesce(rc.receipts, 0) AS receipts,
                coalesce(rc.receipts_w, 0) AS receipts_w,
-               ((coalesce(rc.gross, 0) - coalesce(rt.refund, 0)) / 100.0)::numeric(14, 2)
-                   AS revenue,
-               ((coalesce(rc.gross_w, 0) - coalesce(rt.refund_w, 0)) / 100.0)::numeric(14, 2)
-                   AS revenue_w,
-               ((coalesce(rc.gross_90, 0) - coalesce(rt.refund_90, 0)) / 100.0)::numeric(14, 2)
-                   AS revenue_90,
-               ((coalesce(rc.gross_margin, 0) - coalesce(rt.refund_margin, 0)) / 100.0)
-                   ::numeric(14, 2) AS margin,
-               ((coalesce(rc.gross_margin_w, 0) - coalesce(rt.refund_margin_w, 0)) / 100.0)
-                   ::numeric(14, 2) AS margin_w,
+               {net},
                coalesce(CASE WHEN x.customer_id IS NOT NULL THEN fav.categories ELSE {kept} END,
                         '[]'::jsonb) AS favourite_categories,
                coalesce(ct.n, 0) AS contacts_w,
-               coalesce(ch.acquisition_cost, 0) AS acquisition_cost,
+               coalesce((ch.acquisition_cost * 100)::bigint, 0) AS acquisition_cost,
                CASE WHEN rc.receipts >= 2 THEN coalesce(sp.second_at, rc.first_at) END
                    AS second_at
         FROM customers_customer c
@@ -381,11 +396,7 @@ def build_base(
         ) sp ON sp.customer_id = c.id
         LEFT JOIN customers_acquisitionchannel ch ON ch.id = c.acquisition_channel_id
         WHERE TRUE {_filter("c.id", customer_id)}
-        """,  # noqa: S608 - only fixed SQL fragments are formatted in
-        p,
-    )
-    # No key and no ANALYZE: one row per customer by construction, and what reads `am_base`
-    # scans all of it (the planner's estimate from its size is all a hash join needs).
+    """  # noqa: S608 - only fixed SQL fragments are formatted in
 
 
 BUYER_COLUMNS = [
@@ -400,19 +411,19 @@ DAY_US = 86_400_000_000
 
 
 def fetch_buyers(params: Params) -> ranking.Buyers:
-    """Every buyer in `am_base` as numpy columns (kopecks, microseconds), in one COPY.
+    """Every buyer in `am_rc` as numpy columns (kopecks, microseconds), in one COPY.
 
     Times travel as microseconds since the epoch: `date_part` is a double, exact to well under
     half a microsecond at today's epoch values, so rounding recovers the stored integer (the
     numeric `extract` costs several times more per row).
     """
     columns = pgbinary.copy_out(
-        """
-        SELECT customer_id, receipts::int8, (revenue * 100)::int8, (revenue_w * 100)::int8,
-               round(date_part('epoch', first_at) * 1000000)::int8,
-               round(date_part('epoch', last_at) * 1000000)::int8
-        FROM am_base WHERE receipts > 0
-        """,
+        f"""
+        SELECT rc.customer_id, rc.receipts::int8, {NET_SQL["revenue"]}, {NET_SQL["revenue_w"]},
+               round(date_part('epoch', rc.first_at) * 1000000)::int8,
+               round(date_part('epoch', rc.last_at) * 1000000)::int8
+        FROM am_rc rc LEFT JOIN am_ret rt ON rt.customer_id = rc.customer_id
+        """,  # noqa: S608 - only fixed SQL fragments are formatted in
         {},
         BUYER_COLUMNS,
     )
@@ -428,7 +439,7 @@ def fetch_buyers(params: Params) -> ranking.Buyers:
 
 
 def model_arrays(params: Params) -> tuple[np.ndarray, ...]:
-    """(customer ids, x, t_x, T, average receipt) of every buyer in `am_base`."""
+    """(customer ids, x, t_x, T, average receipt) of every buyer in `am_rc`."""
     return fetch_buyers(params).model_arrays()
 
 
@@ -469,10 +480,14 @@ def fit_models(arrays: tuple[np.ndarray, ...], previous: ClvModelFit | None = No
 def write_predictions(
     params: Params, fit: ClvModelFit | None, arrays: tuple[np.ndarray, ...] | None = None
 ) -> None:
-    """Compute P(alive), 90-day purchases and CLV for `am_base` and COPY them into `am_clv`."""
+    """Compute P(alive), 90-day purchases and CLV of the buyers and COPY them into `am_clv`.
+
+    The money figures travel as whole kopecks: PostgreSQL turns a double into numeric by
+    printing and parsing it, a dozen times the cost of scaling an integer in the final write.
+    """
     _execute(
-        "CREATE TEMP TABLE am_clv (customer_id bigint PRIMARY KEY, p_alive float8, "
-        "exp90 float8, clv float8, v12 float8)"
+        "CREATE TEMP TABLE am_clv (customer_id bigint, p_alive float8, "
+        "exp90 float8, clv int8, v12 int8)"
     )
     if fit is None or not fit.usable_bgnbd:
         return
@@ -494,9 +509,32 @@ def write_predictions(
     v12 = spend * predictor.expected_purchases(365.0)
     pgbinary.copy_in(
         "am_clv",
-        [("customer_id", "int8")]
-        + [(name, "float8") for name in ("p_alive", "exp90", "clv", "v12")],
-        [ids, p_alive, exp90, value, v12],
+        [("customer_id", "int8"), ("p_alive", "float8"), ("exp90", "float8")]
+        + [("clv", "int8"), ("v12", "int8")],
+        [ids, p_alive, exp90, _kopecks(value), _kopecks(v12)],
+    )
+
+
+def _kopecks(roubles: np.ndarray) -> np.ndarray:
+    """Amounts rounded half up to whole kopecks; a prediction that is not a number is a bug in
+    the model code, and writing it would poison every sum the dashboard makes."""
+    if not np.all(np.isfinite(roubles)):
+        raise ValueError("CLV predictions must be finite numbers")
+    return np.floor(np.asarray(roubles) * 100 + 0.5).astype(np.int64)
+
+
+def write_ranks(buyers: ranking.Buyers, scores: dict[str, np.ndarray]) -> None:
+    """COPY the full run's RFM scores (`ranking.rfm_ranks`) into `am_rank`.
+
+    Scored in numpy from the order the cut points come from, they equal what comparing each
+    customer's keys with the cut points in SQL gives (a refresh does that, and a test holds
+    the two equal), without a dozen row comparisons per customer in the final statement.
+    """
+    _execute("CREATE TEMP TABLE am_rank (customer_id bigint, r int8, f int8, m int8)")
+    pgbinary.copy_in(
+        "am_rank",
+        [("customer_id", "int8"), ("r", "int8"), ("f", "int8"), ("m", "int8")],
+        [buyers.ids, scores["r"], scores["f"], scores["m"]],
     )
 
 
@@ -504,6 +542,7 @@ def compute_thresholds(
     params: Params,
     buyers: ranking.Buyers,
     *,
+    cuts: dict[str, list[list]],
     history_started_at: dt.datetime,
     history_signature: str,
 ) -> ClassThresholds:
@@ -521,7 +560,7 @@ def compute_thresholds(
             "vip_count": vip[0] if vip else 0,
             "vip_entry_revenue": Decimal(vip[1]).scaleb(-2) if vip else None,
             "vip_entry_customer_id": vip[2] if vip else None,
-            "rfm_cuts": ranking.rfm_cuts(buyers),
+            "rfm_cuts": cuts,
             "history_started_at": history_started_at,
             "history_as_of": params.as_of,
             "history_signature": history_signature,
@@ -538,7 +577,9 @@ def _score_sql(kind: str, cuts: list[list], sql_params: dict) -> str:
         names = []
         for key, value in zip(keys, cut, strict=True):
             name = f"{kind}{index}_{key}"
-            sql_params[name] = value
+            # The cut points keep revenue in roubles (as the admin reads them); the rows
+            # compared with them carry kopecks.
+            sql_params[name] = int(Decimal(value).scaleb(2)) if key == "revenue" else value
             names.append(f"%({name})s::{SQL_TYPES[key]}")
         terms.append(f"({left} >= ROW({', '.join(names)}))::int")
     return "1" + "".join(f" + {t}" for t in terms)
@@ -561,13 +602,14 @@ SEGMENT_SQL = """
 """
 
 # Precedence: VIP is the Pareto head by definition; among the rest, a customer who loses the
-# chain money (or has gone) is D before being a potential VIP (A) or fast-growing (B).
+# chain money (or has gone) is D before being a potential VIP (A) or fast-growing (B). Money
+# in kopecks (the growth rule compares two amounts, so their unit cancels out).
 CLASS_SQL = """
     CASE
         WHEN receipts = 0 THEN ''
         WHEN is_vip THEN 'VIP'
         WHEN margin_w <= 0 OR p_alive < %(d_alive)s THEN 'D'
-        WHEN %(vip_entry)s::numeric IS NOT NULL AND v12 >= %(vip_entry)s::numeric THEN 'A'
+        WHEN %(vip_entry)s::bigint IS NOT NULL AND v12 >= %(vip_entry)s::bigint THEN 'A'
         WHEN %(window_days)s > 90 AND revenue_w - revenue_90 > 0
              AND revenue_90 >= %(b_ratio)s * (revenue_w - revenue_90) * 90
                                / (%(window_days)s - 90)
@@ -589,45 +631,70 @@ COLUMNS = (
 
 
 def write_metrics(
-    params: Params, thresholds: ClassThresholds | None, computed_at, *, whole_table: bool = False
+    params: Params,
+    thresholds: ClassThresholds | None,
+    computed_at,
+    *,
+    customer_id: int | None = None,
+    history: History | None = None,
+    whole_table: bool = False,
 ) -> int:
-    """Score, classify and write every row of `am_base`; returns the number of rows written.
+    """Score, classify and write the rows of `base_sql`; returns the number of rows written.
 
     `whole_table` (the full run): the table is rebuilt from these rows and swapped in
     (`crm.pgswap`), far cheaper than updating every row in place, keeping rows a one-customer
-    refresh wrote after this run began. Otherwise (one customer) the row is upserted.
+    refresh wrote after this run began; the RFM scores come from `am_rank`. Otherwise (one
+    customer) the row is upserted, scored against the stored cut points.
+
+    Money arrives in kopecks and becomes numeric here, once per written figure; the average
+    receipt is rounded half away from zero in integers, as numeric round() would.
     """
-    p = {**params.sql(), "computed_at": computed_at}
+    p = {**params.sql(), "computed_at": computed_at, "cid": customer_id}
     cuts = thresholds.rfm_cuts if thresholds else {}
-    p["vip_entry"] = thresholds.vip_entry_revenue if thresholds else None
+    entry = thresholds.vip_entry_revenue if thresholds else None
+    p["vip_entry"] = int(entry.scaleb(2)) if entry is not None else None
     p["vip_id"] = thresholds.vip_entry_customer_id if thresholds else None
-    scores = {
-        kind: (_score_sql(kind, cuts[kind], p) if thresholds and kind in cuts else "NULL")
-        for kind in ranking.RFM_KEYS
-    }
+    if whole_table:
+        scores = {kind: f"k.{kind}" for kind in ranking.RFM_KEYS}
+        ranks = "LEFT JOIN am_rank k ON k.customer_id = b.customer_id"
+    else:
+        scores = {
+            kind: (_score_sql(kind, cuts[kind], p) if thresholds and kind in cuts else "NULL")
+            for kind in ranking.RFM_KEYS
+        }
+        ranks = ""
     updates = ", ".join(
         f"{c.strip()} = EXCLUDED.{c.strip()}" for c in COLUMNS.split(",") if c.strip()
     )
     select = f"""
-        SELECT customer_id, first_at, last_at, receipts, receipts_w, revenue, revenue_w,
-               margin, margin_w,
-               CASE WHEN receipts > 0 THEN round(revenue / receipts, 2) END,
+        SELECT customer_id, first_at, last_at, receipts, receipts_w, revenue * 0.01,
+               revenue_w * 0.01, margin * 0.01, margin_w * 0.01,
+               -- Integer division truncates toward zero: adding half a receipt count of the
+               -- revenue's sign rounds half away from zero.
+               CASE WHEN receipts > 0
+                    THEN (2 * revenue + CASE WHEN revenue < 0 THEN -receipts ELSE receipts END)
+                         / (2 * receipts) * 0.01
+               END,
                favourite_categories, r, f, m, {SEGMENT_SQL}, {CLASS_SQL},
-               margin - acquisition_cost, clv, v12, p_alive, exp90, contacts_w,
-               CASE WHEN revenue_w > 0 THEN round(contacts_w * 1000.0 / revenue_w, 3) END,
+               (margin - acquisition_cost) * 0.01, clv * 0.01, v12 * 0.01, p_alive, exp90,
+               contacts_w,
+               -- Contacts per 1,000 roubles of window revenue, which is in kopecks.
+               CASE WHEN revenue_w > 0 AND contacts_w = 0 THEN 0
+                    WHEN revenue_w > 0 THEN round(contacts_w * 100000.0 / revenue_w, 3)
+               END,
                %(computed_at)s
         FROM (
-            SELECT b.*, v.p_alive, v.exp90,
-                   round(v.clv::numeric, 2) AS clv, round(v.v12::numeric, 2) AS v12,
+            SELECT b.*, v.p_alive, v.exp90, v.clv, v.v12,
                    CASE WHEN b.receipts > 0 THEN {scores["r"]} END AS r,
                    CASE WHEN b.receipts > 0 THEN {scores["f"]} END AS f,
                    CASE WHEN b.receipts > 0 THEN {scores["m"]} END AS m,
-                   coalesce(b.revenue_w > 0 AND %(vip_entry)s::numeric IS NOT NULL
-                            AND (b.revenue_w > %(vip_entry)s::numeric
-                                 OR (b.revenue_w = %(vip_entry)s::numeric
+                   coalesce(b.revenue_w > 0 AND %(vip_entry)s::bigint IS NOT NULL
+                            AND (b.revenue_w > %(vip_entry)s::bigint
+                                 OR (b.revenue_w = %(vip_entry)s::bigint
                                      AND b.customer_id <= %(vip_id)s::bigint)), FALSE)
                        AS is_vip
-            FROM am_base b LEFT JOIN am_clv v ON v.customer_id = b.customer_id
+            FROM ({base_sql(customer_id, history)}) b
+            LEFT JOIN am_clv v ON v.customer_id = b.customer_id {ranks}
             -- OFFSET 0 keeps the subquery from being flattened: flattened, every mention of
             -- r, f or m in the segment and class rules would evaluate its score again.
             OFFSET 0
@@ -826,19 +893,26 @@ def recompute_all(
         progress("predictions", 75)
         write_predictions(params, fit, arrays)
         progress("ranking", 85)
+        cuts, scores = ranking.rfm_ranks(buyers)
+        write_ranks(buyers, scores)
+        # A row per buyer in both: the statistics say so, and the final join hashes them.
+        _execute("ANALYZE am_clv, am_rank")
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TABLE_KEY])
             thresholds = compute_thresholds(
                 params,
                 buyers,
+                cuts=cuts,
                 history_started_at=computed_at,
                 history_signature=signature,
             )
             progress("writing", 90)
             write_holiday_affinity(params, None, only_dirty=history is not None)
             # Last, and committed at once: the swap locks the table and customers briefly.
-            written = write_metrics(params, thresholds, computed_at, whole_table=True)
+            written = write_metrics(
+                params, thresholds, computed_at, history=history, whole_table=True
+            )
         return written, fit
     finally:
         drop_temp_tables()
@@ -859,7 +933,7 @@ def refresh_one(*, customer_id: int, as_of: dt.datetime | None = None) -> int:
         build_base(params, customer_id, _noop)
         write_predictions(params, ClvModelFit.objects.first())
         thresholds = ClassThresholds.objects.filter(pk=1).first()
-        written = write_metrics(params, thresholds, computed_at)
+        written = write_metrics(params, thresholds, computed_at, customer_id=customer_id)
         write_holiday_affinity(params, customer_id)
         drop_temp_tables()
         return written

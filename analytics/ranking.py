@@ -88,22 +88,37 @@ RFM_KEYS = {
 }
 
 
-def rfm_cuts(buyers: Buyers) -> dict[str, list[list]]:
-    """For R, F and M: the key values of the first customer of quintiles 2..5, in JSON form
-    (the scoring SQL compares each customer's row of keys with them)."""
+def rfm_ranks(buyers: Buyers) -> tuple[dict[str, list[list]], dict[str, np.ndarray]]:
+    """For R, F and M: the cut points and every buyer's score.
+
+    The cut points are the key values of the first customer of quintiles 2..5, in JSON form:
+    the scoring SQL of a one-customer refresh compares the customer's row of keys with them.
+    The scores (1-5, aligned with `buyers.ids`) are the quintile each buyer's place in the
+    order falls in, which is what that comparison gives, since the keys end with the unique id.
+    """
     columns = {
         "last_at": buyers.last_at,
         "receipts": buyers.receipts,
         "revenue": buyers.revenue,
         "customer_id": buyers.ids,
     }
-    starts = ntile_starts(len(buyers.ids))
-    cuts = {}
+    n = len(buyers.ids)
+    starts = ntile_starts(n)
+    # The score at each place in the order: 1 before the first start, +1 at every start.
+    by_place = 1 + np.searchsorted(np.asarray(starts, dtype=np.int64), np.arange(n), side="right")
+    cuts, scores = {}, {}
     for kind, keys in RFM_KEYS.items():
         # lexsort sorts by the last key first.
         order = np.lexsort(tuple(columns[key] for key in reversed(keys)))
         cuts[kind] = [[_json(key, columns[key][order[start]]) for key in keys] for start in starts]
-    return cuts
+        scores[kind] = np.empty(n, dtype=np.int64)
+        scores[kind][order] = by_place
+    return cuts, scores
+
+
+def rfm_cuts(buyers: Buyers) -> dict[str, list[list]]:
+    """The cut points of `rfm_ranks` alone."""
+    return rfm_ranks(buyers)[0]
 
 
 def _json(key: str, value) -> str | int:

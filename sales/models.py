@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Round
+from django.db.models.functions import Cast, Round
 from django.utils.translation import gettext_lazy as _
 from timezone_field import TimeZoneField
 
@@ -138,6 +138,21 @@ class Receipt(models.Model):
     # exact. The nightly metrics then read money from receipts alone instead of joining every
     # line; an instance loaded before its lines were written still holds the old value.
     margin = models.DecimalField(_("margin"), **MONEY, db_default=ZERO, editable=False)
+    # Total and margin in whole minor units (kopecks), stored by PostgreSQL beside the
+    # decimals: the nightly metrics sum millions of them per customer, and turning a numeric
+    # into an integer row by row cost that aggregate more than everything else in it did.
+    total_minor = models.GeneratedField(
+        expression=Cast(F("total") * 100, models.BigIntegerField()),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+        verbose_name=_("total in kopecks"),
+    )
+    margin_minor = models.GeneratedField(
+        expression=Cast(F("margin") * 100, models.BigIntegerField()),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+        verbose_name=_("margin in kopecks"),
+    )
     # Fingerprint of the posted content, so a retried POST can be told from a conflicting one.
     content_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(_("received at"), auto_now_add=True)

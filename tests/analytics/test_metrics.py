@@ -34,6 +34,9 @@ def row(customer) -> CustomerMetrics:
     return CustomerMetrics.objects.get(customer=customer)
 
 
+FIELDS = [f.name for f in CustomerMetrics._meta.fields if f.name != "computed_at"]
+
+
 def test_full_recompute_writes_one_row_per_customer_with_net_figures(shop):
     buyer = shop.customer()
     lead = shop.customer()
@@ -245,14 +248,37 @@ def test_incremental_refresh_matches_the_full_recompute_for_that_customer(shop, 
     target = regulars[7]
     shop.give_back(target.receipts.order_by("purchased_at").last(), days_ago(2))
     recompute()
-    fields = [f.name for f in CustomerMetrics._meta.fields if f.name != "computed_at"]
-    full = CustomerMetrics.objects.filter(customer=target).values(*fields).get()
+    full = CustomerMetrics.objects.filter(customer=target).values(*FIELDS).get()
     CustomerMetrics.objects.filter(customer=target).delete()
 
     services.customer_metrics_refresh(customer_id=target.pk, as_of=AS_OF)
 
-    assert CustomerMetrics.objects.filter(customer=target).values(*fields).get() == full
+    assert CustomerMetrics.objects.filter(customer=target).values(*FIELDS).get() == full
     assert full["predicted_clv"] is not None and full["recency_score"] is not None
+
+
+def test_every_customers_refresh_matches_the_full_recompute(shop, regulars):
+    """The full run scores in numpy and a refresh in SQL against the stored cut points; the
+    money travels in kopecks through both. Every row must come out the same either way."""
+    from tests.factories import ContactFactory
+
+    odd = shop.customer()  # 100.01 over two receipts: an average exactly half a kopeck off
+    shop.buy(odd, days_ago(40), "50.00")
+    shop.buy(odd, days_ago(20), "50.01")
+    ContactFactory(customer=odd, at=days_ago(3))
+    shop.give_back(regulars[2].receipts.order_by("purchased_at").last(), days_ago(1))
+    shop.customer()  # no receipts at all
+    recompute()
+    full = {values["customer"]: values for values in CustomerMetrics.objects.values(*FIELDS)}
+    assert row(odd).average_receipt == Decimal("50.01")
+    assert row(odd).contact_effort == Decimal("9.999")  # one contact per 100.01 roubles
+    assert {v["recency_score"] for v in full.values()} == {None, 1, 2, 3, 4, 5}
+
+    for customer_id in full:
+        services.customer_metrics_refresh(customer_id=customer_id, as_of=AS_OF)
+
+    refreshed = {values["customer"]: values for values in CustomerMetrics.objects.values(*FIELDS)}
+    assert refreshed == full
 
 
 def test_refresh_task_picks_up_a_new_receipt(shop, regulars):
@@ -367,14 +393,13 @@ def test_nightly_recompute_is_scheduled_for_beat_and_roles_hold_the_dashboard_pe
     assert not associate.filter(codename="view_dashboard").exists()
 
 
-HISTORY_FIELDS = [f.name for f in CustomerMetrics._meta.fields if f.name != "computed_at"]
 MODEL_FIELDS = ("predicted_clv", "predicted_value_12m", "p_alive", "expected_purchases_90d")
 
 
 def snapshot():
     rows = {
         values["customer"]: values
-        for values in CustomerMetrics.objects.order_by("pk").values(*HISTORY_FIELDS)
+        for values in CustomerMetrics.objects.order_by("pk").values(*FIELDS)
     }
     affinity = set(
         HolidayAffinity.objects.values_list(

@@ -92,6 +92,24 @@ def test_rfm_cuts_equal_ntile_over_the_same_rows(n):
             assert got[kind] == expected, kind
 
 
+SQL_SCORES = """
+SELECT customer_id, ntile(5) OVER (ORDER BY {keys}) FROM buyers ORDER BY customer_id
+"""
+
+
+@pytest.mark.parametrize("n", [1, 4, 6, 250])
+def test_rfm_scores_equal_ntile_over_the_same_rows(n):
+    buyers = random_buyers(n, seed=50 + n)
+    load(buyers)
+    _cuts, scores = ranking.rfm_ranks(buyers)
+    with connection.cursor() as cursor:
+        for kind, keys in ranking.RFM_KEYS.items():
+            cursor.execute(SQL_SCORES.format(keys=", ".join(keys)))
+            expected = cursor.fetchall()
+            got = [(int(i), int(score)) for i, score in zip(buyers.ids, scores[kind], strict=True)]
+            assert got == expected, kind
+
+
 @pytest.mark.parametrize(
     ("n", "share", "cap"),
     [(1, "0.8", "0.2"), (10, "0.8", "0.2"), (250, "0.8", "0.2"), (250, "0.5", "1"), (40, "1", "1")],

@@ -3,12 +3,12 @@
 A run builds temporary tables: `am_rc` (receipts per customer: counts, dates, and money from the
 receipts' own totals and margins, which triggers keep equal to their lines), `am_ret` (returns
 per customer), `am_dirty` (customers whose history changed, see `History`), `am_fav` (their
-favourite categories, the only step that reads receipt lines), `am_clv` (model predictions)
-and `am_rank` (RFM scores of the full run), the last two COPYed in binary from numpy; the
-final write joins them into one row per customer (`base_sql`). The full run fetches the
+favourite categories, the only step that reads receipt lines) and `am_clv` (model
+predictions and the full run's RFM scores, COPYed in binary from numpy); the final write joins
+them into one row per customer (`base_sql`). The full run fetches the
 buyers' columns once (`fetch_buyers`, binary COPY) for the CLV fit and for the cut points
 (VIP entry level, RFM quintile boundaries, `analytics.ranking`), stores the cut points in
-`ClassThresholds`, scores every buyer from the same order (`am_rank`) and writes every metric
+`ClassThresholds`, scores every buyer from the same order (`am_clv`) and writes every metric
 in one statement. A one-customer refresh after a receipt compares the customer's keys with the
 stored cut points instead, which ranks exactly like the full run did (a test holds the two
 equal for every customer).
@@ -62,11 +62,34 @@ FULL_RUN_KEY = 0x434C_0001
 TABLE_KEY = 0x434C_0002
 CUSTOMER_KEY_BASE = 0x434C << 40
 
-# Random reads cost little more than sequential ones on the SSDs PostgreSQL runs on today; the
-# default (4) sends the dirty customers' lookups to whole-table scans.
-SESSION_SETTINGS = ("SET work_mem = '512MB'", "SET jit = off", "SET random_page_cost = 1.1")
-SESSION_RESET = "RESET work_mem; RESET jit; RESET random_page_cost"
-TEMP_TABLES = ("am_rc", "am_ret", "am_dirty", "am_fav", "am_clv", "am_rank", "am_hol")
+
+def session_settings() -> list[str]:
+    """Settings of the full run's session, undone by SESSION_RESET.
+
+    Whole-base aggregates want their hash tables in memory, and JIT compiling each of a dozen
+    statements costs more than it saves at this size. Random reads cost little more than
+    sequential ones on the SSDs PostgreSQL runs on today; the default (4) sends the dirty
+    customers' lookups to whole-table scans. The statistics a run gathers (of its temporary
+    tables and of the rebuilt metrics table) steer joins and filters over a few hundred
+    thousand rows with a handful of distinct classes and segments: a sample of 9,000 rows
+    (target 30) serves them as well as the default 30,000 and takes a third of the time.
+    Parallel workers: see CLIENTELE_METRICS_PARALLEL_WORKERS.
+    """
+    workers = max(0, int(django_settings.CLIENTELE_METRICS_PARALLEL_WORKERS))
+    return [
+        "SET work_mem = '512MB'",
+        "SET jit = off",
+        "SET random_page_cost = 1.1",
+        "SET default_statistics_target = 30",
+        f"SET max_parallel_workers_per_gather = {workers}",
+    ]
+
+
+SESSION_RESET = (
+    "RESET work_mem; RESET jit; RESET random_page_cost; RESET default_statistics_target; "
+    "RESET max_parallel_workers_per_gather"
+)
+TEMP_TABLES = ("am_rc", "am_ret", "am_dirty", "am_dr", "am_fav", "am_clv", "am_hol")
 # Receipts written by transactions that were still open when the previous run began.
 HISTORY_OVERLAP = dt.timedelta(hours=1)
 SQL_TYPES = {
@@ -298,9 +321,23 @@ def build_base(
     _execute("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)")
     _execute("ANALYZE am_rc, am_dirty")
     progress("favourite categories", 35)
+    # The dirty customers' receipts, read once (from the covering index alone) for their
+    # favourites and their holiday affinity.
+    _execute(
+        """
+        CREATE TEMP TABLE am_dr AS
+        SELECT r.id, r.customer_id, r.purchased_at, r.total
+        FROM am_dirty x JOIN sales_receipt r ON r.customer_id = x.customer_id
+        """
+    )
+    _execute("ANALYZE am_dr")
+    # Every dirty customer gets a row, with no favourites if they have none now, so the base
+    # rows tell "recomputed" from "kept" by this one join.
     _execute(
         """
         CREATE TEMP TABLE am_fav AS
+        SELECT x.customer_id, coalesce(fav.categories, '[]'::jsonb) AS categories
+        FROM am_dirty x LEFT JOIN (
         SELECT top.customer_id,
                jsonb_agg(jsonb_build_object('id', top.category_id, 'name', cat.name)
                          ORDER BY top.rank) AS categories
@@ -311,15 +348,13 @@ def build_base(
             FROM (
                 SELECT customer_id, category_id, bigint_sum(amount) AS amount FROM (
                     SELECT r.customer_id, p.category_id, (l.amount * 100)::bigint AS amount
-                    FROM am_dirty x
-                    JOIN sales_receipt r ON r.customer_id = x.customer_id
+                    FROM am_dr r
                     JOIN sales_receiptline l ON l.receipt_id = r.id
                     JOIN sales_product p ON p.id = l.product_id
                     WHERE r.purchased_at <= %(now)s
                     UNION ALL
                     SELECT r.customer_id, p.category_id, -(rl.amount * 100)::bigint
-                    FROM am_dirty x
-                    JOIN sales_receipt r ON r.customer_id = x.customer_id
+                    FROM am_dr r
                     JOIN sales_return d ON d.receipt_id = r.id
                     JOIN sales_returnline rl ON rl.return_doc_id = d.id
                     JOIN sales_receiptline l ON l.id = rl.receipt_line_id
@@ -333,6 +368,7 @@ def build_base(
         JOIN sales_category cat ON cat.id = top.category_id
         WHERE top.rank <= 3
         GROUP BY top.customer_id
+        ) fav ON fav.customer_id = x.customer_id
         """,
         p,
     )
@@ -370,8 +406,9 @@ def base_sql(customer_id: int | None, history: History | None) -> str:
                coalesce(rc.receipts, 0) AS receipts,
                coalesce(rc.receipts_w, 0) AS receipts_w,
                {net},
-               coalesce(CASE WHEN x.customer_id IS NOT NULL THEN fav.categories ELSE {kept} END,
-                        '[]'::jsonb) AS favourite_categories,
+               CASE WHEN fav.customer_id IS NOT NULL THEN fav.categories
+                    ELSE coalesce({kept}, '[]'::jsonb)
+               END AS favourite_categories,
                coalesce(ct.n, 0) AS contacts_w,
                coalesce((ch.acquisition_cost * 100)::bigint, 0) AS acquisition_cost,
                CASE WHEN rc.receipts >= 2 THEN coalesce(sp.second_at, rc.first_at) END
@@ -379,7 +416,6 @@ def base_sql(customer_id: int | None, history: History | None) -> str:
         FROM customers_customer c
         LEFT JOIN am_rc rc ON rc.customer_id = c.id
         LEFT JOIN am_ret rt ON rt.customer_id = c.id
-        LEFT JOIN am_dirty x ON x.customer_id = c.id
         LEFT JOIN am_fav fav ON fav.customer_id = c.id
         {"LEFT JOIN analytics_customermetrics old ON old.customer_id = c.id" if history else ""}
         LEFT JOIN (
@@ -478,41 +514,55 @@ def fit_models(arrays: tuple[np.ndarray, ...], previous: ClvModelFit | None = No
 
 
 def write_predictions(
-    params: Params, fit: ClvModelFit | None, arrays: tuple[np.ndarray, ...] | None = None
+    params: Params,
+    fit: ClvModelFit | None,
+    arrays: tuple[np.ndarray, ...] | None = None,
+    scores: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Compute P(alive), 90-day purchases and CLV of the buyers and COPY them into `am_clv`.
+    """COPY the buyers' P(alive), 90-day purchases and CLV into `am_clv`, and in the full run
+    their RFM scores (`ranking.rfm_ranks`), one row per buyer.
 
-    The money figures travel as whole kopecks: PostgreSQL turns a double into numeric by
-    printing and parsing it, a dozen times the cost of scaling an integer in the final write.
+    Columns a run leaves out are NULL: the predictions when the model is unusable, the
+    scores in a refresh, which compares the customer's keys with the stored cut points (the
+    numpy scores equal that comparison, and a test holds the two equal, without a dozen row
+    comparisons per customer in the final statement). The money figures travel as whole
+    kopecks: PostgreSQL turns a double into numeric by printing and parsing it, a dozen times
+    the cost of scaling an integer in the final write.
     """
     _execute(
-        "CREATE TEMP TABLE am_clv (customer_id bigint, p_alive float8, "
-        "exp90 float8, clv int8, v12 int8)"
+        "CREATE TEMP TABLE am_clv (customer_id bigint, p_alive float8, exp90 float8, "
+        "clv int8, v12 int8, r int8, f int8, m int8)"
     )
-    if fit is None or not fit.usable_bgnbd:
+    predict = fit is not None and fit.usable_bgnbd
+    if not predict and scores is None:
         return
     ids, x, t_x, T, m = arrays if arrays is not None else model_arrays(params)
     if len(ids) == 0:
         return
-    bg = clv.BgNbdParams(fit.r, fit.alpha, fit.a, fit.b)
-    gg = clv.GammaGammaParams(fit.p, fit.q, fit.gamma) if fit.usable_gamma_gamma else None
-    conf = params.settings
-    spend = clv.conditional_expected_spend(gg, x, m)
-    predictor = clv.BgNbdPredictor(bg, x, t_x, T)
-    p_alive = predictor.p_alive
-    exp90 = predictor.expected_purchases(90)
-    value = predictor.clv(
-        spend,
-        months=conf.clv_horizon_months,
-        annual_discount_rate=float(conf.annual_discount_rate),
-    )
-    v12 = spend * predictor.expected_purchases(365.0)
-    pgbinary.copy_in(
-        "am_clv",
-        [("customer_id", "int8"), ("p_alive", "float8"), ("exp90", "float8")]
-        + [("clv", "int8"), ("v12", "int8")],
-        [ids, p_alive, exp90, _kopecks(value), _kopecks(v12)],
-    )
+    columns, values = [("customer_id", "int8")], [ids]
+    if predict:
+        bg = clv.BgNbdParams(fit.r, fit.alpha, fit.a, fit.b)
+        gg = clv.GammaGammaParams(fit.p, fit.q, fit.gamma) if fit.usable_gamma_gamma else None
+        conf = params.settings
+        spend = clv.conditional_expected_spend(gg, x, m)
+        predictor = clv.BgNbdPredictor(bg, x, t_x, T)
+        value = predictor.clv(
+            spend,
+            months=conf.clv_horizon_months,
+            annual_discount_rate=float(conf.annual_discount_rate),
+        )
+        v12 = spend * predictor.expected_purchases(365.0)
+        columns += [("p_alive", "float8"), ("exp90", "float8"), ("clv", "int8"), ("v12", "int8")]
+        values += [
+            predictor.p_alive,
+            predictor.expected_purchases(90),
+            _kopecks(value),
+            _kopecks(v12),
+        ]
+    if scores is not None:
+        columns += [(kind, "int8") for kind in ranking.RFM_KEYS]
+        values += [scores[kind] for kind in ranking.RFM_KEYS]
+    pgbinary.copy_in("am_clv", columns, values)
 
 
 def _kopecks(roubles: np.ndarray) -> np.ndarray:
@@ -521,21 +571,6 @@ def _kopecks(roubles: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(roubles)):
         raise ValueError("CLV predictions must be finite numbers")
     return np.floor(np.asarray(roubles) * 100 + 0.5).astype(np.int64)
-
-
-def write_ranks(buyers: ranking.Buyers, scores: dict[str, np.ndarray]) -> None:
-    """COPY the full run's RFM scores (`ranking.rfm_ranks`) into `am_rank`.
-
-    Scored in numpy from the order the cut points come from, they equal what comparing each
-    customer's keys with the cut points in SQL gives (a refresh does that, and a test holds
-    the two equal), without a dozen row comparisons per customer in the final statement.
-    """
-    _execute("CREATE TEMP TABLE am_rank (customer_id bigint, r int8, f int8, m int8)")
-    pgbinary.copy_in(
-        "am_rank",
-        [("customer_id", "int8"), ("r", "int8"), ("f", "int8"), ("m", "int8")],
-        [buyers.ids, scores["r"], scores["f"], scores["m"]],
-    )
 
 
 def compute_thresholds(
@@ -643,7 +678,7 @@ def write_metrics(
 
     `whole_table` (the full run): the table is rebuilt from these rows and swapped in
     (`crm.pgswap`), far cheaper than updating every row in place, keeping rows a one-customer
-    refresh wrote after this run began; the RFM scores come from `am_rank`. Otherwise (one
+    refresh wrote after this run began; the RFM scores come from `am_clv`. Otherwise (one
     customer) the row is upserted, scored against the stored cut points.
 
     Money arrives in kopecks and becomes numeric here, once per written figure; the average
@@ -655,14 +690,12 @@ def write_metrics(
     p["vip_entry"] = int(entry.scaleb(2)) if entry is not None else None
     p["vip_id"] = thresholds.vip_entry_customer_id if thresholds else None
     if whole_table:
-        scores = {kind: f"k.{kind}" for kind in ranking.RFM_KEYS}
-        ranks = "LEFT JOIN am_rank k ON k.customer_id = b.customer_id"
+        scores = {kind: f"v.{kind}" for kind in ranking.RFM_KEYS}
     else:
         scores = {
             kind: (_score_sql(kind, cuts[kind], p) if thresholds and kind in cuts else "NULL")
             for kind in ranking.RFM_KEYS
         }
-        ranks = ""
     updates = ", ".join(
         f"{c.strip()} = EXCLUDED.{c.strip()}" for c in COLUMNS.split(",") if c.strip()
     )
@@ -694,7 +727,7 @@ def write_metrics(
                                      AND b.customer_id <= %(vip_id)s::bigint)), FALSE)
                        AS is_vip
             FROM ({base_sql(customer_id, history)}) b
-            LEFT JOIN am_clv v ON v.customer_id = b.customer_id {ranks}
+            LEFT JOIN am_clv v ON v.customer_id = b.customer_id
             -- OFFSET 0 keeps the subquery from being flattened: flattened, every mention of
             -- r, f or m in the segment and class rules would evaluate its score again.
             OFFSET 0
@@ -772,11 +805,14 @@ def write_holiday_affinity(
     # customers' receipts by customer, then matched to the windows in memory.
     receipts, subset = "sales_receipt", ""
     if customer_id is not None:
-        receipts, subset = "mine", "SELECT * FROM sales_receipt WHERE customer_id = %(cid)s"
+        receipts = "mine"
+        subset = (
+            "SELECT id, customer_id, purchased_at, total FROM sales_receipt "
+            "WHERE customer_id = %(cid)s"
+        )
     if only_dirty:
         scope += " AND customer_id IN (SELECT customer_id FROM am_dirty)"
-        receipts = "mine"
-        subset = "SELECT r.* FROM am_dirty x JOIN sales_receipt r ON r.customer_id = x.customer_id"
+        receipts = "am_dr"  # their receipts, which `build_base` read
     if subset:
         subset = f"mine AS MATERIALIZED ({subset}),"
     _execute(
@@ -874,9 +910,7 @@ def recompute_all(
         if not cursor.fetchone()[0]:
             raise RecomputeBusy
     try:
-        # Whole-base aggregates want their hash tables in memory, and JIT compiling each of a
-        # dozen statements costs more than it saves at this size.
-        for setting in SESSION_SETTINGS:
+        for setting in session_settings():
             _execute(setting)
         computed_at = timezone.now()
         params = Params.build(as_of)
@@ -890,13 +924,12 @@ def recompute_all(
         arrays = buyers.model_arrays()
         fit = fit_models(arrays, ClvModelFit.objects.first())
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
-        progress("predictions", 75)
-        write_predictions(params, fit, arrays)
-        progress("ranking", 85)
+        progress("ranking", 75)
         cuts, scores = ranking.rfm_ranks(buyers)
-        write_ranks(buyers, scores)
-        # A row per buyer in both: the statistics say so, and the final join hashes them.
-        _execute("ANALYZE am_clv, am_rank")
+        progress("predictions", 85)
+        write_predictions(params, fit, arrays, scores)
+        # Without statistics the planner cannot tell that this is one row per buyer.
+        _execute("ANALYZE am_clv")
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TABLE_KEY])

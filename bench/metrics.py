@@ -305,11 +305,11 @@ def main() -> int:
             lines = cursor.fetchone()[0]
         print(f"seeded in {seed_time:.1f} s ({lines:,} receipt lines)")
 
-        from analytics.metrics import SESSION_RESET, SESSION_SETTINGS
+        from analytics.metrics import SESSION_RESET, session_settings
 
         def raw() -> None:
             with connection.cursor() as cursor:
-                for setting in SESSION_SETTINGS:  # the same session settings as the recompute
+                for setting in session_settings():  # the same session settings as the recompute
                     cursor.execute(setting)
                 cursor.execute(RAW_SCAN)
                 cursor.fetchall()

@@ -242,6 +242,14 @@ CLIENTELE_EXPORT_DAILY_CAP = int(os.getenv("CLIENTELE_EXPORT_DAILY_CAP", "5000")
 CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR = int(os.getenv("CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR", "50"))
 CLIENTELE_SUSPICIOUS_EXPORT_SHARE = float(os.getenv("CLIENTELE_SUSPICIOUS_EXPORT_SHARE", "0.8"))
 
+# Parallel workers per statement of the nightly metrics run (analytics/metrics.py). The leader
+# process works too, so the database server's cores minus one: more workers than cores make
+# the per-customer hash tables evict each other from the cache. Set it when PostgreSQL runs
+# on another machine than the worker.
+CLIENTELE_METRICS_PARALLEL_WORKERS = int(
+    os.getenv("CLIENTELE_METRICS_PARALLEL_WORKERS", str(max(1, (os.cpu_count() or 2) - 1)))
+)
+
 # Campaigns (see campaigns/services/delivery.py). Links in messages point at CLIENTELE_SITE_URL.
 CLIENTELE_SITE_URL = os.getenv("CLIENTELE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CLIENTELE_MESSAGE_ID_DOMAIN = os.getenv("CLIENTELE_MESSAGE_ID_DOMAIN", "clientele.local")

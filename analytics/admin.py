@@ -3,7 +3,14 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import AnalyticsSettings, ClvModelFit, CustomerMetrics, HolidayAffinity, RecomputeRun
+from .models import (
+    AnalyticsSettings,
+    ClvModelFit,
+    CustomerMetrics,
+    FavouriteCategories,
+    HolidayAffinity,
+    RecomputeRun,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -17,6 +24,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class PerCustomerAdmin(ReadOnlyAdmin):
+    """Computed rows about customers: each admin user sees those of the customers they may."""
+
+    def get_queryset(self, request):
+        from crm.access import visible_customers
+
+        return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
 
 
 @admin.register(AnalyticsSettings)
@@ -83,7 +99,7 @@ class RecomputeRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CustomerMetrics)
-class CustomerMetricsAdmin(ReadOnlyAdmin):
+class CustomerMetricsAdmin(PerCustomerAdmin):
     list_display = [
         "customer",
         "value_class",
@@ -98,20 +114,18 @@ class CustomerMetricsAdmin(ReadOnlyAdmin):
     raw_id_fields = ["customer"]
     show_full_result_count = False
 
-    def get_queryset(self, request):
-        from crm.access import visible_customers
 
-        return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
+@admin.register(FavouriteCategories)
+class FavouriteCategoriesAdmin(PerCustomerAdmin):
+    list_display = ["customer", "__str__", "computed_at"]
+    list_select_related = ["customer"]
+    raw_id_fields = ["customer"]
+    show_full_result_count = False
 
 
 @admin.register(HolidayAffinity)
-class HolidayAffinityAdmin(ReadOnlyAdmin):
+class HolidayAffinityAdmin(PerCustomerAdmin):
     list_display = ["customer", "holiday", "years", "last_year", "category"]
     list_filter = ["holiday"]
     list_select_related = ["customer", "category"]
     raw_id_fields = ["customer", "category"]
-
-    def get_queryset(self, request):
-        from crm.access import visible_customers
-
-        return super().get_queryset(request).filter(customer__in=visible_customers(request.user))

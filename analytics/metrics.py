@@ -2,16 +2,16 @@
 
 A run builds temporary tables: `am_rc` (receipts per customer: counts, dates, and money from the
 receipts' own totals and margins, which triggers keep equal to their lines), `am_ret` (returns
-per customer), `am_dirty` (customers whose history changed, see `History`), `am_fav` (their
-favourite categories, the only step that reads receipt lines) and `am_clv` (model
-predictions and the full run's RFM scores, COPYed in binary from numpy); the final write joins
-them into one row per customer (`base_sql`). The full run fetches the
-buyers' columns once (`fetch_buyers`, binary COPY) for the CLV fit and for the cut points
-(VIP entry level, RFM quintile boundaries, `analytics.ranking`), stores the cut points in
-`ClassThresholds`, scores every buyer from the same order (`am_clv`) and writes every metric
-in one statement. A one-customer refresh after a receipt compares the customer's keys with the
-stored cut points instead, which ranks exactly like the full run did (a test holds the two
-equal for every customer).
+per customer), `am_dirty` (customers whose history changed, see `History`), `am_dr` and
+`am_fav` (their receipts and favourite categories, the only step that reads receipt lines;
+`write_favourites` stores them in a table of their own) and `am_clv` (model predictions and
+the full run's RFM scores, COPYed in binary from numpy); the final write joins them into one
+row per customer (`base_sql`). The full run fetches the buyers' columns once (`fetch_buyers`,
+binary COPY) for the CLV fit and for the cut points (VIP entry level, RFM quintile boundaries,
+`analytics.ranking`), stores the cut points in `ClassThresholds`, scores every buyer from the
+same order (`am_clv`) and writes every metric in one statement. A one-customer refresh after a
+receipt compares the customer's keys with the stored cut points instead, which ranks exactly
+like the full run did (a test holds the two equal for every customer).
 
 RFM quintiles: customers are ranked by row_number with a deterministic tiebreak and cut with
 `ntile(5)`, which gives five equal groups even when thousands share one purchase count. Ties
@@ -230,7 +230,8 @@ def build_base(
     params: Params, customer_id: int | None, progress: Callable, history: History | None = None
 ) -> None:
     """Aggregate receipts and returns per customer (`am_rc`, `am_ret`), find the dirty
-    customers and their favourite categories; `base_sql` joins them into a row per customer.
+    customers, their receipts (`am_dr`) and favourite categories (`am_fav`, which
+    `write_favourites` stores); `base_sql` joins the aggregates into a row per customer.
 
     Money comes from the receipts' own totals and margins (kept equal to their lines' sums at
     ingest), so the run reads the lines only for the dirty customers' favourite categories.
@@ -331,8 +332,7 @@ def build_base(
         """
     )
     _execute("ANALYZE am_dr")
-    # Every dirty customer gets a row, with no favourites if they have none now, so the base
-    # rows tell "recomputed" from "kept" by this one join.
+    # Every dirty customer gets a row, '[]' when they have no favourite now.
     _execute(
         """
         CREATE TEMP TABLE am_fav AS
@@ -372,9 +372,9 @@ def build_base(
         """,
         p,
     )
-    # Their sizes vary from a handful of rows to the whole base: without statistics the
-    # planner hashes the 200,000-row side of each join of `base_sql` instead of these.
-    _execute("ANALYZE am_ret, am_fav")
+    # Its size varies from a handful of rows to the whole base: without statistics the
+    # planner hashes the 200,000-row side of its join in `base_sql` instead of it.
+    _execute("ANALYZE am_ret")
 
 
 # Net money per buyer, in kopecks, from `am_rc` (rc) and `am_ret` (rt): the base rows and the
@@ -391,14 +391,12 @@ NET_SQL = {
 }
 
 
-def base_sql(customer_id: int | None, history: History | None) -> str:
+def base_sql(customer_id: int | None) -> str:
     """One row per customer from the aggregates of `build_base`, money in kopecks.
 
     A subquery of the final write rather than a table of its own: materialising 200,000 wide
     rows only to read them once cost more than any join in it.
     """
-    # A clean customer keeps the favourites the previous run (or their last refresh) wrote.
-    kept = "old.favourite_categories" if history is not None else "NULL::jsonb"
     net = ", ".join(f"{expression} AS {name}" for name, expression in NET_SQL.items())
     return f"""
         SELECT c.id AS customer_id,
@@ -406,9 +404,6 @@ def base_sql(customer_id: int | None, history: History | None) -> str:
                coalesce(rc.receipts, 0) AS receipts,
                coalesce(rc.receipts_w, 0) AS receipts_w,
                {net},
-               CASE WHEN fav.customer_id IS NOT NULL THEN fav.categories
-                    ELSE coalesce({kept}, '[]'::jsonb)
-               END AS favourite_categories,
                coalesce(ct.n, 0) AS contacts_w,
                coalesce((ch.acquisition_cost * 100)::bigint, 0) AS acquisition_cost,
                CASE WHEN rc.receipts >= 2 THEN coalesce(sp.second_at, rc.first_at) END
@@ -416,8 +411,6 @@ def base_sql(customer_id: int | None, history: History | None) -> str:
         FROM customers_customer c
         LEFT JOIN am_rc rc ON rc.customer_id = c.id
         LEFT JOIN am_ret rt ON rt.customer_id = c.id
-        LEFT JOIN am_fav fav ON fav.customer_id = c.id
-        {"LEFT JOIN analytics_customermetrics old ON old.customer_id = c.id" if history else ""}
         LEFT JOIN (
             SELECT customer_id, count(*) AS n FROM customers_contact
             WHERE at >= %(ws)s AND at <= %(now)s {_filter("customer_id", customer_id)}
@@ -658,7 +651,7 @@ CLASS_SQL = """
 
 COLUMNS = (
     "first_purchase_at, last_purchase_at, receipts, receipts_window, revenue, revenue_window, "
-    "margin, margin_window, average_receipt, favourite_categories, recency_score, "
+    "margin, margin_window, average_receipt, recency_score, "
     "frequency_score, monetary_score, rfm_segment, value_class, historical_lcv, predicted_clv, "
     "predicted_value_12m, p_alive, expected_purchases_90d, contacts_window, contact_effort, "
     "computed_at"
@@ -671,7 +664,6 @@ def write_metrics(
     computed_at,
     *,
     customer_id: int | None = None,
-    history: History | None = None,
     whole_table: bool = False,
 ) -> int:
     """Score, classify and write the rows of `base_sql`; returns the number of rows written.
@@ -708,7 +700,7 @@ def write_metrics(
                     THEN (2 * revenue + CASE WHEN revenue < 0 THEN -receipts ELSE receipts END)
                          / (2 * receipts) * 0.01
                END,
-               favourite_categories, r, f, m, {SEGMENT_SQL}, {CLASS_SQL},
+               r, f, m, {SEGMENT_SQL}, {CLASS_SQL},
                (margin - acquisition_cost) * 0.01, clv * 0.01, v12 * 0.01, p_alive, exp90,
                contacts_w,
                -- Contacts per 1,000 roubles of window revenue, which is in kopecks.
@@ -726,7 +718,7 @@ def write_metrics(
                                  OR (b.revenue_w = %(vip_entry)s::bigint
                                      AND b.customer_id <= %(vip_id)s::bigint)), FALSE)
                        AS is_vip
-            FROM ({base_sql(customer_id, history)}) b
+            FROM ({base_sql(customer_id)}) b
             LEFT JOIN am_clv v ON v.customer_id = b.customer_id
             -- OFFSET 0 keeps the subquery from being flattened: flattened, every mention of
             -- r, f or m in the segment and class rules would evaluate its score again.
@@ -760,6 +752,43 @@ def write_metrics(
     with connection.cursor() as cursor:
         cursor.execute(sql, p)
         return cursor.rowcount
+
+
+def write_favourites(
+    computed_at: dt.datetime, *, everyone: bool = False, customer_id: int | None = None
+) -> None:
+    """Store the favourites of `am_fav` and drop those of the recomputed customers who no
+    longer have any: the dirty customers, one customer, or (`everyone`) the whole base.
+
+    A row written after `computed_at` (a refresh while the full run worked) is newer than
+    anything this run read, and stays.
+    """
+    if everyone:
+        scope = "TRUE"
+    elif customer_id is not None:
+        scope = "f.customer_id = %(cid)s"
+    else:
+        scope = "f.customer_id IN (SELECT customer_id FROM am_dirty)"
+    p = {"at": computed_at, "cid": customer_id}
+    _execute(
+        f"""
+        DELETE FROM analytics_favouritecategories f
+        WHERE {scope} AND f.computed_at <= %(at)s
+              AND NOT EXISTS (SELECT 1 FROM am_fav a
+                              WHERE a.customer_id = f.customer_id AND a.categories <> '[]')
+        """,  # noqa: S608 - only fixed SQL fragments are formatted in
+        p,
+    )
+    _execute(
+        """
+        INSERT INTO analytics_favouritecategories AS f (customer_id, categories, computed_at)
+        SELECT customer_id, categories, %(at)s FROM am_fav WHERE categories <> '[]'
+        ON CONFLICT (customer_id) DO UPDATE
+            SET categories = EXCLUDED.categories, computed_at = EXCLUDED.computed_at
+            WHERE f.computed_at <= EXCLUDED.computed_at
+        """,
+        p,
+    )
 
 
 def holiday_keys(conf: AnalyticsSettings, year: int) -> set[str]:
@@ -941,11 +970,10 @@ def recompute_all(
                 history_signature=signature,
             )
             progress("writing", 90)
+            write_favourites(computed_at, everyone=history is None)
             write_holiday_affinity(params, None, only_dirty=history is not None)
             # Last, and committed at once: the swap locks the table and customers briefly.
-            written = write_metrics(
-                params, thresholds, computed_at, history=history, whole_table=True
-            )
+            written = write_metrics(params, thresholds, computed_at, whole_table=True)
         return written, fit
     finally:
         drop_temp_tables()
@@ -967,6 +995,7 @@ def refresh_one(*, customer_id: int, as_of: dt.datetime | None = None) -> int:
         write_predictions(params, ClvModelFit.objects.first())
         thresholds = ClassThresholds.objects.filter(pk=1).first()
         written = write_metrics(params, thresholds, computed_at, customer_id=customer_id)
+        write_favourites(computed_at, customer_id=customer_id)
         write_holiday_affinity(params, customer_id)
         drop_temp_tables()
         return written

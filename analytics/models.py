@@ -53,7 +53,6 @@ class CustomerMetrics(models.Model):
     margin = models.DecimalField(_("margin net of returns"), **MONEY, default=0)
     margin_window = models.DecimalField(_("margin in the window"), **MONEY, default=0)
     average_receipt = models.DecimalField(_("average receipt"), **MONEY, null=True)
-    favourite_categories = models.JSONField(_("favourite categories"), default=list)
     recency_score = models.PositiveSmallIntegerField(_("R"), null=True)
     frequency_score = models.PositiveSmallIntegerField(_("F"), null=True)
     monetary_score = models.PositiveSmallIntegerField(_("M"), null=True)
@@ -81,6 +80,33 @@ class CustomerMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.value_class or '-'}"
+
+
+class FavouriteCategories(models.Model):
+    """A customer's top three categories by spend net of returns, as [{"id", "name"}].
+
+    Apart from `CustomerMetrics`, like holiday affinity, because they depend on nothing but
+    the customer's own history: the nightly run replaces the rows of the customers whose
+    history changed and leaves the rest alone, rather than carrying every customer's list
+    through the metrics table it rebuilds. Customers with no purchases in any category have
+    no row.
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="favourite_categories",
+    )
+    categories = models.JSONField(_("categories"), default=list)
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("favourite categories")
+        verbose_name_plural = _("favourite categories")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {', '.join(c.get('name', '') for c in self.categories)}"
 
 
 class HolidayAffinity(models.Model):

@@ -115,9 +115,9 @@ def seed(customers: int) -> list[int]:
             """
             INSERT INTO analytics_customermetrics
                 (customer_id, receipts, receipts_window, revenue, revenue_window, margin,
-                 margin_window, favourite_categories, rfm_segment, value_class, historical_lcv,
+                 margin_window, rfm_segment, value_class, historical_lcv,
                  contacts_window, computed_at, p_alive)
-            SELECT id, 0, 0, 0, 0, 0, 0, '[]', '',
+            SELECT id, 0, 0, 0, 0, 0, 0, '',
                    (ARRAY['VIP', 'A', 'B', 'C', 'D'])[1 + id %% 5], 0, 0, %(now)s, 0.5
             FROM customers_customer
             """,

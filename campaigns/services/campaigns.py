@@ -197,11 +197,15 @@ def preview(*, campaign: Campaign, customer) -> dict:
 
 
 def _favourite(customer) -> str:
-    from analytics.models import CustomerMetrics
+    from analytics.models import FavouriteCategories
 
-    metrics = CustomerMetrics.objects.filter(customer=customer).only("favourite_categories").first()
-    if metrics and metrics.favourite_categories:
-        first = metrics.favourite_categories[0]
+    categories = (
+        FavouriteCategories.objects.filter(customer=customer)
+        .values_list("categories", flat=True)
+        .first()
+    )
+    if categories:
+        first = categories[0]
         return first.get("name", "") if isinstance(first, dict) else str(first)
     return ""
 

@@ -205,12 +205,12 @@ def claim(*, campaign_id: int, worker: str, limit: int) -> list[int]:
 RECIPIENTS_SQL = """
     SELECT m.id, m.customer_id, m.channel, c.email, c.phone, c.first_name, c.patronymic,
            c.surname, coalesce(s.name, ''), coalesce(s.city, ''), coalesce(s.timezone, %s),
-           coalesce(cm.favourite_categories -> 0 ->> 'name', ''), coalesce(oc.name, ''),
+           coalesce(fc.categories -> 0 ->> 'name', ''), coalesce(oc.name, ''),
            c.birth_date
     FROM campaigns_message m
     JOIN customers_customer c ON c.id = m.customer_id
     LEFT JOIN sales_store s ON s.id = c.home_store_id
-    LEFT JOIN analytics_customermetrics cm ON cm.customer_id = c.id
+    LEFT JOIN analytics_favouritecategories fc ON fc.customer_id = c.id
     LEFT JOIN sales_category oc ON oc.id = m.offer_category_id
     WHERE m.id = ANY(%s)
     ORDER BY m.id

@@ -13,6 +13,7 @@ from analytics.models import (
     ClassThresholds,
     ClvModelFit,
     CustomerMetrics,
+    FavouriteCategories,
     HolidayAffinity,
     RecomputeRun,
     RunStatus,
@@ -37,6 +38,15 @@ def row(customer) -> CustomerMetrics:
 FIELDS = [f.name for f in CustomerMetrics._meta.fields if f.name != "computed_at"]
 
 
+def favourites(customer) -> list:
+    return (
+        FavouriteCategories.objects.filter(customer=customer)
+        .values_list("categories", flat=True)
+        .first()
+        or []
+    )
+
+
 def test_full_recompute_writes_one_row_per_customer_with_net_figures(shop):
     buyer = shop.customer()
     lead = shop.customer()
@@ -56,7 +66,7 @@ def test_full_recompute_writes_one_row_per_customer_with_net_figures(shop):
     assert got.margin == Decimal("1500.00")
     assert got.margin_window == Decimal("1100.00")
     assert got.average_receipt == Decimal("1000.00")
-    assert got.favourite_categories == [{"id": shop.category.pk, "name": "Одежда"}]
+    assert favourites(buyer) == [{"id": shop.category.pk, "name": "Одежда"}]
     empty = row(lead)
     assert empty.receipts == 0 and empty.value_class == "" and empty.rfm_segment == ""
     assert empty.recency_score is None and empty.predicted_clv is None
@@ -401,6 +411,10 @@ def snapshot():
         values["customer"]: values
         for values in CustomerMetrics.objects.order_by("pk").values(*FIELDS)
     }
+    for customer_id, categories in FavouriteCategories.objects.values_list(
+        "customer_id", "categories"
+    ):
+        rows.setdefault(customer_id, {})["favourite_categories"] = categories
     affinity = set(
         HolidayAffinity.objects.values_list(
             "customer_id", "holiday", "years", "last_year", "category_id", "amount"
@@ -459,7 +473,7 @@ def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(sho
     age_history(days=3)
     first = services.metrics_recompute_all(as_of=AS_OF)
     assert first.status == RunStatus.DONE, first.error
-    assert row(changer).favourite_categories[0]["name"] == "Одежда"
+    assert favourites(changer)[0]["name"] == "Одежда"
     assert not HolidayAffinity.objects.filter(customer=habit).exists()  # 5 July 2026 not yet
 
     later = AS_OF + dt.timedelta(days=10)
@@ -478,12 +492,48 @@ def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(sho
 
     # The reuse is real: a clean customer's stored favourites survive a nightly run (so it did
     # not read their lines) and a run from scratch recomputes them.
-    CustomerMetrics.objects.filter(customer=stable).update(favourite_categories=[{"id": 0}])
+    FavouriteCategories.objects.filter(customer=stable).update(categories=[{"id": 0}])
     age_history(days=3)
     assert services.metrics_recompute_all(as_of=later).status == RunStatus.DONE
-    assert row(stable).favourite_categories == [{"id": 0}]
+    assert favourites(stable) == [{"id": 0}]
     assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
-    assert row(stable).favourite_categories == [{"id": toys.pk, "name": "Игрушки"}]
+    assert favourites(stable) == [{"id": toys.pk, "name": "Игрушки"}]
+
+
+def test_favourites_go_when_everything_in_them_was_returned(shop):
+    customer = shop.customer()
+    receipt = shop.buy(customer, days_ago(10), 1000)
+    age_history(days=3)
+    recompute()
+    assert favourites(customer) != []
+    shop.give_back(receipt, days_ago(1))
+
+    recompute()  # nightly: the return makes the customer dirty
+
+    assert not FavouriteCategories.objects.filter(customer=customer).exists()
+    assert row(customer).revenue == 0
+
+
+def test_a_refresh_during_the_full_run_keeps_its_newer_favourites(shop):
+    customer = shop.customer()
+    shop.buy(customer, days_ago(10), 1000)
+    started = AS_OF - dt.timedelta(hours=1)
+    FavouriteCategories.objects.create(customer=customer, categories=[{"id": 0}], computed_at=AS_OF)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE am_dirty AS SELECT %s::bigint AS customer_id", [customer.pk]
+        )
+        cursor.execute(
+            "CREATE TEMP TABLE am_fav AS "
+            "SELECT customer_id, '[]'::jsonb AS categories FROM am_dirty"
+        )
+
+    metrics.write_favourites(started)
+
+    assert favourites(customer) == [{"id": 0}]  # written after the run began: it stays
+    metrics.write_favourites(AS_OF + dt.timedelta(seconds=1))
+    assert favourites(customer) == []
+    metrics.drop_temp_tables()
 
 
 def test_renaming_a_category_makes_the_nightly_run_recompute_every_favourite(shop):
@@ -493,9 +543,7 @@ def test_renaming_a_category_makes_the_nightly_run_recompute_every_favourite(sho
     recompute()
     Category.objects.filter(pk=shop.category.pk).update(name="Одежда и обувь")
     recompute()
-    assert row(customer).favourite_categories == [
-        {"id": shop.category.pk, "name": "Одежда и обувь"}
-    ]
+    assert favourites(customer) == [{"id": shop.category.pk, "name": "Одежда и обувь"}]
 
 
 def test_receipt_margin_is_kept_equal_to_its_lines_by_every_writer(shop):

@@ -115,15 +115,18 @@ class ContactDetails:
     postal_code: str
     address: str
     masked: bool
+    # Masked because the user's daily cap of unmasked cards is used up (crm/disclosure.py).
+    capped: bool = False
 
 
-def contact_details(customer: Customer, user) -> ContactDetails:
+def contact_details(customer: Customer, user, *, masked: bool = False) -> ContactDetails:
     """The customer's contact details as `user` may see them (masked without the permission).
 
+    `masked=True` masks them whatever the permission (lists, a card over the daily cap).
     Expects `phones` prefetched when the card shows more than the primary phone.
     """
     phones = tuple(p.number for p in customer.phones.all()) if customer.pk else ()
-    if can_see_contact_details(user):
+    if not masked and can_see_contact_details(user):
         return ContactDetails(
             phone=customer.phone,
             phones=phones,

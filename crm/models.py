@@ -42,6 +42,11 @@ class AuditAction(models.TextChoices):
     ROLE_CHANGE = "role_change", _("Changed roles")
     API_KEY = "api_key", _("Managed an API key")
     CAMPAIGN_START = "campaign_start", _("Started a campaign")
+    API_CARD_READ = "api_card_read", _("Read a card through the API")
+    API_LIST_READ = "api_list_read", _("Read a customer list through the API")
+    CONTACTS_CAPPED = "contacts_capped", _("Refused contacts over the daily cap")
+    CAMPAIGN_PREVIEW = "campaign_preview", _("Previewed a campaign")
+    CAMPAIGN_TEST_SEND = "campaign_test_send", _("Sent a test message")
 
 
 class AuditEvent(models.Model):
@@ -74,3 +79,47 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action}"
+
+
+class DisclosureDay(models.Model):
+    """Unmasked contact rows (and export rows) one user has taken on one local day.
+
+    The one counter `crm.disclosure` checks and raises in a single conditional upsert, so
+    concurrent requests of one user are serialised on this row by PostgreSQL itself.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="disclosure_days"
+    )
+    day = models.DateField(_("day"))
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+
+    class Meta:
+        verbose_name = _("contact rows taken per day")
+        verbose_name_plural = _("contact rows taken per day")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day"], name="disclosure_day_user_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day}: {self.rows}"
+
+
+class DisclosedCard(models.Model):
+    """A card whose contacts a user saw unmasked today: opening it again costs nothing."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    # A plain id, not a foreign key: crm sits below customers, and the count must survive an
+    # erasure or merge of the card.
+    customer_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "day", "customer_id"], name="disclosed_card_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day}: {self.customer_id}"

@@ -237,6 +237,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CLIENTELE_DEFAULT_REGION = os.getenv("CLIENTELE_DEFAULT_REGION", "RU")
 CLIENTELE_DEFAULT_CURRENCY = os.getenv("CLIENTELE_DEFAULT_CURRENCY", "RUB")
 CLIENTELE_EXPORT_DAILY_CAP = int(os.getenv("CLIENTELE_EXPORT_DAILY_CAP", "5000"))
+# Cards a user without the export permission may see unmasked per day (crm/disclosure.py).
+CLIENTELE_UNMASKED_DAILY_CAP = int(os.getenv("CLIENTELE_UNMASKED_DAILY_CAP", "50"))
+# Where a campaign's test send may go besides the author's own email: admin-kept, comma-separated
+# emails and phones (a phone of the marketing team's test handset).
+CLIENTELE_TEST_ADDRESSES = [
+    a.strip() for a in os.getenv("CLIENTELE_TEST_ADDRESSES", "").split(",") if a.strip()
+]
+# Rows per page of the customer list API.
+CLIENTELE_API_MAX_PAGE_SIZE = int(os.getenv("CLIENTELE_API_MAX_PAGE_SIZE", "100"))
 # The audit page flags a user opening more cards than this in one hour, and daily exports that
 # reach this share of the user's cap.
 CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR = int(os.getenv("CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR", "50"))

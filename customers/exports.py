@@ -1,9 +1,13 @@
 """Guarded export of the filtered customer list to CSV or XLSX.
 
-An export is a permission, a per-user daily row cap, and an audit event naming the filter, the
-row count, the file's SHA-256 and a trap record: one made-up customer, unique to this export and
-placed at a random row, so a leaked file names the export it came from. The file is written to a
-temporary file in chunks (openpyxl in write-only mode), so memory stays bounded whatever the size.
+An export is a permission, rows counted against the user's daily allowance (`crm.disclosure`,
+serialised per user in the database), and an audit event naming the filter, the row count, the
+file's SHA-256 and a trap record (`customers.traps`): one made-up customer, unique to this
+export and indistinguishable from its real rows, so a leaked file names the export it came from.
+Cells are written as text: in CSV a cell that a spreadsheet would read as a formula (it starts
+with =, +, -, @, a tab or a carriage return) gets a leading apostrophe; XLSX cells are strings.
+The file is written to a temporary file in chunks (openpyxl in write-only mode), so memory stays
+bounded whatever the size.
 """
 
 from __future__ import annotations
@@ -12,24 +16,22 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import secrets
 import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import IntegerField, Sum
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.access import can_export, can_see_contact_details, mask_email, mask_phone, mask_text
 from crm.audit import audit_record
-from crm.models import AuditAction, AuditEvent, StaffProfile
+from crm.disclosure import ContactsCapReached, rows_take, taken_today
+from crm.models import AuditAction, AuditEvent
 
+from . import traps
 from .selectors import ListFilters, customer_filter
 
 FORMATS = ("csv", "xlsx")
@@ -63,10 +65,6 @@ _MASKERS = {
     "address": mask_text,
 }
 
-_TRAP_SURNAMES = ["Лаптева", "Гончаров", "Мельникова", "Журавлёв", "Данилова", "Зуев", "Киселёва"]
-_TRAP_NAMES = ["Вера", "Глеб", "Полина", "Тимофей", "Алиса", "Роман", "Ульяна"]
-_TRAP_CITIES = ["Тверь", "Калуга", "Ярославль", "Рязань", "Владимир"]
-
 
 class ExportRefused(PermissionDenied):
     """The user may not export this now; `reason` is `permission` or `cap`."""
@@ -86,21 +84,9 @@ class ExportFile:
     event: AuditEvent
 
 
-def export_daily_cap(user) -> int:
-    """Rows `user` may export per day: the admin's cap on the staff profile, else the default."""
-    cap = StaffProfile.objects.filter(user=user).values_list("export_daily_cap", flat=True).first()
-    return cap if cap is not None else settings.CLIENTELE_EXPORT_DAILY_CAP
-
-
 def exported_today(user) -> int:
-    """Rows `user` has exported since local midnight, from the audit log."""
-    midnight = timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
-    total = (
-        AuditEvent.objects.filter(actor=user, action=AuditAction.EXPORT, at__gte=midnight)
-        .annotate(rows=Cast(KeyTextTransform("rows", "details"), IntegerField()))
-        .aggregate(total=Sum("rows"))["total"]
-    )
-    return total or 0
+    """Unmasked rows `user` has taken today through every door (exports included)."""
+    return taken_today(user)
 
 
 def filters_for_audit(filters: ListFilters) -> dict[str, Any]:
@@ -111,43 +97,10 @@ def filters_for_audit(filters: ListFilters) -> dict[str, Any]:
     }
 
 
-def _trap_record(masked: bool) -> dict[str, str]:
-    # Random enough that two exports never share a trap; the phone sits in a real mobile range
-    # and the card looks like any other, so a leaker cannot spot and drop it.
-    token = secrets.randbelow(10**7)
-    surname_index = secrets.randbelow(len(_TRAP_SURNAMES))
-    phone = f"+7999{token:07d}"
-    email = f"{secrets.token_hex(3)}{token % 1000:03d}@mail.ru"
-    return {
-        "surname": _TRAP_SURNAMES[surname_index],
-        "first_name": _TRAP_NAMES[secrets.randbelow(len(_TRAP_NAMES))],
-        "phone": mask_phone(phone) if masked else phone,
-        "email": mask_email(email) if masked else email,
-        "card_number": f"77{secrets.randbelow(10**10):010d}",
-        "city": _TRAP_CITIES[secrets.randbelow(len(_TRAP_CITIES))],
-        "full_phone": phone,
-        "full_email": email,
-    }
-
-
-def _trap_row(trap: dict[str, str]) -> list[Any]:
-    row = []
-    for name, _label in COLUMNS:
-        if name == "id":
-            row.append("")
-        elif name == "lifecycle_stage":
-            row.append("customer")
-        elif name.startswith("consent_"):
-            row.append(False)
-        else:
-            row.append(trap.get(name, ""))
-    return row
-
-
-def _rows(user, filters: ListFilters, masked: bool):
-    customers = customer_filter(user=user, filters=filters).order_by("id")
+def _rows(queryset, masked: bool, limit: int):
     names = [name for name, _label in COLUMNS]
-    for values in customers.values_list(*names).iterator(chunk_size=CHUNK):
+    # Exactly the rows counted against the cap, even if cards were added meanwhile.
+    for values in queryset.values_list(*names)[:limit].iterator(chunk_size=CHUNK):
         row = list(values)
         if masked:
             for index, name in enumerate(names):
@@ -157,30 +110,44 @@ def _rows(user, filters: ListFilters, masked: bool):
         yield row
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return timezone.localtime(value).replace(tzinfo=None)
-    return value
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: Any) -> str:
+    """A cell as text a spreadsheet will not run: a formula-like start gets an apostrophe."""
+    text = traps.cell_text(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
 
 
 def _write_csv(out: IO[bytes], header: list[str], rows) -> None:
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
     writer = csv.writer(text, delimiter=";")
-    writer.writerow(header)
+    writer.writerow([safe_text(h) for h in header])
     for row in rows:
-        writer.writerow([v.isoformat() if isinstance(v, dt.date | dt.datetime) else v for v in row])
+        writer.writerow([safe_text(v) for v in row])
     text.flush()
     text.detach()
 
 
 def _write_xlsx(out: IO[bytes], header: list[str], rows) -> None:
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(_("Customers"))
-    sheet.append(header)
+
+    def cells(values):
+        for value in values:
+            cell = WriteOnlyCell(sheet, value=traps.cell_text(value))
+            # openpyxl turns a string starting with "=" into a formula; force plain text.
+            cell.data_type = "s"
+            yield cell
+
+    sheet.append(list(cells(header)))
     for row in rows:
-        sheet.append([_cell(v) for v in row])
+        sheet.append(list(cells(row)))
     book.save(out)
 
 
@@ -189,6 +156,8 @@ def customer_export(*, actor, filters: ListFilters, fmt: str, request=None) -> E
 
     A refusal (no permission, or over the daily cap) is itself an audit event, so this service is
     deliberately not one transaction: the refusal must stay recorded although an error follows.
+    The rows are counted against the cap before the file is written, in one statement that
+    serialises the user's concurrent exports.
     """
     if fmt not in FORMATS:
         raise ValueError(fmt)
@@ -196,34 +165,47 @@ def customer_export(*, actor, filters: ListFilters, fmt: str, request=None) -> E
     if not can_export(actor):
         _refuse(actor, request, audit_filters, fmt, "permission")
         raise ExportRefused(_("You are not allowed to export customers."), reason="permission")
-    rows = customer_filter(user=actor, filters=filters).count()
-    cap = export_daily_cap(actor)
-    used = exported_today(actor)
+    queryset = customer_filter(user=actor, filters=filters).order_by("id")
+    rows = queryset.count()
     # The cap counts customers' rows; the trap row is ours, not the user's.
-    if used + rows > cap:
-        _refuse(actor, request, audit_filters, fmt, "cap", rows=rows, cap=cap, used=used)
+    try:
+        cap = rows_take(user=actor, rows=rows)
+    except ContactsCapReached as refused:
+        _refuse(
+            actor, request, audit_filters, fmt, "cap", rows=rows, cap=refused.cap, used=refused.used
+        )
         raise ExportRefused(
             _(
                 "This export has %(rows)s rows, but only %(left)s of your daily %(cap)s remain. "
                 "Narrow the filter or ask an administrator."
             )
-            % {"rows": rows, "left": max(cap - used, 0), "cap": cap},
+            % {"rows": rows, "left": max(refused.cap - refused.used, 0), "cap": refused.cap},
             reason="cap",
-        )
+        ) from refused
     masked = not can_see_contact_details(actor)
-    trap = _trap_record(masked)
-    trap_position = secrets.randbelow(rows + 1)
-
+    names = [name for name, _label in COLUMNS]
+    sample = list(queryset.order_by("?").values(*names)[: traps.SAMPLE])
+    bounds = queryset.aggregate(low=Min("id"), high=Max("id"))
+    ids = [bounds["low"], bounds["high"]] if rows else []
+    trap = traps.trap_make(sample=sample, ids=ids)
+    shown = traps.trap_masked(trap) if masked else trap
+    trap_row = [shown.get(name, "") for name in names]
     written = [0]
+    trap_line = [0]
 
     def with_trap():
-        for index, row in enumerate(_rows(actor, filters, masked)):
-            if index == trap_position:
-                yield _trap_row(trap)
+        # The trap sits where its id sorts, as a real card with that id would.
+        placed = False
+        for row in _rows(queryset, masked, rows):
+            if not placed and row[0] > trap["id"]:
+                placed = True
+                trap_line[0] = written[0] + 2
+                yield trap_row
             written[0] += 1
             yield row
-        if trap_position >= written[0]:
-            yield _trap_row(trap)
+        if not placed:
+            trap_line[0] = written[0] + 2
+            yield trap_row
 
     header = [str(label) for _name, label in COLUMNS]
     out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the response, which closes it
@@ -248,8 +230,7 @@ def customer_export(*, actor, filters: ListFilters, fmt: str, request=None) -> E
         cap=cap,
         masked=masked,
         sha256=digest.hexdigest(),
-        trap={k: trap[k] for k in ("surname", "first_name", "full_phone", "full_email")}
-        | {"card_number": trap["card_number"], "city": trap["city"], "row": trap_position + 2},
+        trap=traps.trap_audit(trap, row=trap_line[0]),
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return ExportFile(

@@ -225,3 +225,18 @@ class ConsentForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices)
     granted = forms.BooleanField(required=False)
     note = forms.CharField(max_length=300, required=False)
+
+
+class TraceForm(forms.Form):
+    """A leaked file (or a fragment of one) to trace back to its export."""
+
+    file = forms.FileField(
+        label=_("Leaked file (CSV or XLSX)"),
+        help_text=_("A whole export or a fragment: re-sorted rows or removed columns will do."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > 50 * 1024 * 1024:
+            raise forms.ValidationError(_("The file is larger than 50 MB."))
+        return upload

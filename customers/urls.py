@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/duplicates/", views.duplicate_check, name="duplicates"),
     path("leads/", views.lead_list, name="leads"),
     path("export.<str:fmt>", views.customer_export_view, name="export"),
+    path("export/trace/", views.export_trace_view, name="export_trace"),
     path("<int:pk>/", views.customer_detail, name="detail"),
     path("<int:pk>/edit/", views.customer_edit, name="edit"),
     path("<int:pk>/contacts/", views.contact_add, name="contact_add"),

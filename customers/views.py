@@ -15,16 +15,24 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.access import can_export, can_see_contact_details, contact_details
-from crm.audit import audit_record
+from crm.access import can_export
+from crm.disclosure import card_read, daily_allowance, masked_contacts, taken_today
 from crm.models import AuditAction
 
 from . import selectors, services
-from .exports import FORMATS, ExportRefused, customer_export, export_daily_cap, exported_today
-from .forms import ConsentForm, ContactForm, CustomerForm, CustomerListForm, CustomFieldsForm
+from .exports import FORMATS, ExportRefused, customer_export
+from .forms import (
+    ConsentForm,
+    ContactForm,
+    CustomerForm,
+    CustomerListForm,
+    CustomFieldsForm,
+    TraceForm,
+)
 from .models import Channel, Customer, CustomField, Source
+from .traps import export_trace
 
 BAD_INPUT = 400
 
@@ -71,16 +79,25 @@ def customer_list(request):
         before=request.GET.get("before", ""),
     )
     lookups = selectors.customer_lookup(user=request.user, query=filters.query)
-    masked = not can_see_contact_details(request.user)
+    # Lists never carry contacts, whatever the role (crm/disclosure.py): the card shows them one
+    # at a time, counted, and an export is the permitted, capped way to take many.
+    masked = True
     context = {
         "form": form,
         "page": page,
-        "rows": [_list_row(c, masked) for c in page.customers],
-        "lookups": [(c, contact_details_light(c, True)) for c in lookups],
+        "rows": [_list_row(c) for c in page.customers],
+        "lookups": [(c, masked_contacts(c)) for c in lookups],
         "filters": filters,
         "can_export": can_export(request.user),
+        "export_formats": [("csv", _("Export CSV")), ("xlsx", _("Export XLSX"))],
         "masked": masked,
         "query_string": _query_without(request, {"after", "before"}),
+        "export_params": [
+            (name, value)
+            for name, values in request.GET.lists()
+            if name not in {"after", "before"}
+            for value in values
+        ],
         "sort_string": _query_without(request, {"after", "before", "sort"}),
     }
     template = "customers/list.html"
@@ -89,11 +106,11 @@ def customer_list(request):
     return render(request, template, context)
 
 
-def _list_row(customer: Customer, masked: bool) -> dict:
+def _list_row(customer: Customer) -> dict:
     # Plain values: the template then reads dict keys instead of resolving managers and
     # methods on fifty model instances, which is most of the page's time.
     metrics = getattr(customer, "metrics", None)
-    shown = contact_details_light(customer, masked)
+    shown = masked_contacts(customer)
     return {
         "name": customer.full_name or str(customer.pk),
         "url": customer.get_absolute_url(),
@@ -109,14 +126,6 @@ def _list_row(customer: Customer, masked: bool) -> dict:
     }
 
 
-def contact_details_light(customer: Customer, masked: bool) -> dict[str, str]:
-    from crm.access import mask_email, mask_phone
-
-    if masked:
-        return {"phone": mask_phone(customer.phone), "email": mask_email(customer.email)}
-    return {"phone": customer.phone, "email": customer.email}
-
-
 def _query_without(request, names: set[str]) -> str:
     query = request.GET.copy()
     for name in names:
@@ -124,14 +133,14 @@ def _query_without(request, names: set[str]) -> str:
     return query.urlencode()
 
 
-def _card_context(request, customer: Customer, **extra) -> dict:
+def _card_context(request, customer: Customer, *, contact=None, **extra) -> dict:
     totals = selectors.purchase_totals(customer=customer)
     receipts = Paginator(selectors.customer_receipts(customer=customer), 10)
     # The totals have just counted the receipts; spare the paginator a second COUNT.
     receipts.count = totals.receipts
     return {
         "customer": customer,
-        "contact": contact_details(customer, request.user),
+        "contact": contact or _card_contacts(request, customer, audit=False),
         "totals": totals,
         "receipts": receipts.get_page(request.GET.get("page")),
         "contacts": selectors.customer_contacts(customer=customer),
@@ -158,10 +167,31 @@ def customer_detail(request, pk: int):
             ),
         }
         return render(request, "customers/_purchases.html", context)
-    audit_record(
-        actor=request.user, action=AuditAction.CUSTOMER_VIEW, obj=customer, request=request
+    contact = _card_contacts(request, customer, audit=True)
+    context = _card_context(request, customer, contact=contact)
+    return render(request, "customers/detail.html", context)
+
+
+def _card_contacts(request, customer: Customer, *, audit: bool):
+    """The card's contacts through the one rule: counted, audited when `audit`, capped."""
+    shown = card_read(
+        user=request.user,
+        customer=customer,
+        action=AuditAction.CUSTOMER_VIEW,
+        request=request,
+        audit=audit,
+        via="web",
     )
-    return render(request, "customers/detail.html", _card_context(request, customer))
+    if shown.capped:
+        messages.warning(
+            request,
+            _(
+                "Contact details are hidden: you have seen your daily limit of %(cap)s cards "
+                "with contacts. It resets at midnight."
+            )
+            % {"cap": daily_allowance(request.user)},
+        )
+    return shown
 
 
 def _custom_definitions():
@@ -173,6 +203,9 @@ def customer_edit(request, pk: int):
     customer = _customer_or_404(request, pk)
     if not _can_edit(request.user):
         return HttpResponse(_("You may not edit cards."), status=403)
+    # The edit form holds the contacts in full: it is a card read under the same rule.
+    if _card_contacts(request, customer, audit=request.method == "GET").capped:
+        return redirect(customer.get_absolute_url())
     definitions = _custom_definitions()
     if request.method == "POST":
         form = CustomerForm(request.POST, instance=customer, user=request.user)
@@ -197,7 +230,7 @@ def customer_edit(request, pk: int):
                         "customers/_fields.html",
                         {
                             "customer": customer,
-                            "contact": contact_details(customer, request.user),
+                            "contact": _card_contacts(request, customer, audit=False),
                             "can_edit": True,
                             "custom_groups": selectors.custom_field_groups(customer=customer),
                             "saved": True,
@@ -374,7 +407,7 @@ def _duplicate_rows(request, customers):
         .filter(pk__in=[c.pk for c in customers])
         .values_list("pk", flat=True)
     )
-    return [(c, c.pk in visible, contact_details_light(c, True)) for c in customers]
+    return [(c, c.pk in visible, masked_contacts(c)) for c in customers]
 
 
 @perm_or_404("customers.add_customer")
@@ -406,23 +439,45 @@ def lead_list(request):
 
 
 @login_required
-@require_GET
+@require_POST
 def customer_export_view(request, fmt: str):
+    """Export by POST (CSRF-protected): the list page's export buttons are forms."""
     if fmt not in FORMATS:
         raise Http404
-    form = CustomerListForm(request.GET or None, user=request.user)
+    form = CustomerListForm(request.POST or None, user=request.user)
     filters = form.list_filters() if form.is_bound else selectors.ListFilters()
     try:
         export = customer_export(actor=request.user, filters=filters, fmt=fmt, request=request)
     except ExportRefused as exc:
         context = {"message": str(exc), "reason": exc.reason}
         if can_export(request.user):
-            context["cap"] = export_daily_cap(request.user)
-            context["used"] = exported_today(request.user)
-        return render(request, "customers/export_refused.html", context, status=403)
+            context["cap"] = daily_allowance(request.user)
+            context["used"] = taken_today(request.user)
+        status = 429 if exc.reason == "cap" else 403
+        return render(request, "customers/export_refused.html", context, status=status)
     return FileResponse(
         export.file,
         as_attachment=True,
         filename=export.filename,
         content_type=export.content_type,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_trace_view(request):
+    """Admins upload a leaked file; the page names the export, user and time it came from."""
+    if not request.user.has_perm("crm.view_auditevent"):
+        raise Http404
+    form = TraceForm(request.POST or None, request.FILES or None)
+    matches = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            matches = export_trace(data=upload.read(), filename=upload.name)
+        else:
+            status = BAD_INPUT
+    return render(
+        request, "customers/export_trace.html", {"form": form, "matches": matches}, status=status
     )

@@ -91,4 +91,9 @@ class PreviewForm(forms.Form):
 
 class TestSendForm(forms.Form):
     customer = forms.IntegerField(label=_("Customer id"), min_value=1)
-    to = forms.CharField(label=_("Send to (your email or phone)"), max_length=254)
+    to = forms.ChoiceField(label=_("Send to"))
+
+    def __init__(self, *args, addresses: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the user's own and the chain's test addresses: never a free address.
+        self.fields["to"].choices = [(a, a) for a in addresses]

@@ -25,6 +25,8 @@ from campaigns.services import campaigns as services
 from campaigns.services import results as results_service
 from campaigns.services.render import unsubscribe_message_id
 from campaigns.services.segments import FIELDS, segment_customers
+from crm.disclosure import card_read
+from crm.models import AuditAction
 from customers.models import Customer, Tag
 from sales.models import Category, Store
 
@@ -107,9 +109,14 @@ def campaign_detail(request, pk: int):
             "campaign": campaign,
             "progress": selectors.progress(campaign=campaign),
             "preview_form": PreviewForm(),
-            "test_form": TestSendForm(initial={"to": request.user.email}),
+            "test_form": _test_form(request, campaign),
         },
     )
+
+
+def _test_form(request, campaign: Campaign, data=None) -> TestSendForm:
+    addresses = services.test_addresses(user=request.user, channel=campaign.channel)
+    return TestSendForm(data, addresses=addresses)
 
 
 @manager_only
@@ -123,19 +130,32 @@ def campaign_preview(request, pk: int):
         customer = selectors.preview_customer(user=request.user, pk=form.cleaned_data["customer"])
     except Customer.DoesNotExist as error:
         raise Http404 from error
+    # The "To" line is the customer's contact: shown through the one rule, and audited.
+    shown = card_read(
+        user=request.user,
+        customer=customer,
+        action=AuditAction.CAMPAIGN_PREVIEW,
+        request=request,
+        campaign=campaign.pk,
+    )
     try:
         preview = services.preview(campaign=campaign, customer=customer)
     except Exception as error:  # noqa: BLE001 - a broken template is shown, not a 500
         form.add_error(None, str(error))
         return render(request, "campaigns/_preview.html", {"form": form}, status=BAD_INPUT)
-    return render(request, "campaigns/_preview.html", {"preview": preview, "campaign": campaign})
+    preview["to"] = shown.email if campaign.channel == "email" else shown.phone
+    return render(
+        request,
+        "campaigns/_preview.html",
+        {"preview": preview, "campaign": campaign, "capped": shown.capped},
+    )
 
 
 @manager_only
 @require_POST
 def campaign_test_send(request, pk: int):
     campaign = _campaign(request, pk)
-    form = TestSendForm(request.POST)
+    form = _test_form(request, campaign, request.POST)
     if form.is_valid():
         try:
             customer = selectors.preview_customer(
@@ -145,7 +165,11 @@ def campaign_test_send(request, pk: int):
             raise Http404 from error
         try:
             services.send_test(
-                actor=request.user, campaign=campaign, customer=customer, to=form.cleaned_data["to"]
+                actor=request.user,
+                campaign=campaign,
+                customer=customer,
+                to=form.cleaned_data["to"],
+                request=request,
             )
         except ValidationError as error:
             _add_errors(form, error)

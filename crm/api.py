@@ -196,6 +196,7 @@ def error_responses(*codes: int) -> dict:
         404: "No such object among those the caller may see.",
         409: "Conflicts with what is already stored.",
         413: "The body is larger than the server accepts.",
+        429: "The caller's daily cap of unmasked contact rows is used up.",
     }
     return {
         code: OpenApiResponse(response=ErrorSerializer, description=descriptions[code])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -19,8 +20,17 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from crm.access import contact_details, lookup_customers, visible_customers
+from crm.access import ContactDetails, contact_details, lookup_customers, visible_customers
 from crm.api import error_response, error_responses
+from crm.disclosure import (
+    ContactsCapReached,
+    FullListNotPermitted,
+    card_read,
+    daily_allowance,
+    list_contacts,
+    taken_today,
+)
+from crm.models import AuditAction
 from sales.api.serializers import (
     MAX_ID,
     AwareDateTimeField,
@@ -59,6 +69,29 @@ class ModelPermission(permissions.BasePermission):
 
     def has_object_permission(self, request, view, obj) -> bool:
         return request.user.has_perms(view.perms.get(request.method, ()))
+
+
+def is_till(user) -> bool:
+    return bool(getattr(user, "is_pos_client", False))
+
+
+def till_refused() -> Response:
+    """A till gets the minimal card by exact look-up and creates cards; it lists nobody."""
+    return error_response(
+        "pos_key_not_allowed",
+        _("A till finds customers by exact phone or card (customers/lookup/) and lists nobody."),
+        status.HTTP_403_FORBIDDEN,
+    )
+
+
+def cap_refused(refused: ContactsCapReached) -> Response:
+    return error_response(
+        "daily_cap",
+        str(refused),
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        cap=refused.cap,
+        used=refused.used,
+    )
 
 
 def service_actor(user):
@@ -155,8 +188,10 @@ class CustomerOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-def customer_body(customer: Customer, user) -> dict:
-    contacts = contact_details(customer, user)
+def customer_body(customer: Customer, user, contacts: ContactDetails | None = None) -> dict:
+    """The card as JSON; `contacts` as `crm.disclosure` decided (masked by default)."""
+    if contacts is None:
+        contacts = contact_details(customer, user, masked=True)
     return CustomerOutputSerializer(
         {
             "id": customer.pk,
@@ -272,7 +307,7 @@ class IdCursorPagination(CursorPagination):
     ordering = "id"
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 500
+    max_page_size = settings.CLIENTELE_API_MAX_PAGE_SIZE
 
 
 class RecentFirstPagination(CursorPagination):
@@ -348,12 +383,45 @@ class CustomerListCreateApi(GenericAPIView):
     @extend_schema(
         operation_id="customer_list",
         summary="Customers the caller may see, oldest first, cursor-paginated",
-        responses={200: CustomerOutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
+        description=(
+            "Contact details are masked in lists. `contacts=full` unmasks them for users with "
+            "the export permission; every row then counts against the daily export cap (429 "
+            "beyond it). Not available to POS keys (403)."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "contacts", str, enum=["masked", "full"], description="Default `masked`."
+            )
+        ],
+        responses={
+            200: CustomerOutputSerializer(many=True),
+            **error_responses(400, 401, 403, 404, 429),
+        },
         tags=["customers"],
     )
     def get(self, request):
+        if is_till(request.user):
+            return till_refused()
+        mode = request.query_params.get("contacts", "masked")
+        if mode not in ("masked", "full"):
+            raise serializers.ValidationError({"contacts": [_("Give masked or full.")]})
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([customer_body(c, request.user) for c in page])
+        try:
+            shown = list_contacts(
+                user=request.user,
+                customers=page,
+                full=mode == "full",
+                request=request,
+                action=AuditAction.API_LIST_READ,
+                filters={k: v for k, v in request.query_params.items() if k != "cursor"},
+            )
+        except FullListNotPermitted as refused:
+            return error_response(refused.code, str(refused), status.HTTP_403_FORBIDDEN)
+        except ContactsCapReached as refused:
+            return cap_refused(refused)
+        return self.get_paginated_response(
+            [customer_body(c, request.user, s) for c, s in zip(page, shown, strict=True)]
+        )
 
     @extend_schema(
         operation_id="customer_create",
@@ -399,7 +467,10 @@ class CustomerListCreateApi(GenericAPIView):
         except DuplicateCustomer as exc:
             return duplicate_response(exc)
         customer = Customer.objects.prefetch_related("phones").get(pk=customer.pk)
-        return Response(customer_body(customer, user), status=status.HTTP_201_CREATED)
+        # A person who typed the contacts in gets them back (nothing new leaves); a till gets
+        # the card masked, as it never reads contacts.
+        shown = contact_details(customer, user, masked=is_till(user))
+        return Response(customer_body(customer, user, shown), status=status.HTTP_201_CREATED)
 
 
 class CustomerDetailApi(GenericAPIView):
@@ -416,12 +487,30 @@ class CustomerDetailApi(GenericAPIView):
     @extend_schema(
         operation_id="customer_detail",
         summary="One customer card",
+        description=(
+            "Every read is audited. Unmasked contacts count one card a day against the caller's "
+            "daily allowance; beyond it the answer is 429. Not available to POS keys (403)."
+        ),
         parameters=[_CUSTOMER_ID],
-        responses={200: CustomerOutputSerializer, **error_responses(401, 403, 404)},
+        responses={200: CustomerOutputSerializer, **error_responses(401, 403, 404, 429)},
         tags=["customers"],
     )
     def get(self, request, pk: int):
-        return Response(customer_body(self.get_object(), request.user))
+        if is_till(request.user):
+            return till_refused()
+        customer = self.get_object()
+        shown = card_read(
+            user=request.user, customer=customer, action=AuditAction.API_CARD_READ, request=request
+        )
+        if shown.capped:
+            return cap_refused(
+                ContactsCapReached(
+                    cap=daily_allowance(request.user),
+                    used=taken_today(request.user),
+                    wanted=1,
+                )
+            )
+        return Response(customer_body(customer, request.user, shown))
 
     @extend_schema(
         operation_id="customer_partial_update",
@@ -451,7 +540,14 @@ class CustomerDetailApi(GenericAPIView):
         except DuplicateCustomer as exc:
             return duplicate_response(exc)
         customer = Customer.objects.prefetch_related("phones").get(pk=customer.pk)
-        return Response(customer_body(customer, request.user))
+        shown = card_read(
+            user=request.user,
+            customer=customer,
+            action=AuditAction.API_CARD_READ,
+            request=request,
+            audit=False,
+        )
+        return Response(customer_body(customer, request.user, shown))
 
 
 class CustomerReceiptsApi(GenericAPIView):

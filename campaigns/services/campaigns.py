@@ -210,8 +210,45 @@ def _favourite(customer) -> str:
     return ""
 
 
-def send_test(*, actor, campaign: Campaign, customer, to: str) -> str:
-    """Send the preview for `customer` to the author's own address `to`; nothing is recorded."""
+def test_addresses(*, user, channel: str) -> list[str]:
+    """Where `user` may send a test of a `channel` campaign: their own email (for email) and
+    the admin-kept test addresses (`CLIENTELE_TEST_ADDRESSES`) of that kind, never anyone else.
+
+    A free "to" would mail a real customer's personalised message anywhere.
+    """
+    from django.conf import settings
+
+    from customers.phones import try_normalize_phone
+
+    email = channel == "email"
+    found: list[str] = []
+    if email and getattr(user, "email", ""):
+        found.append(user.email.strip())
+    for address in settings.CLIENTELE_TEST_ADDRESSES:
+        if email and "@" in address:
+            found.append(address)
+        elif not email and "@" not in address:
+            number = try_normalize_phone(address)
+            if number:
+                found.append(number)
+    return list(dict.fromkeys(found))
+
+
+def send_test(*, actor, campaign: Campaign, customer, to: str, request=None) -> str:
+    """Send the preview for `customer` to one of the actor's test addresses; audited."""
+    if to not in test_addresses(user=actor, channel=campaign.channel):
+        raise ValidationError(
+            {"to": [_("Tests go only to your own or the chain's test addresses.")]}
+        )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CAMPAIGN_TEST_SEND,
+        obj=campaign,
+        request=request,
+        customer=customer.pk,
+        to=to,
+        channel=campaign.channel,
+    )
     data = preview(campaign=campaign, customer=customer)
     outgoing = rendering.render(
         campaign,
@@ -274,5 +311,6 @@ __all__ = [
     "segment_freeze",
     "segment_save",
     "send_test",
+    "test_addresses",
     "unsubscribe",
 ]

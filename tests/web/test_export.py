@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def download(client, fmt="csv", **params):
-    response = client.get(f"/customers/export.{fmt}", params)
+    response = client.post(f"/customers/export.{fmt}", params)
     body = b"".join(response.streaming_content) if response.status_code == 200 else b""
     return response, body
 
@@ -34,7 +34,7 @@ def test_admin_exports_csv_with_one_trap_row_recorded_in_audit(client, admin_use
     assert event.details["rows"] == 2
     assert event.details["sha256"] == hashlib.sha256(body).hexdigest()
     trap = event.details["trap"]
-    assert rows[trap["row"] - 1][6] == trap["full_phone"]
+    assert rows[trap["row"] - 1][6] == "'" + trap["full_phone"]  # formula guard on "+"
     assert trap_find(value=trap["full_phone"]) == event
 
 
@@ -89,7 +89,7 @@ def test_daily_cap_set_by_admin_refuses_a_too_big_export(client, admin_user, ann
     first, _ = download(client, q="Иванова")  # 1 row
     assert first.status_code == 200
     second, _ = download(client)  # 1 + 2 > 2
-    assert second.status_code == 403
+    assert second.status_code == 429
     refusal = AuditEvent.objects.get(action=AuditAction.EXPORT_REFUSED)
     assert refusal.details["reason"] == "cap"
     assert refusal.details["cap"] == 2
@@ -99,7 +99,7 @@ def test_default_cap_comes_from_settings(client, admin_user, anna, settings):
     settings.CLIENTELE_EXPORT_DAILY_CAP = 0
     client.force_login(admin_user)
     response, _ = download(client)
-    assert response.status_code == 403
+    assert response.status_code == 429
 
 
 def test_granted_marketer_export_keeps_contacts_masked(client, marketer, anna):
@@ -112,7 +112,7 @@ def test_granted_marketer_export_keeps_contacts_masked(client, marketer, anna):
     text = body.decode("utf-8-sig")
     assert "+79161234567" not in text
     assert "anna.ivanova@mail.ru" not in text
-    assert "+7 916 ***-**-67" in text
+    assert "'+7 916 ***-**-67" in text
     event = AuditEvent.objects.get(action=AuditAction.EXPORT)
     assert event.details["masked"] is True
     assert "***" in csv_rows(body)[event.details["trap"]["row"] - 1][6]
@@ -120,4 +120,10 @@ def test_granted_marketer_export_keeps_contacts_masked(client, marketer, anna):
 
 def test_unknown_format_is_404(client, admin_user):
     client.force_login(admin_user)
-    assert client.get("/customers/export.pdf").status_code == 404
+    assert client.post("/customers/export.pdf").status_code == 404
+
+
+def test_export_by_get_is_not_allowed(client, admin_user, anna):
+    client.force_login(admin_user)
+    assert client.get("/customers/export.csv").status_code == 405
+    assert not AuditEvent.objects.filter(action=AuditAction.EXPORT).exists()

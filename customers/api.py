@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from crm.access import ContactDetails, contact_details, lookup_customers, visible_customers
 from crm.api import error_response, error_responses
+from crm.audit import audit_record
 from crm.disclosure import (
     ContactsCapReached,
     FullListNotPermitted,
@@ -367,6 +368,18 @@ class CustomerLookupApi(GenericAPIView):
             customer = customers.filter(card_number=card[:32]).first()
         if customer is None:
             raise Http404
+        # The minimal card carries no contacts, so it is not counted; it is audited like any
+        # card read (a till is named by its key, not a person).
+        till = is_till(request.user)
+        audit_record(
+            actor=None if till else request.user,
+            actor_name=request.user.get_username() if till else "",
+            action=AuditAction.API_CARD_READ,
+            obj=customer,
+            request=request,
+            via="lookup",
+            **({"store": request.user.store.code} if till else {}),
+        )
         return Response(lookup_body(customer))
 
 

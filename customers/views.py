@@ -172,7 +172,7 @@ def customer_detail(request, pk: int):
     return render(request, "customers/detail.html", context)
 
 
-def _card_contacts(request, customer: Customer, *, audit: bool):
+def _card_contacts(request, customer: Customer, *, audit: bool, warn: bool = True):
     """The card's contacts through the one rule: counted, audited when `audit`, capped."""
     shown = card_read(
         user=request.user,
@@ -182,7 +182,7 @@ def _card_contacts(request, customer: Customer, *, audit: bool):
         audit=audit,
         via="web",
     )
-    if shown.capped:
+    if shown.capped and warn:
         messages.warning(
             request,
             _(
@@ -204,8 +204,11 @@ def customer_edit(request, pk: int):
     if not _can_edit(request.user):
         return HttpResponse(_("You may not edit cards."), status=403)
     # The edit form holds the contacts in full: it is a card read under the same rule.
-    if _card_contacts(request, customer, audit=request.method == "GET").capped:
-        return redirect(customer.get_absolute_url())
+    if _card_contacts(request, customer, audit=request.method == "GET", warn=False).capped:
+        message = _("Contact details are hidden for today: the card cannot be edited now.")
+        if request.htmx:
+            return HttpResponse(message, status=429)
+        return redirect(customer.get_absolute_url())  # the card says why
     definitions = _custom_definitions()
     if request.method == "POST":
         form = CustomerForm(request.POST, instance=customer, user=request.user)

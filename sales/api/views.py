@@ -40,7 +40,10 @@ class IsPosClient(permissions.BasePermission):
     message = _("Only a POS API key may send receipts and returns.")
 
     def has_permission(self, request, view) -> bool:
-        return bool(getattr(request.user, "is_pos_client", False))
+        # A catalogue key is not a till: it sells nothing and sends no receipts.
+        return bool(getattr(request.user, "is_pos_client", False)) and not getattr(
+            request.user, "is_catalogue", False
+        )
 
 
 class CanUpsertProducts(permissions.BasePermission):

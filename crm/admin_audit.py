@@ -31,6 +31,11 @@ class SettingsAuditMixin:
         before = {name: audit_value(getattr(old, name, None)) for name in fields} if old else {}
         super().save_model(request, obj, form, change)
         after = {name: audit_value(getattr(obj, name, None)) for name in fields}
+        if old is not None:
+            # A form may call a field changed that comes back the same (JSON re-serialised).
+            fields = [name for name in fields if before[name] != after[name]]
+            before = {name: before[name] for name in fields}
+            after = {name: after[name] for name in fields}
         if fields:
             audit_record(
                 actor=request.user,

@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_audit import SettingsAuditMixin
+
 from .models import (
     AnalyticsSettings,
     ClvModelFit,
@@ -36,7 +38,7 @@ class PerCustomerAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AnalyticsSettings)
-class AnalyticsSettingsAdmin(admin.ModelAdmin):
+class AnalyticsSettingsAdmin(SettingsAuditMixin, admin.ModelAdmin):
     list_display = ["__str__", "window_days", "vip_revenue_share", "vip_cap", "updated_at"]
     fieldsets = [
         (_("Window"), {"fields": ["window_days"]}),

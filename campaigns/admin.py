@@ -33,6 +33,12 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ["campaign"]
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        # A message names its customer and may carry a gateway's error with the address.
+        from crm.access import visible_customers
+
+        return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
+
     def has_add_permission(self, request) -> bool:
         return False
 

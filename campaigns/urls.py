@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/test-send/", views.campaign_test_send, name="test_send"),
     path("<int:pk>/start/", views.campaign_start_view, name="start"),
     path("<int:pk>/pause/", views.campaign_pause_view, name="pause"),
+    path("<int:pk>/resume/", views.campaign_resume_view, name="resume"),
     path("<int:pk>/progress/", views.campaign_progress, name="progress"),
     path("<int:pk>/results/", views.campaign_results, name="results"),
     path("<int:pk>/results.csv", views.campaign_results_csv, name="results_csv"),

@@ -207,6 +207,14 @@ def campaign_pause_view(request, pk: int):
 
 
 @manager_only
+@require_POST
+def campaign_resume_view(request, pk: int):
+    campaign = _campaign(request, pk)
+    services.campaign_resume(actor=request.user, campaign=campaign)
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+@manager_only
 @require_GET
 def campaign_progress(request, pk: int):
     campaign = _campaign(request, pk)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
 from .audit import audit_record
@@ -34,22 +35,88 @@ class StaffUserAdmin(UserAdmin):
     def roles(self, obj) -> str:
         return ", ".join(g.name for g in obj.groups.all())
 
-    def save_related(self, request, form, formsets, change):
-        instance = form.instance
-        before_roles = sorted(instance.groups.values_list("name", flat=True)) if change else []
-        before_stores = _store_codes(instance) if change else []
-        super().save_related(request, form, formsets, change)
-        after_roles = sorted(instance.groups.values_list("name", flat=True))
-        after_stores = _store_codes(instance)
-        if (before_roles, before_stores) != (after_roles, after_stores):
+    def save_model(self, request, obj, form, change):
+        before = _flags(User.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        if before is None:
+            return
+        after = _flags(obj)
+        changed = [name for name in after if before[name] != after[name]]
+        if changed:
+            deactivated = before["active"] and not after["active"]
             audit_record(
                 actor=request.user,
-                action=AuditAction.ROLE_CHANGE,
-                obj=instance,
+                action=AuditAction.USER_DEACTIVATE if deactivated else AuditAction.USER_STATUS,
+                obj=obj,
                 request=request,
-                user=instance.get_username(),
-                before={"roles": before_roles, "stores": before_stores},
-                after={"roles": after_roles, "stores": after_stores},
+                user=obj.get_username(),
+                before={name: before[name] for name in changed},
+                after={name: after[name] for name in changed},
+            )
+
+    def save_related(self, request, form, formsets, change):
+        instance = form.instance
+        before = _access_of(instance) if change else {"roles": [], "stores": [], "permissions": []}
+        super().save_related(request, form, formsets, change)
+        after = _access_of(instance)
+        for action, names in (
+            (AuditAction.ROLE_CHANGE, ("roles", "stores")),
+            (AuditAction.PERMISSION_CHANGE, ("permissions",)),
+        ):
+            changed = [name for name in names if before[name] != after[name]]
+            if changed:
+                audit_record(
+                    actor=request.user,
+                    action=action,
+                    obj=instance,
+                    request=request,
+                    user=instance.get_username(),
+                    before={name: before[name] for name in changed},
+                    after={name: after[name] for name in changed},
+                )
+
+
+def _flags(user) -> dict[str, bool]:
+    return {"active": user.is_active, "staff": user.is_staff, "superuser": user.is_superuser}
+
+
+def _permission_names(permissions) -> list[str]:
+    """`app_label.codename` of each permission; the audit page shows them by name."""
+    return sorted(
+        f"{app}.{code}"
+        for app, code in permissions.values_list("content_type__app_label", "codename")
+    )
+
+
+def _access_of(user) -> dict[str, list[str]]:
+    return {
+        "roles": sorted(user.groups.values_list("name", flat=True)),
+        "stores": _store_codes(user),
+        "permissions": _permission_names(user.user_permissions),
+    }
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(GroupAdmin):
+    """Roles: a change of what a role may do lands in the audit log, before and after."""
+
+    def save_related(self, request, form, formsets, change):
+        group = form.instance
+        before = _permission_names(group.permissions) if change else []
+        super().save_related(request, form, formsets, change)
+        after = _permission_names(group.permissions)
+        if before != after:
+            audit_record(
+                actor=request.user,
+                action=AuditAction.PERMISSION_CHANGE,
+                obj=group,
+                request=request,
+                group=group.name,
+                before={"permissions": before},
+                after={"permissions": after},
             )
 
 

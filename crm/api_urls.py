@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path, register_converter
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from crm.api import error_body
 from customers.api import (
@@ -60,7 +60,9 @@ urlpatterns = [
     path("v1/analytics/", include("analytics.api_urls")),
     path("v1/campaigns/", include("campaigns.api")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up code as a script file: no inline script, so
+    # the page works under the Content-Security-Policy (crm/security.py).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Keep last: everything else under /api/ is a JSON 404.
     re_path(r"^(?P<path>[\s\S]*)$", api_not_found),
 ]

@@ -22,6 +22,9 @@ class StaffProfile(models.Model):
     class Meta:
         verbose_name = _("staff profile")
         verbose_name_plural = _("staff profiles")
+        # The Django admin shows the base unscoped by role in places Django owns (history,
+        # delete confirmations), so it is a right of its own, held by Administrators.
+        permissions = [("use_admin", _("Can use the Django admin"))]
 
     def __str__(self) -> str:
         return str(self.user)
@@ -47,6 +50,13 @@ class AuditAction(models.TextChoices):
     CONTACTS_CAPPED = "contacts_capped", _("Refused contacts over the daily cap")
     CAMPAIGN_PREVIEW = "campaign_preview", _("Previewed a campaign")
     CAMPAIGN_TEST_SEND = "campaign_test_send", _("Sent a test message")
+    CAMPAIGN_PAUSE = "campaign_pause", _("Paused a campaign")
+    CAMPAIGN_RESUME = "campaign_resume", _("Resumed a campaign")
+    PERMISSION_CHANGE = "permission_change", _("Changed permissions")
+    USER_DEACTIVATE = "user_deactivate", _("Deactivated a user")
+    USER_STATUS = "user_status", _("Changed a user's status")
+    SETTINGS_CHANGE = "settings_change", _("Changed settings")
+    CATALOGUE_CHANGE = "catalogue_change", _("Changed the catalogue")
 
 
 class AuditEvent(models.Model):

@@ -3,7 +3,14 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from crm.access import visible_customers
+from crm.access import (
+    can_see_contact_details,
+    mask_email,
+    mask_phone,
+    mask_text,
+    visible_customers,
+)
+from crm.admin_audit import SettingsAuditMixin
 from crm.audit import audit_record
 from crm.models import AuditAction
 
@@ -165,9 +172,99 @@ class CustomerAdmin(admin.ModelAdmin):
         (_("Record"), {"fields": ["source", "created_by", "created_at", "updated_at"]}),
     ]
 
+    # Without the contact-details right the admin shows what the card page shows: masked
+    # values, read-only (an edit would overwrite what the user cannot see), exact-match search
+    # only (a fragment search would spell an email out letter by letter).
+    _CONTACT_FIELDS = {
+        "phone": "masked_phone",
+        "email": "masked_email",
+        "extra_emails": "masked_extra_emails",
+        "postal_code": "masked_postal_code",
+        "address": "masked_address",
+    }
+
     def get_queryset(self, request):
         # Staff who can reach the admin still see only what the roles table lets them see.
         return visible_customers(request.user).select_related("home_store")
+
+    def get_list_display(self, request):
+        fields = super().get_list_display(request)
+        if can_see_contact_details(request.user):
+            return fields
+        return [self._CONTACT_FIELDS.get(f, f) for f in fields]
+
+    def get_search_fields(self, request):
+        if can_see_contact_details(request.user):
+            return super().get_search_fields(request)
+        return ["surname", "first_name", "=phone", "=card_number", "=email"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if can_see_contact_details(request.user):
+            return fieldsets
+
+        def swap(entry):
+            if isinstance(entry, tuple | list):
+                return tuple(swap(e) for e in entry)
+            return self._CONTACT_FIELDS.get(entry, entry)
+
+        masked = [
+            (name, {**opts, "fields": [swap(f) for f in opts["fields"]]})
+            for name, opts in fieldsets
+        ]
+        masked[1][1]["fields"].insert(1, "masked_phones")
+        return masked
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not can_see_contact_details(request.user):
+            fields += [*self._CONTACT_FIELDS.values(), "masked_phones"]
+        return fields
+
+    def get_inlines(self, request, obj):
+        inlines = super().get_inlines(request, obj)
+        if can_see_contact_details(request.user):
+            return inlines
+        return [i for i in inlines if i is not PhoneInline]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            # Opening a card here is a card read like the app's, and audited the same way.
+            customer = self.get_object(request, object_id)
+            if customer is not None:
+                audit_record(
+                    actor=request.user,
+                    action=AuditAction.CUSTOMER_VIEW,
+                    obj=customer,
+                    request=request,
+                    via="admin",
+                )
+        return response
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, obj) -> str:
+        return mask_phone(obj.phone)
+
+    @admin.display(description=_("phones"))
+    def masked_phones(self, obj) -> str:
+        return ", ".join(mask_phone(p.number) for p in obj.phones.all()) if obj.pk else ""
+
+    @admin.display(description=_("email"))
+    def masked_email(self, obj) -> str:
+        return mask_email(obj.email)
+
+    @admin.display(description=_("other emails"))
+    def masked_extra_emails(self, obj) -> str:
+        return ", ".join(mask_email(e) for e in obj.extra_emails or ())
+
+    @admin.display(description=_("postal code"))
+    def masked_postal_code(self, obj) -> str:
+        return mask_text(obj.postal_code)
+
+    @admin.display(description=_("address"))
+    def masked_address(self, obj) -> str:
+        return mask_text(obj.address)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -233,6 +330,6 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(AcquisitionChannel)
-class AcquisitionChannelAdmin(admin.ModelAdmin):
+class AcquisitionChannelAdmin(SettingsAuditMixin, admin.ModelAdmin):
     list_display = ["name", "code", "acquisition_cost"]
     prepopulated_fields = {"code": ["name"]}

@@ -20,7 +20,13 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from crm.access import ContactDetails, contact_details, lookup_customers, visible_customers
+from crm.access import (
+    ContactDetails,
+    contact_details,
+    lookup_customers,
+    user_store_ids,
+    visible_customers,
+)
 from crm.api import error_response, error_responses
 from crm.audit import audit_record
 from crm.disclosure import (
@@ -464,9 +470,15 @@ class CustomerListCreateApi(GenericAPIView):
             if store_id is not None:
                 from sales.models import Store
 
-                store = Store.objects.filter(pk=store_id).first()
+                stores = Store.objects.all()
+                if not (user.is_superuser or user.has_perm("customers.view_all_customers")):
+                    # As on the web form: a card goes only into one of the user's own stores.
+                    stores = stores.filter(pk__in=user_store_ids(user))
+                store = stores.filter(pk=store_id).first()
                 if store is None:
-                    raise serializers.ValidationError({"home_store": [_("No such store.")]})
+                    raise serializers.ValidationError(
+                        {"home_store": [_("Choose one of your own stores.")]}
+                    )
                 data["home_store"] = store
         try:
             customer = customer_create(

@@ -641,7 +641,8 @@ def recent_vips(*, user, days: int = 30, limit: int = 10) -> list[Customer]:
 def possible_duplicates(
     *, user, phones: list[str], card_number: str = "", email: str = ""
 ) -> list[Customer]:
-    """Existing customers with the same phone, card or email, among those the user may find."""
+    """Existing customers with the same phone or card among those the user may look up, or the
+    same email among those they see."""
     condition = Q()
     numbers = [n for n in (try_normalize_phone(p) for p in phones if p) if n]
     if numbers:
@@ -649,7 +650,11 @@ def possible_duplicates(
     if card_number:
         condition |= Q(card_number=card_number.strip())
     if email:
-        condition |= Q(email_upper=email.strip().upper())
+        # The till's cross-store look-up is by exact phone or card only: an email match shows
+        # only customers the user already sees, or the helper would find anyone by email.
+        condition |= Q(
+            email_upper=email.strip().upper(), pk__in=visible_customers(user).values("pk")
+        )
     if not condition:
         return []
     return list(

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -329,7 +330,18 @@ def contact_done(request, pk: int, contact_id: int):
     ):
         return HttpResponse(_("You may not close this follow-up."), status=403)
     services.contact_complete(actor=request.user, contact=contact)
-    return redirect(request.POST.get("next") or customer.get_absolute_url())
+    return redirect(safe_next(request) or customer.get_absolute_url())
+
+
+def safe_next(request) -> str:
+    """`next` from the form when it stays on this site, else "" (no open redirect to a lookalike
+    login page)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
 
 
 @login_required

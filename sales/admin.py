@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.db.models import Q
+
+from crm.access import user_store_ids, visible_customers
 
 from .models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine, Store
 
@@ -62,6 +65,9 @@ class ReceiptAdmin(admin.ModelAdmin):
     inlines = [ReceiptLineInline]
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        return receipts_for_admin(request.user, super().get_queryset(request))
+
 
 class ReturnLineInline(admin.TabularInline):
     model = ReturnLine
@@ -77,6 +83,24 @@ class ReturnAdmin(admin.ModelAdmin):
     list_select_related = ["store", "receipt"]
     raw_id_fields = ["receipt"]
     inlines = [ReturnLineInline]
+
+    def get_queryset(self, request):
+        receipts = receipts_for_admin(request.user, Receipt.objects.all())
+        return super().get_queryset(request).filter(receipt__in=receipts)
+
+
+def receipts_for_admin(user, receipts):
+    """Receipts of the customers `user` may see, and their own stores' anonymous receipts.
+
+    The admin follows the roles table like the app: a receipt names its customer and what
+    they bought, so it is customer data.
+    """
+    if user.is_superuser or user.has_perm("customers.view_all_customers"):
+        return receipts
+    return receipts.filter(
+        Q(customer__in=visible_customers(user))
+        | Q(customer__isnull=True, store__in=user_store_ids(user))
+    )
 
 
 # POS API keys: issue (shown once), last use, revoke.

@@ -12,21 +12,21 @@ from .models import PosApiKey
 
 @admin.register(PosApiKey)
 class PosApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "store", "prefix", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["store", "revoked_at"]
+    list_display = ["name", "store", "kind", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["store", "kind", "revoked_at"]
     search_fields = ["name", "prefix", "store__code"]
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
         return (
-            ["store", "name"]
+            ["store", "name", "kind"]
             if obj is None
-            else [*self.readonly_fields[:1], "store", "name", *self.readonly_fields[1:]]
+            else [*self.readonly_fields[:1], "store", "name", "kind", *self.readonly_fields[1:]]
         )
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["store", *self.readonly_fields]
+        return [] if obj is None else ["store", "kind", *self.readonly_fields]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -51,6 +51,7 @@ class PosApiKeyAdmin(admin.ModelAdmin):
             request=request,
             event="issued",
             store=obj.store.code,
+            kind=obj.kind,
         )
         messages.warning(
             request,

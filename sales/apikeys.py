@@ -18,7 +18,7 @@ from django.utils import timezone
 from crm.audit import audit_record
 from crm.models import AuditAction
 
-from .models import PosApiKey, Store
+from .models import PosApiKey, PosKeyKind, Store
 
 KEY_PREFIX = "ck_"
 PREFIX_LENGTH = 11
@@ -37,17 +37,25 @@ class IssuedKey:
 
 
 @transaction.atomic
-def pos_key_issue(*, store: Store, name: str, actor=None) -> IssuedKey:
+def pos_key_issue(*, store: Store, name: str, actor=None, kind: str = PosKeyKind.TILL) -> IssuedKey:
     """Create a key for `store`; the returned raw key is the only copy that will ever exist."""
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = PosApiKey.objects.create(
         store=store,
         name=name,
+        kind=kind,
         prefix=raw[:PREFIX_LENGTH],
         key_hash=key_hash(raw),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    audit_record(actor=actor, action=AuditAction.API_KEY, obj=key, event="issued", store=store.code)
+    audit_record(
+        actor=actor,
+        action=AuditAction.API_KEY,
+        obj=key,
+        event="issued",
+        store=store.code,
+        kind=key.kind,
+    )
     return IssuedKey(key=key, raw=raw)
 
 
@@ -79,6 +87,7 @@ class PosPrincipal:
     is_staff: bool = False
     store_ids: list[int] = field(default_factory=list)
 
+    # A till adds products it sells but never changes an existing one (sales/catalogue.py).
     PERMISSIONS = frozenset(
         {
             "customers.lookup_customers",
@@ -89,17 +98,23 @@ class PosPrincipal:
             "sales.view_receipt",
             "sales.add_return",
             "sales.add_product",
-            "sales.change_product",
         }
     )
+    # The chain's product system: the catalogue and nothing else, no customer at all.
+    CATALOGUE_PERMISSIONS = frozenset({"sales.add_product", "sales.change_product"})
 
     def __post_init__(self) -> None:
-        self.store_ids = [self.store.pk]
+        # A catalogue key works in no store's customer base: it sees nobody.
+        self.store_ids = [] if self.is_catalogue else [self.store.pk]
         self.pk = None
         self.id = None
 
+    @property
+    def is_catalogue(self) -> bool:
+        return self.api_key.kind == PosKeyKind.CATALOGUE
+
     def has_perm(self, perm: str, obj=None) -> bool:
-        return perm in self.PERMISSIONS
+        return perm in (self.CATALOGUE_PERMISSIONS if self.is_catalogue else self.PERMISSIONS)
 
     def has_perms(self, perms, obj=None) -> bool:
         return all(self.has_perm(p) for p in perms)

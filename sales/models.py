@@ -285,6 +285,11 @@ class ReturnLine(models.Model):
         return f"{self.return_doc_id}: {self.receipt_line_id} x {self.quantity}"
 
 
+class PosKeyKind(models.TextChoices):
+    TILL = "till", _("Till of the store")
+    CATALOGUE = "catalogue", _("Catalogue (products, prices, costs)")
+
+
 class PosApiKey(models.Model):
     """A till's credential: belongs to one store, stored only as a hash, revocable.
 
@@ -294,6 +299,10 @@ class PosApiKey(models.Model):
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="pos_keys")
     name = models.CharField(_("name"), max_length=100)
+    # A till looks customers up and sends its store's receipts, and may add the products it
+    # sells; a catalogue key (the chain's product system) may change prices, costs and status
+    # of any product and sees no customer (sales/catalogue.py).
+    kind = models.CharField(_("kind"), max_length=10, choices=PosKeyKind, default=PosKeyKind.TILL)
     prefix = models.CharField(_("prefix"), max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

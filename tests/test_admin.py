@@ -60,7 +60,12 @@ def test_staff_manager_sees_only_own_customers_in_admin(client, manager_a, store
 
     manager_a.is_staff = True
     manager_a.save(update_fields=["is_staff"])
-    manager_a.user_permissions.add(Permission.objects.get(codename="view_customer"))
+    # Given the admin right (a staff flag alone no longer opens the admin, see
+    # tests/security/test_admin_access.py), the admin is still scoped by role.
+    manager_a.user_permissions.add(
+        Permission.objects.get(codename="view_customer"),
+        Permission.objects.get(codename="use_admin"),
+    )
     other = CustomerFactory(home_store=store_b)
     client.force_login(manager_a)
     assert client.get(f"/admin/customers/customer/{other.pk}/change/").status_code in (302, 404)

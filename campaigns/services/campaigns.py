@@ -164,10 +164,52 @@ def campaign_start(*, actor, campaign: Campaign, now: dt.datetime | None = None)
 @transaction.atomic
 def campaign_pause(*, actor, campaign: Campaign) -> None:
     """Stop sending (and triggering); messages already sent stay sent."""
-    Campaign.objects.filter(
-        pk=campaign.pk,
-        status__in=[CampaignStatus.SENDING, CampaignStatus.ACTIVE, CampaignStatus.SCHEDULED],
-    ).update(status=CampaignStatus.PAUSED)
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status not in (
+        CampaignStatus.SENDING,
+        CampaignStatus.ACTIVE,
+        CampaignStatus.SCHEDULED,
+    ):
+        return
+    before = campaign.status
+    campaign.status = CampaignStatus.PAUSED
+    campaign.save(update_fields=["status"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.CAMPAIGN_PAUSE,
+        obj=campaign,
+        name=campaign.name,
+        before={"status": before},
+        after={"status": campaign.status},
+    )
+
+
+@transaction.atomic
+def campaign_resume(*, actor, campaign: Campaign) -> None:
+    """Take a paused campaign up where it stopped: scheduled, trigger armed, or sending."""
+    from django.conf import settings
+
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != CampaignStatus.PAUSED:
+        return
+    if campaign.started_at is None:
+        status = CampaignStatus.SCHEDULED if campaign.scheduled_at else CampaignStatus.DRAFT
+    elif campaign.is_triggered:
+        status = CampaignStatus.ACTIVE
+    else:
+        status = CampaignStatus.SENDING
+    campaign.status = status
+    campaign.save(update_fields=["status"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.CAMPAIGN_RESUME,
+        obj=campaign,
+        name=campaign.name,
+        before={"status": CampaignStatus.PAUSED.value},
+        after={"status": status},
+    )
+    if status == CampaignStatus.SENDING:
+        enqueue_send(campaign.pk, settings.CLIENTELE_CAMPAIGN_PARALLEL_TASKS)
 
 
 def preview(*, campaign: Campaign, customer) -> dict:

@@ -305,10 +305,11 @@ class ProductsBulkInputSerializer(StrictSerializer):
 class ProductResultSerializer(serializers.Serializer):
     sku = serializers.CharField()
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["created", "updated"])
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged"])
 
 
 class ProductsBulkOutputSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField(help_text="Existing SKUs a till's key left as they are.")
     results = ProductResultSerializer(many=True)

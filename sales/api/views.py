@@ -11,9 +11,9 @@ from rest_framework.views import APIView
 
 from crm.api import error_body, error_response, error_responses, flatten_errors
 from sales.api import schema  # noqa: F401  (registers the Api-Key scheme)
+from sales.catalogue import CatalogueChangeRefused, catalogue_upsert
 from sales.ingest import (
     IdempotencyConflict,
-    products_upsert_bulk,
     receipt_ingest,
     receipts_ingest_bulk,
     return_ingest,
@@ -40,17 +40,20 @@ class IsPosClient(permissions.BasePermission):
     message = _("Only a POS API key may send receipts and returns.")
 
     def has_permission(self, request, view) -> bool:
-        return bool(getattr(request.user, "is_pos_client", False))
+        # A catalogue key is not a till: it sells nothing and sends no receipts.
+        return bool(getattr(request.user, "is_pos_client", False)) and not getattr(
+            request.user, "is_catalogue", False
+        )
 
 
 class CanUpsertProducts(permissions.BasePermission):
+    """Adding products is enough to call; changing existing ones is checked per product."""
+
     message = _("You may not change the catalogue.")
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated) and user.has_perms(
-            ["sales.add_product", "sales.change_product"]
-        )
+        return bool(user and user.is_authenticated) and user.has_perm("sales.add_product")
 
 
 def receipt_body(receipt) -> dict:
@@ -292,13 +295,21 @@ class ReturnCreateApi(APIView):
         )
 
 
+STATUSES = ("created", "updated", "unchanged")
+
+
 class ProductBulkApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanUpsertProducts]
 
     @extend_schema(
         operation_id="product_bulk_upsert",
         summary="Create or update catalogue products by SKU",
-        description="All or nothing: one invalid product rejects the request with 400.",
+        description=(
+            "All or nothing: one invalid product rejects the request with 400. A till's key "
+            "may add new SKUs (existing ones are left as they are, `unchanged`); changing the "
+            "price, cost or status of an existing product needs a catalogue key or an "
+            "administrator (403 `catalogue_key_required` otherwise)."
+        ),
         request=ProductsBulkInputSerializer,
         responses={200: ProductsBulkOutputSerializer, **error_responses(400, 401, 403, 413)},
         tags=["catalogue"],
@@ -306,10 +317,16 @@ class ProductBulkApi(APIView):
     def put(self, request):
         serializer = ProductsBulkInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rows = products_upsert_bulk(items=serializer.validated_data["products"])
-        results = [
-            {"sku": sku, "id": pk, "status": "created" if created else "updated"}
-            for sku, pk, created in rows
-        ]
-        created = sum(1 for r in results if r["status"] == "created")
-        return Response({"created": created, "updated": len(results) - created, "results": results})
+        try:
+            rows = catalogue_upsert(
+                principal=request.user,
+                items=serializer.validated_data["products"],
+                request=request,
+            )
+        except CatalogueChangeRefused as exc:
+            return error_response(
+                "catalogue_key_required", str(exc), status.HTTP_403_FORBIDDEN, exc.fields
+            )
+        results = [{"sku": row.sku, "id": row.id, "status": row.status} for row in rows]
+        count = {name: sum(1 for r in rows if r.status == name) for name in STATUSES}
+        return Response({**count, "results": results})

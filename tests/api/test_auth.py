@@ -114,7 +114,9 @@ def test_admin_issues_key_shown_once_and_stored_hashed(admin_user, store_a, clie
     client.force_login(admin_user)
 
     response = client.post(
-        "/admin/sales/posapikey/add/", {"store": store_a.pk, "name": "till 9"}, follow=True
+        "/admin/sales/posapikey/add/",
+        {"store": store_a.pk, "name": "till 9", "kind": "till"},
+        follow=True,
     )
 
     key = PosApiKey.objects.get()

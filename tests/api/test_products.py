@@ -12,10 +12,19 @@ URL = "/api/v1/products/bulk/"
 pytestmark = pytest.mark.django_db
 
 
-def test_upsert_creates_new_and_updates_known_skus(pos_a):
+@pytest.fixture
+def catalogue(store_a):
+    from sales.apikeys import pos_key_issue
+    from tests.api.conftest import key_client
+
+    return key_client(pos_key_issue(store=store_a, name="ERP", kind="catalogue").raw)
+
+
+def test_upsert_creates_new_and_updates_known_skus(catalogue):
+    # Changing a known SKU takes a catalogue key (tests/security/test_catalogue_keys.py).
     ProductFactory(sku="OLD-1", name="Old", price=Decimal("10.00"))
 
-    response = pos_a.put(
+    response = catalogue.put(
         URL,
         {
             "products": [

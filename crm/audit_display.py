@@ -1,0 +1,182 @@
+"""The audit log's details in the reader's language: labels for the keys, before → after.
+
+Details are stored as JSON with stable English keys and raw values (codes, permission names),
+so the log stays evidence; this module turns them into text when the page is read, in the
+reader's language: a key is labelled from the list below or from the audited model's field,
+a value from the field's choices, a permission by its model and action.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.apps import apps
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from . import roles
+
+KEY_LABELS = {
+    "active": _("active"),
+    "after": _("after"),
+    "before": _("before"),
+    "cap": _("daily cap"),
+    "channel": _("channel"),
+    "created": _("new products"),
+    "created_count": _("products added"),
+    "event": _("event"),
+    "fields": _("fields"),
+    "filters": _("filters"),
+    "format": _("format"),
+    "granted": _("granted"),
+    "group": _("role"),
+    "kind": _("kind"),
+    "masked": _("contact details masked"),
+    "messages": _("messages"),
+    "name": _("name"),
+    "note": _("note"),
+    "permissions": _("permissions"),
+    "reason": _("reason"),
+    "roles": _("roles"),
+    "rows": _("rows"),
+    "source": _("source"),
+    "staff": _("staff"),
+    "status": _("status"),
+    "store": _("store"),
+    "stores": _("stores"),
+    "superuser": _("superuser"),
+    "trap": _("trap record"),
+    "updated_count": _("products changed"),
+    "user": _("user"),
+    "via": _("through"),
+}
+
+VALUE_LABELS = {
+    "admin": _("the admin"),
+    "api": _("the API"),
+    "catalogue": _("catalogue key"),
+    "issued": _("issued"),
+    "revoked": _("revoked"),
+    "till": _("till key"),
+    "web": _("the web app"),
+}
+
+ROLE_LABELS = {
+    roles.ADMINISTRATOR: _("Administrator"),
+    roles.MARKETER: _("Marketer"),
+    roles.STORE_MANAGER: _("Store manager"),
+    roles.SALES_ASSOCIATE: _("Sales associate"),
+}
+
+ACTION_LABELS = {"add": _("add"), "change": _("change"), "delete": _("delete"), "view": _("view")}
+
+
+@functools.cache
+def _permission_models() -> dict[str, Any]:
+    """`app_label.codename` -> (model class or None, codename, stored name), read once."""
+    from django.contrib.auth.models import Permission
+
+    found = {}
+    for perm in Permission.objects.select_related("content_type"):
+        key = f"{perm.content_type.app_label}.{perm.codename}"
+        found[key] = (perm.content_type.model_class(), perm.codename, perm.name)
+    return found
+
+
+def permission_label(name: str) -> str:
+    model, codename, stored = _permission_models().get(name, (None, "", name))
+    if model is None:
+        return name
+    for action, label in ACTION_LABELS.items():
+        if codename == f"{action}_{model._meta.model_name}":
+            return f"{model._meta.verbose_name}: {label}"
+    for code, text in model._meta.permissions:
+        if code == codename:
+            return str(text)
+    return gettext(stored)
+
+
+def model_of(object_type: str):
+    try:
+        return apps.get_model(object_type) if object_type else None
+    except (LookupError, ValueError):
+        return None
+
+
+def _field(model, key: str):
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(key)
+    except Exception:  # FieldDoesNotExist, or a reverse relation without verbose_name
+        return None
+
+
+def key_label(key: str, model=None) -> str:
+    if key in KEY_LABELS:
+        return str(KEY_LABELS[key])
+    field = _field(model, key)
+    if field is not None and hasattr(field, "verbose_name"):
+        return str(field.verbose_name)
+    return key.replace("_", " ")
+
+
+def value_text(value: Any, key: str = "", model=None) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    if isinstance(value, list):
+        return ", ".join(value_text(item, key, model) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(
+            f"{key_label(k, model)}: {value_text(v, k, model)}" for k, v in value.items()
+        )
+    text = str(value)
+    if key == "permissions":
+        return permission_label(text)
+    if key in ("roles", "group"):
+        return str(ROLE_LABELS.get(text, text))
+    field = _field(model, key)
+    choices = dict(field.flatchoices) if field is not None and field.choices else {}
+    if text in choices:
+        return str(choices[text])
+    if text in VALUE_LABELS:
+        return str(VALUE_LABELS[text])
+    return text
+
+
+def describe(details: dict, object_type: str = "") -> list[tuple[str, str]]:
+    """(label, text) lines for an event's details; before/after become "old → new" per field."""
+    if not isinstance(details, dict):
+        return [("", str(details))]
+    model = model_of(object_type)
+    lines: list[tuple[str, str]] = []
+    before, after = details.get("before"), details.get("after")
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in [*before, *(k for k in after if k not in before)]:
+            old, new = before.get(key), after.get(key)
+            if isinstance(old, dict) or isinstance(new, dict):
+                # One level deeper: the catalogue's changes per SKU.
+                old, new = old or {}, new or {}
+                for sub in [*old, *(k for k in new if k not in old)]:
+                    lines.append(
+                        (
+                            f"{key} · {key_label(sub, model)}",
+                            f"{value_text(old.get(sub), sub, model)} → "
+                            f"{value_text(new.get(sub), sub, model)}",
+                        )
+                    )
+                continue
+            lines.append(
+                (
+                    key_label(key, model),
+                    f"{value_text(old, key, model)} → {value_text(new, key, model)}",
+                )
+            )
+    for key, value in details.items():
+        if key in ("before", "after") and isinstance(before, dict) and isinstance(after, dict):
+            continue
+        lines.append((key_label(key, model), value_text(value, key, model)))
+    return lines

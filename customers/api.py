@@ -16,11 +16,10 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from crm.access import contact_details, lookup_customers, visible_customers
-from crm.api import error_response, error_responses
+from crm.api import CheckedCursorPagination, error_response, error_responses
 from sales.api.serializers import (
     MAX_ID,
     AwareDateTimeField,
@@ -268,15 +267,16 @@ class CustomerFilter(django_filters.FilterSet):
         )
 
 
-class IdCursorPagination(CursorPagination):
+class IdCursorPagination(CheckedCursorPagination):
     ordering = "id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
 
-class RecentFirstPagination(CursorPagination):
+class RecentFirstPagination(CheckedCursorPagination):
     ordering = ("-purchased_at", "-id")
+    position_kind = "datetime"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200

@@ -188,9 +188,7 @@ class CustomerForm(forms.ModelForm):
 
     def card_data(self) -> dict:
         """The card fields to set: all of them on a new card, those sent on an edit."""
-        return {
-            name: self.cleaned_data.get(name) for name in CARD_FORM_FIELDS if name in self.sent
-        }
+        return {name: self.cleaned_data.get(name) for name in CARD_FORM_FIELDS if name in self.sent}
 
 
 def custom_field_form_field(definition: CustomField) -> forms.Field:

@@ -385,11 +385,7 @@ def _cursor_value(column: str, value: Any) -> Any:
         if stamp is None or stamp.tzinfo is None or not 1900 <= stamp.year <= 2200:
             raise InvalidCursor(column)
         return stamp
-    if (
-        not isinstance(value, str)
-        or len(value) > _CURSOR_TEXT_LIMIT
-        or not is_safe_text(value)
-    ):
+    if not isinstance(value, str) or len(value) > _CURSOR_TEXT_LIMIT or not is_safe_text(value):
         raise InvalidCursor(column)
     return value
 

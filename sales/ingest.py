@@ -535,7 +535,9 @@ def _insert_one_by_one(user, store, ready, results) -> None:
 
             logger.error("receipt %s could not be stored", data["pos_receipt_id"], exc_info=exc)
             result.error = _error(
-                "invalid", _("The receipt is invalid."), {"non_field_errors": [str(STORAGE_REFUSED)]}
+                "invalid",
+                _("The receipt is invalid."),
+                {"non_field_errors": [str(STORAGE_REFUSED)]},
             )
         else:
             result.status = "created" if outcome.created else "duplicate"

@@ -169,9 +169,7 @@ def return_record(
         raise ValidationError({"lines": [_("A return needs at least one line.")]})
     if returned_at < receipt.purchased_at:
         # The refund is booked at returned_at: before the sale it would land in a wrong month.
-        raise ValidationError(
-            {"returned_at": [_("A return cannot be dated before its purchase.")]}
-        )
+        raise ValidationError({"returned_at": [_("A return cannot be dated before its purchase.")]})
     receipt_lines = {
         line.line_no: line
         for line in ReceiptLine.objects.select_for_update().filter(receipt=receipt).order_by("id")

@@ -134,7 +134,7 @@ def test_api_last_resort_maps_a_database_error_to_a_generic_400(caplog):
         authentication_classes: list = []
 
         def get(self, request):
-            raise DataError('numeric field overflow DETAIL: A field with precision 14 ...')
+            raise DataError("numeric field overflow DETAIL: A field with precision 14 ...")
 
     with caplog.at_level(logging.ERROR, logger="crm.api"):
         response = Failing.as_view()(APIRequestFactory().get("/x"))
@@ -206,9 +206,9 @@ def test_dashboard_edge_dates_are_refused_not_a_500(client, admin_user, params):
     assert client.get("/analytics/csv/kpis/", params).status_code == 200
     api = client.get("/api/v1/analytics/dashboard/", params)
     assert api.status_code == 400
-    assert "date_from" in api.json()["error"]["fields"] or "date_to" in api.json()["error"][
-        "fields"
-    ]
+    assert (
+        "date_from" in api.json()["error"]["fields"] or "date_to" in api.json()["error"]["fields"]
+    )
 
 
 # 3. Cursors -----------------------------------------------------------------------------------
@@ -241,9 +241,7 @@ def test_forged_web_list_cursor_is_a_400_with_a_message(client, admin_user, anna
         assert "This page link is damaged" in response.content.decode()
 
 
-@pytest.mark.parametrize(
-    "position", ["abc", "\x00", "-5", "99999999999999999999999", "1.5", "①"]
-)
+@pytest.mark.parametrize("position", ["abc", "\x00", "-5", "99999999999999999999999", "1.5", "①"])
 def test_forged_api_cursor_is_a_400(client, admin_user, anna, position):
     from urllib.parse import urlencode
 
@@ -601,7 +599,7 @@ def test_chunked_body_past_the_limit_is_413(pos_a, settings):
 def test_chunked_form_post_is_read_on_pages(admin_user, anna):
     client = Client()
     client.force_login(admin_user)
-    body = "city=%D0%A2%D1%83%D0%BB%D0%B0".encode()
+    body = b"city=%D0%A2%D1%83%D0%BB%D0%B0"
     response = client.generic(
         "POST",
         f"/customers/{anna.pk}/edit/",

@@ -129,9 +129,7 @@ FIELDS: dict[str, FieldSpec] = {
     "predicted_clv": FieldSpec(
         _("Predicted CLV"), METRICS, {"gte": "number", "lte": "number"}, limits=MONEY_LIMITS
     ),
-    "p_alive": FieldSpec(
-        _("P(alive)"), METRICS, {"gte": "number", "lte": "number"}, limits=(0, 1)
-    ),
+    "p_alive": FieldSpec(_("P(alive)"), METRICS, {"gte": "number", "lte": "number"}, limits=(0, 1)),
     "bought_category": FieldSpec(
         _("Bought in category (with subcategories)"),
         PURCHASES,

@@ -14,13 +14,15 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.inputs import validate_sane_date
+
 from . import selectors
 
 
 class PeriodInputSerializer(serializers.Serializer):
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
-    store = serializers.IntegerField(required=False, min_value=1)
+    date_from = serializers.DateField(required=False, validators=[validate_sane_date])
+    date_to = serializers.DateField(required=False, validators=[validate_sane_date])
+    store = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
     def validate(self, attrs):
         default = selectors.default_period()

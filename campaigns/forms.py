@@ -21,7 +21,7 @@ class RulesField(forms.CharField):
             return {}
         try:
             tree = json.loads(value)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nesting too deep
             raise forms.ValidationError(_("The rules are not valid JSON.")) from error
         errors = validate_rules(tree)
         if errors:

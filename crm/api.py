@@ -7,20 +7,25 @@ path (`lines[0].quantity`) to its messages, so an integrator's code handles one 
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, DataError, IntegrityError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 API_KEY_KEYWORD = "Api-Key"
+
+logger = logging.getLogger(__name__)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -140,6 +145,27 @@ _MESSAGES = {
     status.HTTP_400_BAD_REQUEST: _("The request is invalid."),
 }
 
+STORAGE_REFUSED = _("A value is outside what can be stored.")
+
+
+def database_error_body(exc: DatabaseError) -> tuple[dict, int]:
+    """The last resort for a database error that validation should have prevented.
+
+    The driver's text names tables, columns and values, so it is logged for us and never
+    shown: a value the database refused (DataError, IntegrityError) is the client's 400 with
+    a generic field error; anything else (the database is unreachable) is a 503.
+    """
+    logger.error("database refused a request's values", exc_info=exc)
+    if isinstance(exc, DataError | IntegrityError):
+        return (
+            error_body("invalid", _MESSAGES[400], {"non_field_errors": [str(STORAGE_REFUSED)]}),
+            status.HTTP_400_BAD_REQUEST,
+        )
+    return (
+        error_body("unavailable", _("The service is unavailable; try again later.")),
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
 
 def exception_handler(exc, context):
     """DRF exception handler that renders every error in the one API error format."""
@@ -147,6 +173,12 @@ def exception_handler(exc, context):
     # still importing.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    if isinstance(exc, DatabaseError):
+        from rest_framework.views import set_rollback
+
+        set_rollback()
+        body, status_code = database_error_body(exc)
+        return Response(body, status=status_code)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(django_validation_error_fields(exc))
     elif isinstance(exc, Http404):
@@ -202,3 +234,41 @@ def error_responses(*codes: int) -> dict:
         code: OpenApiResponse(response=ErrorSerializer, description=descriptions[code])
         for code in codes
     }
+
+
+class CheckedCursorPagination(CursorPagination):
+    """Cursor pagination that answers a cursor it did not hand out with a 400.
+
+    DRF decodes the cursor's shape but passes its position straight into the query, where a
+    forged one ("abc" for an id, a NUL, a date in year 1) became a database or conversion
+    error; here it is checked against the ordering column first. `position_kind` names that
+    column's type: "int" or "datetime".
+    """
+
+    position_kind = "int"
+    invalid_cursor_message = _("This cursor is not one the API handed out.")
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: [exc.detail]}) from exc
+        if cursor is not None and cursor.position is not None:
+            if not self._position_ok(cursor.position):
+                raise exceptions.ValidationError(
+                    {self.cursor_query_param: [self.invalid_cursor_message]}
+                )
+        return cursor
+
+    def _position_ok(self, position: str) -> bool:
+        if len(position) > 64:
+            return False
+        if self.position_kind == "int":
+            return position.isascii() and position.isdigit() and 0 <= int(position) < 2**63
+        from django.utils.dateparse import parse_datetime
+
+        try:
+            stamp = parse_datetime(position)
+        except ValueError:
+            return False
+        return stamp is not None and stamp.tzinfo is not None and 1900 <= stamp.year <= 2200

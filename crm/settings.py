@@ -73,6 +73,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: reads a chunked body before anything else touches it, and turns away query
+    # strings that no column can store (crm.inputs).
+    "crm.inputs.InputBoundaryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "crm.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -17,7 +17,6 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from crm.access import (
@@ -27,7 +26,7 @@ from crm.access import (
     user_store_ids,
     visible_customers,
 )
-from crm.api import error_response, error_responses
+from crm.api import CheckedCursorPagination, error_response, error_responses
 from crm.audit import audit_record
 from crm.disclosure import (
     ContactsCapReached,
@@ -310,15 +309,16 @@ class CustomerFilter(django_filters.FilterSet):
         )
 
 
-class IdCursorPagination(CursorPagination):
+class IdCursorPagination(CheckedCursorPagination):
     ordering = "id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = settings.CLIENTELE_API_MAX_PAGE_SIZE
 
 
-class RecentFirstPagination(CursorPagination):
+class RecentFirstPagination(CheckedCursorPagination):
     ordering = ("-purchased_at", "-id")
+    position_kind = "datetime"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200

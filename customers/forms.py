@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import RfmSegment, ValueClass
@@ -126,7 +127,13 @@ class CustomerListForm(forms.Form):
 
 
 class CustomerForm(forms.ModelForm):
-    """Card fields plus phones as one comma- or line-separated text box."""
+    """Card fields plus phones as one comma- or line-separated text box.
+
+    Editing (`partial=True`) changes only the fields the POST carries: a field that is absent
+    is left as it is, never erased, so a client that sends a surname alone changes the surname
+    alone. Removing phones is therefore an explicit act: the `phones` field must be sent, and
+    the numbers it no longer lists are removed.
+    """
 
     phones = forms.CharField(
         label=_("Phones"),
@@ -145,7 +152,7 @@ class CustomerForm(forms.ModelForm):
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args, user=None, partial: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk and "phones" not in self.initial:
             self.initial["phones"] = "\n".join(p.number for p in self.instance.phones.all())
@@ -154,7 +161,17 @@ class CustomerForm(forms.ModelForm):
         ):
             from crm.access import user_store_ids
 
-            self.fields["home_store"].queryset = Store.objects.filter(pk__in=user_store_ids(user))
+            # The card's current store stays selectable, so a manager who sees the card as
+            # its assigned manager can still save it unchanged.
+            self.fields["home_store"].queryset = Store.objects.filter(
+                Q(pk__in=user_store_ids(user)) | Q(pk=self.instance.home_store_id)
+            )
+        self.partial = partial
+        self.sent = set(self.fields)
+        if partial and self.is_bound:
+            self.sent = {name for name in self.fields if name in self.data}
+            for name in set(self.fields) - self.sent:
+                self.fields[name].required = False
         bootstrap(self)
 
     def _post_clean(self):
@@ -162,12 +179,16 @@ class CustomerForm(forms.ModelForm):
         # model's own checks would run twice and disagree on phones and uniqueness.
         pass
 
-    def phone_list(self) -> list[str]:
+    def phone_list(self) -> list[str] | None:
+        """The posted phones in order; None when an edit did not send the field (keep them)."""
+        if "phones" not in self.sent:
+            return None
         raw = self.cleaned_data.get("phones") or ""
         return [p.strip() for p in raw.replace(",", "\n").splitlines() if p.strip()]
 
     def card_data(self) -> dict:
-        return {name: self.cleaned_data.get(name) for name in CARD_FORM_FIELDS}
+        """The card fields to set: all of them on a new card, those sent on an edit."""
+        return {name: self.cleaned_data.get(name) for name in CARD_FORM_FIELDS if name in self.sent}
 
 
 def custom_field_form_field(definition: CustomField) -> forms.Field:
@@ -187,11 +208,29 @@ def custom_field_form_field(definition: CustomField) -> forms.Field:
 
 
 class CustomFieldsForm(forms.Form):
+    """The admin-defined fields of a card.
+
+    As on the card form, an edit changes only the fields the POST carries. A multiple choice
+    with nothing ticked sends no value at all, so the page marks each field it shows with a
+    hidden `<name>__shown` input: shown and empty means "clear it", absent means "keep it".
+    """
+
+    SHOWN = "__shown"
+
     def __init__(self, *args, definitions=(), **kwargs):
         super().__init__(*args, **kwargs)
         for definition in definitions:
             self.fields[definition.key] = custom_field_form_field(definition)
         bootstrap(self)
+
+    def sent_values(self) -> dict:
+        """Cleaned values of the fields this POST carries (or marks as shown)."""
+        sent = {}
+        for name, value in self.cleaned_data.items():
+            key = self.add_prefix(name)
+            if key in self.data or f"{key}{self.SHOWN}" in self.data:
+                sent[name] = value
+        return sent
 
 
 class ContactForm(forms.ModelForm):

@@ -37,6 +37,7 @@ from django.db.models.functions import Coalesce, ExtractDay, ExtractMonth, Great
 from django.utils import timezone
 
 from crm.access import lookup_customers, visible_customers
+from crm.inputs import is_safe_text
 from sales.models import Receipt, ReceiptLine, Return, ReturnLine
 
 from .models import (
@@ -360,25 +361,48 @@ def _encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, sort: str) -> list[Any] | None:
+class InvalidCursor(ValueError):
+    """An `after`/`before` value this app did not hand out (edited, truncated, forged)."""
+
+
+_MAX_CURSOR = 1000
+_CURSOR_TEXT_LIMIT = 200
+
+
+def _cursor_value(column: str, value: Any) -> Any:
+    """One decoded cursor value, checked against what its column holds, or InvalidCursor."""
+    if column == "id":
+        if type(value) is not int or not 1 <= value <= 2**63 - 1:
+            raise InvalidCursor(column)
+        return value
+    if column == "created_at":
+        from django.utils.dateparse import parse_datetime
+
+        try:
+            stamp = parse_datetime(value) if isinstance(value, str) else None
+        except ValueError:  # an offset of +99:00 and the like
+            stamp = None
+        if stamp is None or stamp.tzinfo is None or not 1900 <= stamp.year <= 2200:
+            raise InvalidCursor(column)
+        return stamp
+    if not isinstance(value, str) or len(value) > _CURSOR_TEXT_LIMIT or not is_safe_text(value):
+        raise InvalidCursor(column)
+    return value
+
+
+def _decode_cursor(cursor: str, sort: str) -> list[Any]:
+    """The sort key a cursor carries; InvalidCursor for anything `_encode_cursor` did not make."""
+    if len(cursor) > _MAX_CURSOR:
+        raise InvalidCursor(sort)
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        return None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidCursor(sort) from exc
     columns = SORTS[sort]
     if not isinstance(values, list) or len(values) != len(columns):
-        return None
-    if sort == "created":
-        from django.utils.dateparse import parse_datetime
-
-        stamp = parse_datetime(str(values[0]))
-        if stamp is None:
-            return None
-        values[0] = stamp
-    if not isinstance(values[-1], int):
-        return None
-    return values
+        raise InvalidCursor(sort)
+    return [_cursor_value(column, value) for column, value in zip(columns, values, strict=True)]
 
 
 @dataclass
@@ -421,6 +445,7 @@ def customer_page(
         return CustomerPage(rows, min(total, COUNT_CAP), capped, None, None, "rank", False)
 
     backwards = bool(before)
+    # Decoded before any query, so a bad cursor costs nothing; the caller shows a form error.
     cursor = _decode_cursor(before or after, sort) if (before or after) else None
     forward_desc = descending != backwards
     if cursor is not None:

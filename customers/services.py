@@ -298,6 +298,7 @@ def customer_update(
     numbers = _normalized_phones(phones, customer.pk) if phones is not None else None
 
     changed = [name for name, value in changes.items() if _differs(customer, name, value)]
+    rescoped = bool({"home_store", "assigned_manager"} & set(changed)) and _sees(actor, customer)
     before = _snapshot(customer, changed)
     for name in changed:
         setattr(customer, name, changes[name])
@@ -312,6 +313,12 @@ def customer_update(
     customer.full_clean(exclude=["phone", "custom_fields", "tags"], validate_unique=False)
     if update_fields:
         customer.save(update_fields=[*update_fields, "updated_at"])
+    if rescoped and not _sees(actor, customer):
+        # Handing a card over to another store is an administrator's act, not an edit's side
+        # effect; the atomic block rolls the save back.
+        raise ValidationError(
+            {"home_store": [_("After this change you would no longer see the card.")]}
+        )
     if numbers is not None:
         old_numbers = [p.number for p in customer.phones.all()]
         if old_numbers != numbers:
@@ -335,6 +342,15 @@ def customer_update(
             after=after,
         )
     return customer
+
+
+def _sees(actor, customer: Customer) -> bool:
+    """Whether a staff actor sees the card (a till or a system actor has no scope to keep)."""
+    if not getattr(actor, "is_authenticated", False) or getattr(actor, "is_pos_client", False):
+        return False
+    from crm.access import visible_customers
+
+    return visible_customers(actor).filter(pk=customer.pk).exists()
 
 
 def _differs(customer: Customer, name: str, value: Any) -> bool:

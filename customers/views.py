@@ -71,14 +71,23 @@ def customer_list(request):
     form = CustomerListForm(request.GET or None, user=request.user)
     filters = form.list_filters() if form.is_bound else selectors.ListFilters()
     sort, descending = form.sort_order() if form.is_bound else ("name", False)
-    page = selectors.customer_page(
-        user=request.user,
-        filters=filters,
-        sort=sort,
-        descending=descending,
-        after=request.GET.get("after", ""),
-        before=request.GET.get("before", ""),
-    )
+    status = 200
+    try:
+        page = selectors.customer_page(
+            user=request.user,
+            filters=filters,
+            sort=sort,
+            descending=descending,
+            after=request.GET.get("after", ""),
+            before=request.GET.get("before", ""),
+        )
+    except selectors.InvalidCursor:
+        # A cursor is only ever one this page handed out; anything else is a bad address.
+        form.add_error(None, _("This page link is damaged; the list starts from the top."))
+        page = selectors.customer_page(
+            user=request.user, filters=filters, sort=sort, descending=descending
+        )
+        status = BAD_INPUT
     lookups = selectors.customer_lookup(user=request.user, query=filters.query)
     # Lists never carry contacts, whatever the role (crm/disclosure.py): the card shows them one
     # at a time, counted, and an export is the permitted, capped way to take many.
@@ -104,7 +113,7 @@ def customer_list(request):
     template = "customers/list.html"
     if request.htmx and request.htmx.target == "results":
         template = "customers/_results.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 def _list_row(customer: Customer) -> dict:
@@ -212,7 +221,8 @@ def customer_edit(request, pk: int):
         return redirect(customer.get_absolute_url())  # the card says why
     definitions = _custom_definitions()
     if request.method == "POST":
-        form = CustomerForm(request.POST, instance=customer, user=request.user)
+        # Only what the POST carries changes: a missing field is kept, never erased.
+        form = CustomerForm(request.POST, instance=customer, user=request.user, partial=True)
         custom_form = CustomFieldsForm(request.POST, prefix="cf", definitions=definitions)
         if form.is_valid() and custom_form.is_valid():
             try:
@@ -221,7 +231,7 @@ def customer_edit(request, pk: int):
                     customer=customer,
                     data=form.card_data(),
                     phones=form.phone_list(),
-                    custom_fields={k: _json_value(v) for k, v in custom_form.cleaned_data.items()},
+                    custom_fields={k: _json_value(v) for k, v in custom_form.sent_values().items()},
                     request=request,
                 )
             except ValidationError as exc:

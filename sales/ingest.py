@@ -27,7 +27,7 @@ from crm.access import lookup_customers
 from customers.models import CustomerPhone, LifecycleStage
 
 from .models import Category, Product, Receipt, ReceiptLine, Return, Store
-from .services import LineInput, receipt_record, return_record
+from .services import LineInput, receipt_capacity_errors, receipt_record, return_record
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +260,10 @@ def _line_inputs(
                 unit_cost=line.get("unit_cost"),
             )
         )
+    if not errors:
+        # The catalogue cost stands in for an omitted unit cost, so capacity is checked here,
+        # once the products are known.
+        errors.update(receipt_capacity_errors(lines))
     return lines, errors
 
 
@@ -525,8 +529,16 @@ def _insert_one_by_one(user, store, ready, results) -> None:
         except IdempotencyConflict as exc:
             result.error = _conflict(exc.pos_id)
         except DatabaseError as exc:
-            logger.exception("receipt %s could not be stored", data["pos_receipt_id"])
-            result.error = _error("invalid", _("The receipt could not be stored: %s") % exc)
+            # Validation keeps values within the columns; should the database still refuse
+            # one, its text (table, column, value) is for the log, never for the till.
+            from crm.api import STORAGE_REFUSED
+
+            logger.error("receipt %s could not be stored", data["pos_receipt_id"], exc_info=exc)
+            result.error = _error(
+                "invalid",
+                _("The receipt is invalid."),
+                {"non_field_errors": [str(STORAGE_REFUSED)]},
+            )
         else:
             result.status = "created" if outcome.created else "duplicate"
             result.id = outcome.obj.pk

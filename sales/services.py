@@ -37,6 +37,34 @@ class LineInput:
         return money(self.quantity * self.unit_price - self.discount)
 
 
+# What numeric(14, 2) holds. A line's amount and margin and a receipt's total and margin are
+# products and sums of fields that are each within their own limit, so these are checked as
+# products too: the database would otherwise refuse the row with an overflow.
+MAX_MONEY = Decimal("999999999999.99")
+
+
+def line_cost(line: LineInput) -> Decimal:
+    return line.product.cost if line.unit_cost is None else line.unit_cost
+
+
+def line_capacity_errors(line: LineInput) -> list[str]:
+    """Why the line's amount or margin would not fit the money columns (empty when they do)."""
+    errors = []
+    if line.quantity * line.unit_price > MAX_MONEY:
+        errors.append(_("Quantity times unit price is more than a receipt can hold."))
+    if line.quantity * line_cost(line) > MAX_MONEY:
+        errors.append(_("Quantity times unit cost is more than a receipt can hold."))
+    return errors
+
+
+def receipt_capacity_errors(lines: list[LineInput]) -> dict[str, list[str]]:
+    """Per-line and whole-receipt overflow of the money columns, keyed like the API's fields."""
+    errors = {f"lines[{i}]": e for i, line in enumerate(lines) if (e := line_capacity_errors(line))}
+    if not errors and sum((line.quantity * line_cost(line) for line in lines), ZERO) > MAX_MONEY:
+        errors["lines"] = [_("The lines' total cost is more than a receipt can hold.")]
+    return errors
+
+
 def line_errors(line: LineInput) -> list[str]:
     errors = []
     if line.quantity <= 0:
@@ -69,6 +97,9 @@ def receipt_record(
     if not lines:
         raise ValidationError({"lines": [_("A receipt needs at least one line.")]})
     errors = {f"lines[{i}]": e for i, line in enumerate(lines) if (e := line_errors(line))}
+    if errors:
+        raise ValidationError(errors)
+    errors = receipt_capacity_errors(lines)
     if errors:
         raise ValidationError(errors)
     lines_total = sum((line.amount for line in lines), ZERO)
@@ -136,6 +167,9 @@ def return_record(
     """
     if not lines:
         raise ValidationError({"lines": [_("A return needs at least one line.")]})
+    if returned_at < receipt.purchased_at:
+        # The refund is booked at returned_at: before the sale it would land in a wrong month.
+        raise ValidationError({"returned_at": [_("A return cannot be dated before its purchase.")]})
     receipt_lines = {
         line.line_no: line
         for line in ReceiptLine.objects.select_for_update().filter(receipt=receipt).order_by("id")

@@ -29,6 +29,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.access import visible_customers
+from crm.inputs import is_safe_text
+
+MAX_ID = 2**63 - 1
 
 MAX_DEPTH = 6
 MAX_CONDITIONS = 60
@@ -48,7 +51,16 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     # extra keys a condition of this field needs: name -> kind
     extra: tuple[tuple[str, str], ...] = ()
+    # The range a number ("int", "number") may take, so that compiling it never leaves what
+    # the column or the calendar holds (an age of 5000 years has no birth date).
+    limits: tuple[int | float, int | float] = (0, 100_000)
 
+
+# numeric(14, 2), the metrics' money columns, either sign.
+MONEY_LIMITS = (-999_999_999_999.99, 999_999_999_999.99)
+# What a custom field's JSON number may be: PostgreSQL compares any size, but keep it sane.
+JSON_NUMBER_LIMIT = 10**15
+DATE_YEARS = (1900, 2200)
 
 CARD = _("Card")
 PURCHASES = _("Purchases")
@@ -64,8 +76,10 @@ FIELDS: dict[str, FieldSpec] = {
         ("lead", "customer", "lapsed"),
     ),
     "city": FieldSpec(_("City"), CARD, {"eq": "text", "contains": "text"}),
-    "age": FieldSpec(_("Age"), CARD, {"gte": "int", "lte": "int"}),
-    "children_count": FieldSpec(_("Children"), CARD, {"gte": "int", "lte": "int", "eq": "int"}),
+    "age": FieldSpec(_("Age"), CARD, {"gte": "int", "lte": "int"}, limits=(0, 150)),
+    "children_count": FieldSpec(
+        _("Children"), CARD, {"gte": "int", "lte": "int", "eq": "int"}, limits=(0, 100)
+    ),
     "card_created": FieldSpec(_("Card created"), CARD, {"before": "date", "after": "date"}),
     "has_email": FieldSpec(_("Has an email"), CONTACT, {"yes": "none", "no": "none"}),
     "has_phone": FieldSpec(_("Has a phone"), CONTACT, {"yes": "none", "no": "none"}),
@@ -109,9 +123,13 @@ FIELDS: dict[str, FieldSpec] = {
             "hibernating",
         ),
     ),
-    "historical_lcv": FieldSpec(_("Historical LCV"), METRICS, {"gte": "number", "lte": "number"}),
-    "predicted_clv": FieldSpec(_("Predicted CLV"), METRICS, {"gte": "number", "lte": "number"}),
-    "p_alive": FieldSpec(_("P(alive)"), METRICS, {"gte": "number", "lte": "number"}),
+    "historical_lcv": FieldSpec(
+        _("Historical LCV"), METRICS, {"gte": "number", "lte": "number"}, limits=MONEY_LIMITS
+    ),
+    "predicted_clv": FieldSpec(
+        _("Predicted CLV"), METRICS, {"gte": "number", "lte": "number"}, limits=MONEY_LIMITS
+    ),
+    "p_alive": FieldSpec(_("P(alive)"), METRICS, {"gte": "number", "lte": "number"}, limits=(0, 1)),
     "bought_category": FieldSpec(
         _("Bought in category (with subcategories)"),
         PURCHASES,
@@ -128,15 +146,35 @@ FIELDS: dict[str, FieldSpec] = {
         extra=(("days", "days_or_zero"),),
     ),
     "no_purchase_since": FieldSpec(_("No purchase since"), PURCHASES, {"since": "date"}),
-    "birthday_within": FieldSpec(_("Birthday within, days"), CARD, {"within_days": "int"}),
+    "birthday_within": FieldSpec(
+        _("Birthday within, days"), CARD, {"within_days": "int"}, limits=(0, 366)
+    ),
     "holiday_affinity": FieldSpec(
         _("Holiday affinity"), PURCHASES, {"has": "holiday", "has_not": "holiday"}
     ),
 }
 
 
-def _check_value(kind: str, value: Any, spec: FieldSpec, where: str) -> list[str]:
+def _finite_number(value: Any) -> Decimal | None:
+    """`value` as a finite Decimal when it is a JSON number or numeric string, else None.
+
+    Python's json reads NaN, Infinity and 1e999999 (as inf) into floats; none of them is a
+    number a column can compare with.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str) and (len(value) > 40 or not is_safe_text(value)):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _check_value(kind: str, value: Any, spec: FieldSpec, where: str) -> list[str]:  # noqa: C901
     bad = _("%(where)s: invalid value.") % {"where": where}
+    low, high = spec.limits
     if kind == "none":
         return []
     if kind == "choices":
@@ -146,39 +184,46 @@ def _check_value(kind: str, value: Any, spec: FieldSpec, where: str) -> list[str
         ok = (
             isinstance(value, list)
             and 0 < len(value) <= 500
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+            and all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_ID for v in value
+            )
         )
         return [] if ok else [bad]
     if kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
         return [] if ok else [bad]
     if kind == "number":
-        try:
-            Decimal(str(value))
-        except (InvalidOperation, ValueError):
-            return [bad]
-        return [] if isinstance(value, int | float | str) and not isinstance(value, bool) else [bad]
+        number = _finite_number(value)
+        ok = number is not None and Decimal(str(low)) <= number <= Decimal(str(high))
+        return [] if ok else [bad]
     if kind == "date":
         try:
-            dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except (TypeError, ValueError):
             return [bad]
-        return []
+        return [] if DATE_YEARS[0] <= day.year <= DATE_YEARS[1] else [bad]
     if kind == "text":
-        return [] if isinstance(value, str) and 0 < len(value) <= 200 else [bad]
+        ok = isinstance(value, str) and 0 < len(value) <= 200 and is_safe_text(value)
+        return [] if ok else [bad]
     if kind == "channel":
         return [] if value in CHANNELS else [bad]
     if kind == "holiday":
-        return [] if isinstance(value, str) and HOLIDAY_RE.match(value) else [bad]
+        return [] if isinstance(value, str) and HOLIDAY_RE.fullmatch(value) else [bad]
     if kind == "json":
-        ok = isinstance(value, str | int | float | bool) and len(str(value)) <= 200
+        if isinstance(value, str):
+            ok = len(value) <= 200 and is_safe_text(value)
+        elif isinstance(value, bool):
+            ok = True
+        else:
+            number = _finite_number(value)
+            ok = number is not None and abs(number) <= JSON_NUMBER_LIMIT
         return [] if ok else [bad]
     return [bad]
 
 
 def _check_extra(kind: str, value: Any) -> bool:
     if kind == "key":
-        return isinstance(value, str) and bool(KEY_RE.match(value))
+        return isinstance(value, str) and bool(KEY_RE.fullmatch(value))
     if kind == "days":
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3650
     if kind == "days_or_zero":
@@ -210,11 +255,12 @@ def validate_rules(tree: Any) -> list[str]:
                 walk(child, f"{path}.{i + 1}", depth + 1)
             return
         count += 1
-        spec = FIELDS.get(node.get("field"))
+        field, op = node.get("field"), node.get("op")
+        spec = FIELDS.get(field) if isinstance(field, str) else None
         if spec is None:
             errors.append(_("%(where)s: unknown field.") % {"where": path})
             return
-        kind = spec.ops.get(node.get("op"))
+        kind = spec.ops.get(op) if isinstance(op, str) else None
         if kind is None:
             errors.append(_("%(where)s: unknown operator for this field.") % {"where": path})
             return

@@ -110,7 +110,9 @@ def _line(raw: Any) -> dict[str, Any]:
             validate_category_path(category)
         except serializers.ValidationError as exc:
             raise _Doubt from exc
-    if discount > quantity * unit_price:
+    if discount > quantity * unit_price or quantity * unit_price > MAX_TOTAL:
+        raise _Doubt
+    if unit_cost is not None and quantity * unit_cost > MAX_TOTAL:
         raise _Doubt
     return {
         "sku": _text(raw["sku"], 64),
@@ -174,6 +176,9 @@ def _receipt(raw: Any, now: dt.datetime) -> dict[str, Any]:
         data["card"] = _text(raw["card"], 32, blank=True)
         references += bool(data["card"])
     if references > 1:
+        raise _Doubt
+    costs = sum((line["quantity"] * (line["unit_cost"] or _ZERO) for line in data["lines"]), _ZERO)
+    if costs > MAX_TOTAL:
         raise _Doubt
     lines_total = sum(
         (money(line["quantity"] * line["unit_price"] - line["discount"]) for line in data["lines"]),

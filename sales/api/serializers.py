@@ -137,6 +137,15 @@ class ReceiptLineInputSerializer(StrictSerializer):
             raise serializers.ValidationError(
                 {"discount": [_("Discount cannot exceed the line's price.")]}
             )
+        # Each field is within its own limit; their products must fit the money columns too.
+        if attrs["quantity"] * attrs["unit_price"] > MAX_TOTAL:
+            raise serializers.ValidationError(
+                {"quantity": [_("Quantity times unit price is more than a receipt can hold.")]}
+            )
+        if attrs["unit_cost"] is not None and attrs["quantity"] * attrs["unit_cost"] > MAX_TOTAL:
+            raise serializers.ValidationError(
+                {"quantity": [_("Quantity times unit cost is more than a receipt can hold.")]}
+            )
         return attrs
 
 
@@ -177,6 +186,13 @@ class ReceiptInputSerializer(CustomerRefMixin, StrictSerializer):
 
     def validate(self, attrs):
         self.validate_customer_ref(attrs)
+        costs = sum(
+            (line["quantity"] * (line["unit_cost"] or 0) for line in attrs["lines"]), Decimal(0)
+        )
+        if costs > MAX_TOTAL:
+            raise serializers.ValidationError(
+                {"lines": [_("The lines' total cost is more than a receipt can hold.")]}
+            )
         lines_total = sum(
             (
                 money(line["quantity"] * line["unit_price"] - line["discount"])

@@ -25,7 +25,7 @@ import time
 
 from common import recreate_database, scratch_urls, setup_django
 
-SCRATCH = "clientele_bench_metrics"
+SCRATCH = os.environ.get("BENCH_SCRATCH_DB", "clientele_bench_metrics")
 # A pseudo-random age within three years, from the row number alone (so created_at can repeat it).
 AGE = "make_interval(secs => mod(g * 2654435761, 1095 * 86400))"
 RAW_SCAN = (

@@ -335,8 +335,13 @@ def test_one_customer_gets_metrics_and_a_clear_message_instead_of_predictions(sh
 
     recompute()
 
-    assert "too few" in ClvModelFit.objects.get().message
-    assert row(customer).value_class != "" and row(customer).predicted_clv is None
+    fit = ClvModelFit.objects.get()
+    assert "too few" in fit.message and not fit.published
+    got = row(customer)
+    # The labelled fallback: the window's margin (100 - 60% cost) carried over the horizon.
+    assert got.value_class != "" and got.clv_basis == "fallback"
+    assert got.predicted_clv is not None and got.predicted_clv < Decimal("40")
+    assert got.p_alive is None and got.predicted_value_12m is None
 
 
 def test_saving_settings_queues_a_recompute(django_capture_on_commit_callbacks):
@@ -560,3 +565,4 @@ def test_receipt_margin_is_kept_equal_to_its_lines_by_every_writer(shop):
     receipt.refresh_from_db()
     assert receipt.margin == Decimal("250.00")
     assert Receipt.objects.get(pk=receipt.pk).total == Decimal("1200.00")  # untouched
+

@@ -50,6 +50,7 @@ def _charts(user, period, store_id, names=tuple(CHARTS)) -> dict:
 def dashboard(request):
     form, period, store_id = _filters(request)
     charts = _charts(request.user, period, store_id)
+    fit = selectors.latest_fit()
     return render(
         request,
         "analytics/dashboard.html",
@@ -63,7 +64,8 @@ def dashboard(request):
                 for name, kpi in charts["kpis"].items()
             ],
             "query": request.GET.urlencode(),
-            "fit": selectors.latest_fit(),
+            "fit": fit,
+            "backtest_groups": (fit.backtest or {}).get("groups", []) if fit else [],
             "run": selectors.latest_run(),
             "can_recompute": request.user.has_perm("analytics.change_analyticssettings"),
         },

@@ -57,6 +57,11 @@ class DashboardOutputSerializer(serializers.Serializer):
     stores = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
     kpis = serializers.DictField(child=KpiSerializer())
     value_classes = ValueClassSerializer(many=True)
+    model = serializers.JSONField(
+        allow_null=True,
+        help_text="The latest CLV fit: parameters, log-likelihoods, customers used, sample "
+        "size, whether it passed its sanity gate (and why not), and its backtest.",
+    )
 
 
 class DashboardApi(APIView):
@@ -79,5 +84,6 @@ class DashboardApi(APIView):
             "stores": selectors.dashboard_store_ids(request.user, store_id),
             "kpis": selectors.dashboard_kpis(request.user, period=period, store_id=store_id),
             "value_classes": selectors.value_class_distribution(request.user),
+            "model": selectors.model_summary(),
         }
         return Response(DashboardOutputSerializer(data).data)

@@ -431,6 +431,28 @@ def store_comparison(user, *, period: Period, store_id: int | None = None) -> li
     ]
 
 
+def model_summary() -> dict | None:
+    """The latest CLV fit for BI tools: parameters (α in days and weeks), log-likelihoods,
+    customers used, the sample, the sanity gate's verdict and reasons, and the backtest."""
+    fit = latest_fit()
+    if fit is None:
+        return None
+    return {
+        "fitted_at": fit.fitted_at,
+        "published": fit.published,
+        "not_published_because": fit.translated_gate_notes(),
+        "notes": fit.translated_notes(),
+        "customers": fit.customers,
+        "repeat_customers": fit.repeat_customers,
+        "sample_size": fit.sampled or fit.customers,
+        "bgnbd": {"r": fit.r, "alpha_days": fit.alpha, "alpha_weeks": fit.alpha_weeks,
+                  "a": fit.a, "b": fit.b, "log_likelihood": fit.bgnbd_log_likelihood},
+        "gamma_gamma": {"p": fit.p, "q": fit.q, "gamma": fit.gamma,
+                        "log_likelihood": fit.gamma_gamma_log_likelihood},
+        "backtest": fit.backtest,
+    }  # fmt: skip
+
+
 def latest_fit() -> ClvModelFit | None:
     return ClvModelFit.objects.first()
 

@@ -248,6 +248,15 @@ def plan_history(params: Params, previous: ClassThresholds | None, signature: st
     )
 
 
+def foreign_store_ids() -> list[int]:
+    """Stores that sell in another currency than the chain's main one."""
+    rows = _fetchall(
+        "SELECT id FROM sales_store WHERE currency <> %(main)s ORDER BY id",
+        {"main": django_settings.CLIENTELE_DEFAULT_CURRENCY},
+    )
+    return [row[0] for row in rows]
+
+
 def build_base(
     params: Params, customer_id: int | None, progress: Callable, history: History | None = None
 ) -> None:
@@ -284,6 +293,11 @@ def build_base(
             "bool_or(d.created_at >= %(since)s OR d.returned_at > %(visible_after)s "
             "OR r.purchased_at > %(visible_after)s)"
         )
+    # Customer figures are in the chain's main currency: receipts of stores that sell in
+    # another one are left out (nothing here converts currencies, and nothing adds them up).
+    p["foreign_stores"] = foreign_store_ids()
+    mine = "AND store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
+    mine_r = mine.replace("store_id", "r.store_id")
     drop_temp_tables()
     progress("receipts", 10)
     _execute(
@@ -305,7 +319,7 @@ def build_base(
                {dirty_receipt} AS dirty
         FROM sales_receipt
         WHERE customer_id IS NOT NULL AND purchased_at <= %(now)s
-              {_filter("customer_id", customer_id)}
+              {_filter("customer_id", customer_id)} {mine}
         GROUP BY customer_id
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         p,
@@ -329,7 +343,7 @@ def build_base(
         JOIN sales_return d ON d.id = rl.return_doc_id
         JOIN sales_receipt r ON r.id = d.receipt_id
         WHERE r.customer_id IS NOT NULL AND d.returned_at <= %(now)s
-              AND r.purchased_at <= %(now)s {_filter("r.customer_id", customer_id)}
+              AND r.purchased_at <= %(now)s {_filter("r.customer_id", customer_id)} {mine_r}
         GROUP BY r.customer_id
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         p,
@@ -337,8 +351,9 @@ def build_base(
     # Purchase days for the CLV models and their backtest (analytics.purchase_days).
     zones = purchase_days.store_time_zones()
     p.update(purchase_days.zone_params(zones))
-    _execute(purchase_days.days_sql(_filter("r.customer_id", customer_id), zones), p)
-    _execute(purchase_days.day_refunds_sql(_filter("r.customer_id", customer_id), zones), p)
+    scope = f"{_filter('r.customer_id', customer_id)} {mine_r}"
+    _execute(purchase_days.days_sql(scope, zones), p)
+    _execute(purchase_days.day_refunds_sql(scope, zones), p)
     _execute(
         """
         CREATE TEMP TABLE am_dirty AS

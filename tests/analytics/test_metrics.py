@@ -574,7 +574,8 @@ def model_history(as_of=AS_OF):
     metrics.build_base(params, None, metrics._noop)
     try:
         days = metrics.fetch_days(params)
-        return dict(zip(days.ids.tolist(), zip(*days.model_arrays()[1:], strict=True))), days
+        rows = zip(*days.model_arrays()[1:], strict=True)
+        return dict(zip(days.ids.tolist(), rows, strict=True)), days
     finally:
         metrics.drop_temp_tables()
 

@@ -567,7 +567,6 @@ def test_receipt_margin_is_kept_equal_to_its_lines_by_every_writer(shop):
     assert Receipt.objects.get(pk=receipt.pk).total == Decimal("1200.00")  # untouched
 
 
-
 def model_history(as_of=AS_OF):
     """The purchase-day arrays the models see, straight from the pipeline."""
     params = metrics.Params.build(as_of)

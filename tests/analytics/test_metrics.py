@@ -645,3 +645,37 @@ def test_a_degenerate_fit_is_not_published_and_cards_get_the_labelled_fallback(
     assert "Fallback: trailing margin rate" in card and "degenerate" in card
     page = client.get("/analytics/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "not published" in page and "degenerate" in page
+
+
+def test_the_first_start_of_an_install_with_receipts_computes_once(shop):
+    from django.core.management import call_command
+
+    call_command("recompute_metrics", "--if-never-run")  # no receipts: nothing to do
+    assert not RecomputeRun.objects.exists()
+    customer = shop.customer()
+    shop.buy(customer, days_ago(3), 100)
+    call_command("recompute_metrics", "--if-never-run")
+    assert RecomputeRun.objects.get().status == RunStatus.DONE
+    assert row(customer).value_class != ""
+    call_command("recompute_metrics", "--if-never-run")  # done once: later starts skip it
+    assert RecomputeRun.objects.count() == 1
+
+
+def test_the_card_explains_each_figure_in_the_readers_language(shop, regulars, client, admin_user):
+    recompute()
+    assert ClvModelFit.objects.first().published
+    person = regulars[0]
+    got = row(person)
+    assert got.clv_basis == "model" and got.p_alive is not None
+    client.force_login(admin_user)
+    card = client.get(f"/customers/{person.pk}/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    for text in (
+        "Маржа, заработанная на клиенте до сих пор",
+        "приведённая к сегодняшнему дню: сопоставима с LCV",
+        "Вероятность, что клиент всё ещё покупает у нас",
+        "Сколько дней с покупками модели ожидают",
+    ):
+        assert text in card
+    assert "Запасная оценка" not in card
+    # CLV is margin, like the LCV: never more than the revenue the model expects.
+    assert got.predicted_clv <= got.predicted_value_12m

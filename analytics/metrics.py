@@ -349,6 +349,7 @@ def build_base(
         p,
     )
     # Purchase days for the CLV models and their backtest (analytics.purchase_days).
+    progress("purchase days", 30)
     zones = purchase_days.store_time_zones()
     p.update(purchase_days.zone_params(zones))
     scope = f"{_filter('r.customer_id', customer_id)} {mine_r}"

@@ -51,6 +51,7 @@ CHARTS = {
 STEP_LABELS = {
     "receipts": _("reading receipts"),
     "returns": _("reading returns"),
+    "purchase days": _("counting purchase days"),
     "favourite categories": _("favourite categories"),
     "model fit": _("fitting the lifetime value models"),
     "backtest": _("backtesting the model"),

@@ -52,7 +52,18 @@ class AnalyticsSettingsAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Predicted lifetime value"), {"fields": ["clv_horizon_months", "annual_discount_rate"]}),
+        (
+            _("Predicted lifetime value"),
+            {
+                "fields": [
+                    "clv_horizon_months",
+                    "annual_discount_rate",
+                    "clv_backtest_weeks",
+                    "clv_max_backtest_error",
+                    "clv_min_repeat_buyers",
+                ]
+            },
+        ),
         (
             _("Holidays"),
             {"fields": ["holidays", "holiday_lookback_days", "holiday_min_years"]},
@@ -76,6 +87,7 @@ class AnalyticsSettingsAdmin(admin.ModelAdmin):
 class ClvModelFitAdmin(ReadOnlyAdmin):
     list_display = [
         "fitted_at",
+        "published",
         "customers",
         "repeat_customers",
         "r",

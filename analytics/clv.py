@@ -3,7 +3,8 @@
 Pure numpy/scipy over arrays, one element per customer, with the textbook definitions
 (`analytics.purchase_days`): `x` repeat purchase days (local days with a purchase after the
 first), `t_x` days from the first purchase day to the last, `T` days from the first purchase day
-to the end of the calibration period, `m` the mean net value of the repeat days. Likelihoods are summed in log space (`gammaln`, `betaln`, log-sum-exp) and fitted by
+to the end of the calibration period, `m` the mean net value of the repeat days. Likelihoods
+are summed in log space (`gammaln`, `betaln`, log-sum-exp) and fitted by
 `scipy.optimize.minimize` on the logarithms of the parameters, so they stay positive and a
 parameter of 0.1 and one of 500 are equally easy for the optimiser.
 

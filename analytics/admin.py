@@ -54,7 +54,18 @@ class AnalyticsSettingsAdmin(SettingsAuditMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Predicted lifetime value"), {"fields": ["clv_horizon_months", "annual_discount_rate"]}),
+        (
+            _("Predicted lifetime value"),
+            {
+                "fields": [
+                    "clv_horizon_months",
+                    "annual_discount_rate",
+                    "clv_backtest_weeks",
+                    "clv_max_backtest_error",
+                    "clv_min_repeat_buyers",
+                ]
+            },
+        ),
         (
             _("Holidays"),
             {"fields": ["holidays", "holiday_lookback_days", "holiday_min_years"]},
@@ -78,6 +89,7 @@ class AnalyticsSettingsAdmin(SettingsAuditMixin, admin.ModelAdmin):
 class ClvModelFitAdmin(ReadOnlyAdmin):
     list_display = [
         "fitted_at",
+        "published",
         "customers",
         "repeat_customers",
         "r",

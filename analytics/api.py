@@ -23,6 +23,12 @@ class PeriodInputSerializer(serializers.Serializer):
     date_from = serializers.DateField(required=False, validators=[validate_sane_date])
     date_to = serializers.DateField(required=False, validators=[validate_sane_date])
     store = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    currency = serializers.CharField(
+        required=False,
+        max_length=3,
+        help_text="Money is never added across currencies: the stores selling in this one "
+        "(default: the chain's main currency).",
+    )
 
     def validate(self, attrs):
         default = selectors.default_period()
@@ -39,7 +45,10 @@ class PeriodInputSerializer(serializers.Serializer):
 class KpiSerializer(serializers.Serializer):
     current = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
     previous = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    change = serializers.FloatField(allow_null=True)
+    change = serializers.FloatField(allow_null=True, help_text="Relative change (0.1 = +10%).")
+    change_pp = serializers.FloatField(
+        allow_null=True, help_text="For rates: the change in percentage points."
+    )
 
 
 class ValueClassSerializer(serializers.Serializer):
@@ -56,9 +65,15 @@ class DashboardOutputSerializer(serializers.Serializer):
     date_to = serializers.DateField()
     previous_from = serializers.DateField()
     previous_to = serializers.DateField()
+    currency = serializers.CharField()
     stores = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
     kpis = serializers.DictField(child=KpiSerializer())
     value_classes = ValueClassSerializer(many=True)
+    model = serializers.JSONField(
+        allow_null=True,
+        help_text="The latest CLV fit: parameters, log-likelihoods, customers used, sample "
+        "size, whether it passed its sanity gate (and why not), and its backtest.",
+    )
 
 
 class DashboardApi(APIView):
@@ -72,14 +87,19 @@ class DashboardApi(APIView):
         params.is_valid(raise_exception=True)
         period = params.validated_data["period"]
         store_id = params.validated_data.get("store")
+        currency = params.validated_data.get("currency")
         previous = period.previous()
         data = {
             "date_from": period.start,
             "date_to": period.end,
             "previous_from": previous.start,
             "previous_to": previous.end,
-            "stores": selectors.dashboard_store_ids(request.user, store_id),
-            "kpis": selectors.dashboard_kpis(request.user, period=period, store_id=store_id),
+            "currency": currency or selectors.chain_currencies()[0],
+            "stores": selectors.dashboard_store_ids(request.user, store_id, currency),
+            "kpis": selectors.dashboard_kpis(
+                request.user, period=period, store_id=store_id, currency=currency
+            ),
             "value_classes": selectors.value_class_distribution(request.user),
+            "model": selectors.model_summary(),
         }
         return Response(DashboardOutputSerializer(data).data)

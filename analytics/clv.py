@@ -1,9 +1,10 @@
 """BG/NBD and Gamma-Gamma models of customer lifetime value (Fader, Hardie & Lee, 2005).
 
-Pure numpy/scipy over arrays, one element per customer:
-`x` repeat purchases (receipts after the first), `t_x` days from the first to the last purchase,
-`T` days from the first purchase to the end of the calibration period, `m` the average net
-receipt. Likelihoods are summed in log space (`gammaln`, `betaln`, log-sum-exp) and fitted by
+Pure numpy/scipy over arrays, one element per customer, with the textbook definitions
+(`analytics.purchase_days`): `x` repeat purchase days (local days with a purchase after the
+first), `t_x` days from the first purchase day to the last, `T` days from the first purchase day
+to the end of the calibration period, `m` the mean net value of the repeat days. Likelihoods
+are summed in log space (`gammaln`, `betaln`, log-sum-exp) and fitted by
 `scipy.optimize.minimize` on the logarithms of the parameters, so they stay positive and a
 parameter of 0.1 and one of 500 are equally easy for the optimiser.
 

@@ -32,8 +32,15 @@ class DashboardFilterForm(forms.Form):
         empty_label=_("All my stores"),
     )
 
+    currency = forms.ChoiceField(label=_("Currency"), required=False, choices=())
+
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        currencies = selectors.chain_currencies()
+        if len(currencies) > 1:
+            self.fields["currency"].choices = [(c, c) for c in currencies]
+        else:
+            del self.fields["currency"]
         allowed = selectors.dashboard_store_ids(user)
         stores = Store.objects.order_by("name")
         self.fields["store"].queryset = stores if allowed is None else stores.filter(id__in=allowed)

@@ -51,7 +51,7 @@ from django.utils import timezone
 
 from crm import pgswap
 
-from . import clv, pgbinary, ranking
+from . import backtest, clv, pgbinary, purchase_days, ranking
 from .models import AnalyticsSettings, ClassThresholds, ClvModelFit
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,17 @@ SESSION_RESET = (
     "RESET work_mem; RESET jit; RESET random_page_cost; RESET default_statistics_target; "
     "RESET max_parallel_workers_per_gather"
 )
-TEMP_TABLES = ("am_rc", "am_ret", "am_dirty", "am_dr", "am_fav", "am_clv", "am_hol")
+TEMP_TABLES = (
+    "am_rc",
+    "am_ret",
+    "am_days",
+    "am_dret",
+    "am_dirty",
+    "am_dr",
+    "am_fav",
+    "am_clv",
+    "am_hol",
+)
 # Receipts written by transactions that were still open when the previous run began.
 HISTORY_OVERLAP = dt.timedelta(hours=1)
 SQL_TYPES = {
@@ -98,6 +108,10 @@ SQL_TYPES = {
     "revenue": "bigint",
     "customer_id": "bigint",
 }
+
+
+def _noop(step: str, percent: int) -> None:
+    return None
 
 
 class RecomputeBusy(Exception):
@@ -111,17 +125,24 @@ class Params:
     quarter_start: dt.datetime
     new_start: dt.datetime
     settings: AnalyticsSettings
+    # The as-of date in the chain's time zone and the backtest's calibration end, as day
+    # numbers since 1970-01-01 (analytics.purchase_days).
+    as_of_day: int = 0
+    cal_end: int = 0
 
     @classmethod
     def build(cls, as_of: dt.datetime | None) -> Params:
         conf = AnalyticsSettings.load()
         now = as_of or timezone.now()
+        as_of_day = purchase_days.day_number(timezone.localtime(now).date())
         return cls(
             as_of=now,
             window_start=now - dt.timedelta(days=conf.window_days),
             quarter_start=now - dt.timedelta(days=90),
             new_start=now - dt.timedelta(days=conf.b_new_customer_days),
             settings=conf,
+            as_of_day=as_of_day,
+            cal_end=as_of_day - 7 * conf.clv_backtest_weeks,
         )
 
     def sql(self) -> dict:
@@ -135,6 +156,7 @@ class Params:
             "b_ratio": conf.b_growth_ratio,
             "b_days": conf.b_second_purchase_days,
             "d_alive": conf.d_p_alive_threshold,
+            "cal_end": self.cal_end,
         }
 
 
@@ -226,6 +248,15 @@ def plan_history(params: Params, previous: ClassThresholds | None, signature: st
     )
 
 
+def foreign_store_ids() -> list[int]:
+    """Stores that sell in another currency than the chain's main one."""
+    rows = _fetchall(
+        "SELECT id FROM sales_store WHERE currency <> %(main)s ORDER BY id",
+        {"main": django_settings.CLIENTELE_DEFAULT_CURRENCY},
+    )
+    return [row[0] for row in rows]
+
+
 def build_base(
     params: Params, customer_id: int | None, progress: Callable, history: History | None = None
 ) -> None:
@@ -262,6 +293,11 @@ def build_base(
             "bool_or(d.created_at >= %(since)s OR d.returned_at > %(visible_after)s "
             "OR r.purchased_at > %(visible_after)s)"
         )
+    # Customer figures are in the chain's main currency: receipts of stores that sell in
+    # another one are left out (nothing here converts currencies, and nothing adds them up).
+    p["foreign_stores"] = foreign_store_ids()
+    mine = "AND store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
+    mine_r = mine.replace("store_id", "r.store_id")
     drop_temp_tables()
     progress("receipts", 10)
     _execute(
@@ -283,7 +319,7 @@ def build_base(
                {dirty_receipt} AS dirty
         FROM sales_receipt
         WHERE customer_id IS NOT NULL AND purchased_at <= %(now)s
-              {_filter("customer_id", customer_id)}
+              {_filter("customer_id", customer_id)} {mine}
         GROUP BY customer_id
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         p,
@@ -307,11 +343,18 @@ def build_base(
         JOIN sales_return d ON d.id = rl.return_doc_id
         JOIN sales_receipt r ON r.id = d.receipt_id
         WHERE r.customer_id IS NOT NULL AND d.returned_at <= %(now)s
-              AND r.purchased_at <= %(now)s {_filter("r.customer_id", customer_id)}
+              AND r.purchased_at <= %(now)s {_filter("r.customer_id", customer_id)} {mine_r}
         GROUP BY r.customer_id
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         p,
     )
+    # Purchase days for the CLV models and their backtest (analytics.purchase_days).
+    progress("purchase days", 30)
+    zones = purchase_days.store_time_zones()
+    p.update(purchase_days.zone_params(zones))
+    scope = f"{_filter('r.customer_id', customer_id)} {mine_r}"
+    _execute(purchase_days.days_sql(scope, zones), p)
+    _execute(purchase_days.day_refunds_sql(scope, zones), p)
     _execute(
         """
         CREATE TEMP TABLE am_dirty AS
@@ -467,18 +510,26 @@ def fetch_buyers(params: Params) -> ranking.Buyers:
     )
 
 
-def model_arrays(params: Params) -> tuple[np.ndarray, ...]:
-    """(customer ids, x, t_x, T, average receipt) of every buyer in `am_rc`."""
-    return fetch_buyers(params).model_arrays()
+def fetch_days(params: Params) -> purchase_days.PurchaseDays:
+    """Every buyer's purchase days (`am_days`) with their net money, for the models."""
+    return purchase_days.fetch(NET_SQL, as_of_day=params.as_of_day, cal_end=params.cal_end)
 
 
-def fit_models(arrays: tuple[np.ndarray, ...], previous: ClvModelFit | None = None) -> ClvModelFit:
-    """Fit BG/NBD and Gamma-Gamma on the buyers' arrays and keep the fit, degenerate or not.
+def fit_models(
+    days: purchase_days.PurchaseDays,
+    previous: ClvModelFit | None = None,
+    settings: AnalyticsSettings | None = None,
+    progress: Callable = _noop,
+) -> ClvModelFit:
+    """Fit BG/NBD and Gamma-Gamma on the buyers' purchase days, backtest BG/NBD on the
+    history as it stood `clv_backtest_weeks` ago, and keep the fit with the verdict of the
+    sanity gate (analytics.backtest), degenerate or not.
 
     The previous fit, when usable, is the optimiser's starting point: from one night to the
     next the parameters barely move (clv.fit falls back to a cold start when that is worse).
     """
-    _ids, x, t_x, T, m = arrays
+    conf = settings or AnalyticsSettings.load()
+    _ids, x, t_x, T, m = days.model_arrays()
     start_bg = start_gg = None
     if previous is not None and previous.usable_bgnbd:
         start_bg = clv.BgNbdParams(previous.r, previous.alpha, previous.a, previous.b)
@@ -486,7 +537,26 @@ def fit_models(arrays: tuple[np.ndarray, ...], previous: ClvModelFit | None = No
         start_gg = clv.GammaGammaParams(previous.p, previous.q, previous.gamma)
     result = clv.fit(x, t_x, T, m, start_bg=start_bg, start_gg=start_gg)
     bg, gg = result.bgnbd, result.gamma_gamma
+    progress("backtest", 70)
+    started = time.perf_counter()
+    bx, bt_x, bT, holdout = days.backtest_arrays()
+    checked = backtest.run_backtest(bx, bt_x, bT, holdout, weeks=conf.clv_backtest_weeks, start=bg)
+    checked["calibration_end"] = (
+        purchase_days.EPOCH_DATE + dt.timedelta(days=days.cal_end)
+    ).isoformat()
+    checked["seconds"] = time.perf_counter() - started
+    repeat = (x > 0) & (m > 0)
+    reasons = backtest.gate(
+        result,
+        checked,
+        mean_spend=float(m[repeat].mean()) if repeat.any() else 0.0,
+        min_repeat_buyers=conf.clv_min_repeat_buyers,
+        max_error=float(conf.clv_max_backtest_error),
+    )
     return ClvModelFit.objects.create(
+        published=not reasons,
+        gate_notes=[reason.as_json() for reason in reasons],
+        backtest=checked,
         fitted_at=timezone.now(),
         customers=result.customers,
         repeat_customers=result.repeat_customers,
@@ -509,7 +579,7 @@ def fit_models(arrays: tuple[np.ndarray, ...], previous: ClvModelFit | None = No
 def write_predictions(
     params: Params,
     fit: ClvModelFit | None,
-    arrays: tuple[np.ndarray, ...] | None = None,
+    days: purchase_days.PurchaseDays | None = None,
     scores: dict[str, np.ndarray] | None = None,
 ) -> None:
     """COPY the buyers' P(alive), 90-day purchases and CLV into `am_clv`, and in the full run
@@ -521,38 +591,63 @@ def write_predictions(
     comparisons per customer in the final statement). The money figures travel as whole
     kopecks: PostgreSQL turns a double into numeric by printing and parsing it, a dozen times
     the cost of scaling an integer in the final write.
+
+    Predicted CLV is discounted *margin*, so that it compares with the historical LCV: the
+    expected revenue times the customer's own margin share. A fit that failed its sanity gate
+    (or no fit) gives the fallback instead (`backtest.fallback_clv`, basis 2), and no P(alive),
+    expected purchases or 12-month value, so nothing downstream (class A, class D by P(alive))
+    is driven by a model that failed.
     """
     _execute(
         "CREATE TEMP TABLE am_clv (customer_id bigint, p_alive float8, exp90 float8, "
-        "clv int8, v12 int8, r int8, f int8, m int8)"
+        "clv int8, v12 int8, basis int8, r int8, f int8, m int8)"
     )
-    predict = fit is not None and fit.usable_bgnbd
-    if not predict and scores is None:
+    days = days if days is not None else fetch_days(params)
+    if len(days.ids) == 0:
         return
-    ids, x, t_x, T, m = arrays if arrays is not None else model_arrays(params)
-    if len(ids) == 0:
-        return
+    ids, x, t_x, T, m = days.model_arrays()
+    conf = params.settings
     columns, values = [("customer_id", "int8")], [ids]
-    if predict:
+    publish = fit is not None and fit.published and fit.usable_bgnbd and fit.usable_gamma_gamma
+    if publish:
         bg = clv.BgNbdParams(fit.r, fit.alpha, fit.a, fit.b)
-        gg = clv.GammaGammaParams(fit.p, fit.q, fit.gamma) if fit.usable_gamma_gamma else None
-        conf = params.settings
+        gg = clv.GammaGammaParams(fit.p, fit.q, fit.gamma)
+        # Without repeat days a customer has no repeat spend of their own: the population's.
         spend = clv.conditional_expected_spend(gg, x, m)
         predictor = clv.BgNbdPredictor(bg, x, t_x, T)
-        value = predictor.clv(
+        revenue = predictor.clv(
             spend,
             months=conf.clv_horizon_months,
             annual_discount_rate=float(conf.annual_discount_rate),
         )
+        value = revenue * backtest.margin_share(days.revenue, days.margin)
         v12 = spend * predictor.expected_purchases(365.0)
-        columns += [("p_alive", "float8"), ("exp90", "float8"), ("clv", "int8"), ("v12", "int8")]
+        columns += [
+            ("p_alive", "float8"),
+            ("exp90", "float8"),
+            ("clv", "int8"),
+            ("v12", "int8"),
+            ("basis", "int8"),
+        ]
         values += [
             predictor.p_alive,
             predictor.expected_purchases(90),
             _kopecks(value),
             _kopecks(v12),
+            np.ones(len(ids), dtype=np.int64),
         ]
+    else:
+        value = backtest.fallback_clv(
+            days.margin_window,
+            window_days=conf.window_days,
+            months=conf.clv_horizon_months,
+            annual_discount_rate=float(conf.annual_discount_rate),
+        )
+        columns += [("clv", "int8"), ("basis", "int8")]
+        values += [_kopecks(value), np.full(len(ids), 2, dtype=np.int64)]
     if scores is not None:
+        # The scores follow the buyers of `am_rc`, the days those of `am_days`: the same
+        # customers, both in id order.
         columns += [(kind, "int8") for kind in ranking.RFM_KEYS]
         values += [scores[kind] for kind in ranking.RFM_KEYS]
     pgbinary.copy_in("am_clv", columns, values)
@@ -658,8 +753,8 @@ COLUMNS = (
     "first_purchase_at, last_purchase_at, receipts, receipts_window, revenue, revenue_window, "
     "margin, margin_window, average_receipt, recency_score, "
     "frequency_score, monetary_score, rfm_segment, value_class, historical_lcv, predicted_clv, "
-    "predicted_value_12m, p_alive, expected_purchases_90d, contacts_window, contact_effort, "
-    "computed_at"
+    "clv_basis, predicted_value_12m, p_alive, expected_purchases_90d, contacts_window, "
+    "contact_effort, computed_at"
 )
 
 
@@ -706,7 +801,9 @@ def write_metrics(
                          / (2 * receipts) * 0.01
                END,
                r, f, m, {SEGMENT_SQL}, {CLASS_SQL},
-               (margin - acquisition_cost) * 0.01, clv * 0.01, v12 * 0.01, p_alive, exp90,
+               (margin - acquisition_cost) * 0.01, clv * 0.01,
+               CASE basis WHEN 1 THEN 'model' WHEN 2 THEN 'fallback' ELSE '' END,
+               v12 * 0.01, p_alive, exp90,
                contacts_w,
                -- Contacts per 1,000 roubles of window revenue, which is in kopecks.
                CASE WHEN revenue_w > 0 AND contacts_w = 0 THEN 0
@@ -714,7 +811,7 @@ def write_metrics(
                END,
                %(computed_at)s
         FROM (
-            SELECT b.*, v.p_alive, v.exp90, v.clv, v.v12,
+            SELECT b.*, v.p_alive, v.exp90, v.clv, v.v12, v.basis,
                    CASE WHEN b.receipts > 0 THEN {scores["r"]} END AS r,
                    CASE WHEN b.receipts > 0 THEN {scores["f"]} END AS f,
                    CASE WHEN b.receipts > 0 THEN {scores["m"]} END AS m,
@@ -922,10 +1019,6 @@ def write_holiday_affinity(
     )
 
 
-def _noop(step: str, percent: int) -> None:
-    return None
-
-
 def recompute_all(
     *,
     as_of: dt.datetime | None = None,
@@ -954,14 +1047,14 @@ def recompute_all(
         build_base(params, None, progress, history)
         progress("model fit", 60)
         started = time.perf_counter()
-        buyers = fetch_buyers(params)  # fetched once for the fit, predictions and ranking
-        arrays = buyers.model_arrays()
-        fit = fit_models(arrays, ClvModelFit.objects.first())
+        buyers = fetch_buyers(params)  # fetched once for the ranking
+        days = fetch_days(params)  # and the buyers' purchase days for the models
+        fit = fit_models(days, ClvModelFit.objects.first(), params.settings, progress)
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
         progress("ranking", 75)
         cuts, scores = ranking.rfm_ranks(buyers)
         progress("predictions", 85)
-        write_predictions(params, fit, arrays, scores)
+        write_predictions(params, fit, days, scores)
         # Without statistics the planner cannot tell that this is one row per buyer.
         _execute("ANALYZE am_clv")
         with transaction.atomic():

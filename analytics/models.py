@@ -35,6 +35,11 @@ class RfmSegment(models.TextChoices):
     HIBERNATING = "hibernating", _("Hibernating")
 
 
+class ClvBasis(models.TextChoices):
+    MODEL = "model", _("BG/NBD and Gamma-Gamma model")
+    FALLBACK = "fallback", _("Fallback: trailing margin rate")
+
+
 class CustomerMetrics(models.Model):
     """One row per customer: what they bought, what they are worth, what they will be worth.
 
@@ -60,6 +65,9 @@ class CustomerMetrics(models.Model):
     value_class = models.CharField(_("value class"), max_length=3, choices=ValueClass, blank=True)
     historical_lcv = models.DecimalField(_("historical lifetime value"), **MONEY, default=0)
     predicted_clv = models.DecimalField(_("predicted lifetime value"), **MONEY, null=True)
+    # Where predicted_clv comes from: the models (a fit that passed its sanity gate) or the
+    # plainly labelled fallback, the trailing margin rate over the horizon (analytics.backtest).
+    clv_basis = models.CharField(_("CLV basis"), max_length=8, choices=ClvBasis, blank=True)
     predicted_value_12m = models.DecimalField(_("predicted 12-month value"), **MONEY, null=True)
     p_alive = models.FloatField(_("probability of being alive"), null=True)
     expected_purchases_90d = models.FloatField(_("expected purchases in 90 days"), null=True)
@@ -80,6 +88,15 @@ class CustomerMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.value_class or '-'}"
+
+    def clv_fallback_reasons(self) -> list[str]:
+        """Why the card shows the fallback rather than the model, in the reader's language."""
+        if self.clv_basis != ClvBasis.FALLBACK:
+            return []
+        fit = ClvModelFit.objects.first()
+        if fit is None:
+            return [str(_("No CLV model has been fitted yet."))]
+        return fit.translated_gate_notes() or fit.translated_notes()
 
 
 class FavouriteCategories(models.Model):
@@ -209,6 +226,22 @@ class AnalyticsSettings(models.Model):
         default=Decimal("0.150"),
         validators=[MinValueValidator(Decimal("0"))],
     )
+    clv_backtest_weeks = models.PositiveSmallIntegerField(
+        _("CLV backtest: holdout weeks"),
+        default=26,
+        validators=[MinValueValidator(4), MaxValueValidator(104)],
+    )
+    clv_max_backtest_error = models.DecimalField(
+        _("CLV backtest: largest accepted error"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.250"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("5"))],
+        help_text=_("A share: 0.25 accepts a total prediction 25% off what happened."),
+    )
+    clv_min_repeat_buyers = models.PositiveIntegerField(
+        _("CLV: fewest repeat buyers to publish the model"), default=30
+    )
     holiday_lookback_days = models.PositiveSmallIntegerField(
         _("holiday: days before it that count"), default=10
     )
@@ -302,6 +335,11 @@ class ClvModelFit(models.Model):
     sampled = models.PositiveIntegerField(_("customers in the fitting sample"), default=0)
     seconds = models.FloatField(_("fit time, s"), default=0)
     message = models.TextField(_("message"), blank=True)  # English, as logged
+    # Whether the fit passed the sanity gate (analytics.backtest) and drives individual CLV;
+    # `gate_notes` say why not, as clv.Note JSON; `backtest` is backtest.run_backtest's result.
+    published = models.BooleanField(_("published"), default=False)
+    gate_notes = models.JSONField(_("why not published"), default=list, blank=True)
+    backtest = models.JSONField(_("backtest"), default=dict, blank=True)
     # The same messages as clv.Note templates and values, shown in the reader's language.
     notes = models.JSONField(_("notes"), default=list, blank=True)
 
@@ -320,6 +358,20 @@ class ClvModelFit(models.Model):
         if not self.notes:
             return [self.message] if self.message else []
         return [Note.translate(note) for note in self.notes]
+
+    def translated_gate_notes(self) -> list[str]:
+        from analytics.clv import Note
+
+        return [Note.translate(note) for note in self.gate_notes]
+
+    @property
+    def backtest_error_pct(self) -> float | None:
+        error = (self.backtest or {}).get("error")
+        return None if error is None else 100 * error
+
+    @property
+    def alpha_weeks(self) -> float | None:
+        return None if self.alpha is None else self.alpha / 7
 
     @property
     def usable_bgnbd(self) -> bool:

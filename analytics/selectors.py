@@ -12,12 +12,14 @@ import warnings
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings as django_settings
 from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.access import user_store_ids, visible_customers
+from sales.models import Store
 
 from .models import ClvModelFit, CustomerMetrics, HolidayAffinity, RecomputeRun, ValueClass
 
@@ -43,20 +45,45 @@ def can_view_dashboard(user) -> bool:
     )
 
 
-def dashboard_store_ids(user, store_id: int | None = None) -> list[int] | None:
+def can_recompute(user) -> bool:
+    """Admins and marketers (chain-wide dashboard readers) may start a full recompute."""
+    return can_view_dashboard(user) and (
+        user.is_superuser
+        or user.has_perm("analytics.change_analyticssettings")
+        or user.has_perm("customers.view_all_customers")
+    )
+
+
+def chain_currencies() -> list[str]:
+    """Every currency the chain's stores sell in, the default one first."""
+    default = django_settings.CLIENTELE_DEFAULT_CURRENCY
+    found = set(Store.objects.values_list("currency", flat=True).distinct())
+    return [default, *sorted(found - {default})]
+
+
+def dashboard_store_ids(
+    user, store_id: int | None = None, currency: str | None = None
+) -> list[int] | None:
     """Stores whose sales the user's dashboard shows: None means every store.
 
-    Store managers see their own stores only; asking for another store is a 404.
+    Store managers see their own stores only; asking for another store is a 404. Money is
+    never added across currencies: a chain whose stores sell in several sees one currency at a
+    time (`currency`, the default one unless asked), and only the stores that sell in it.
     """
     if not can_view_dashboard(user):
         raise Http404
     chain_wide = user.is_superuser or user.has_perm("customers.view_all_customers")
     own = None if chain_wide else user_store_ids(user)
-    if store_id is None:
-        return own
-    if own is not None and store_id not in own:
-        raise Http404
-    return [store_id]
+    if store_id is not None:
+        if own is not None and store_id not in own:
+            raise Http404
+        own = [store_id]
+    currencies = chain_currencies()
+    if len(currencies) > 1:
+        wanted = currency or currencies[0]
+        same = set(Store.objects.filter(currency=wanted).values_list("id", flat=True))
+        own = sorted(same if own is None else same & set(own))
+    return own
 
 
 @dataclass(frozen=True)
@@ -106,6 +133,9 @@ KPI_NAMES = (
     "sales_per_customer",
 )
 
+
+RATE_KPIS = ("repeat_purchase_rate", "retention_rate")
+MONEY_KPIS = ("revenue", "margin", "average_receipt", "sales_per_customer")
 
 KPI_LABELS = {
     "revenue": _("Revenue"),
@@ -195,18 +225,24 @@ def _share(part, whole) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def dashboard_kpis(user, *, period: Period, store_id: int | None = None) -> dict:
+def dashboard_kpis(
+    user, *, period: Period, store_id: int | None = None, currency: str | None = None
+) -> dict:
     """KPIs of the period against the previous one of the same length, in the user's stores."""
-    store_ids = dashboard_store_ids(user, store_id)
+    store_ids = dashboard_store_ids(user, store_id, currency)
     current = _period_kpis(period, store_ids)
     previous = _period_kpis(period.previous(), store_ids)
     out = {}
     for name in KPI_NAMES:
         now, before = current[name], previous[name]
-        change = None
-        if now is not None and before:
+        change = change_pp = None
+        if name in RATE_KPIS:
+            # A rate's change is a difference in percentage points, never a ratio of rates.
+            if now is not None and before is not None:
+                change_pp = round(100 * (float(now) - float(before)), 2)
+        elif now is not None and before:
             change = round(float(now) / float(before) - 1, 4)
-        out[name] = {"current": now, "previous": before, "change": change}
+        out[name] = {"current": now, "previous": before, "change": change, "change_pp": change_pp}
     return out
 
 
@@ -297,9 +333,11 @@ def rfm_grid(user) -> list[dict]:
     ]
 
 
-def cohort_retention(user, *, months: int = 12, store_id: int | None = None) -> list[dict]:
+def cohort_retention(
+    user, *, months: int = 12, store_id: int | None = None, currency: str | None = None
+) -> list[dict]:
     """Monthly cohorts by first purchase: the share of each still buying N months later."""
-    store_ids = dashboard_store_ids(user, store_id)
+    store_ids = dashboard_store_ids(user, store_id, currency)
     today = timezone.localdate()
     first_month = (today.replace(day=1) - dt.timedelta(days=31 * (months - 1))).replace(day=1)
     stores = _store_filter("store_id", store_ids)
@@ -337,9 +375,12 @@ def cohort_retention(user, *, months: int = 12, store_id: int | None = None) -> 
     return out
 
 
-def monthly_sales(user, *, months: int = 24, store_id: int | None = None) -> list[dict]:
-    """Net revenue per calendar month (returns by their own month), oldest first."""
-    store_ids = dashboard_store_ids(user, store_id)
+def monthly_sales(
+    user, *, months: int = 24, store_id: int | None = None, currency: str | None = None
+) -> list[dict]:
+    """Net revenue per calendar month (returns by their own month), oldest first; the current
+    month, still under way, is marked `partial`."""
+    store_ids = dashboard_store_ids(user, store_id, currency)
     today = timezone.localdate()
     start_month = today.replace(day=1)
     for _month in range(months - 1):
@@ -364,14 +405,25 @@ def monthly_sales(user, *, months: int = 24, store_id: int | None = None) -> lis
     found = {month: amount for month, amount in rows}
     out, month = [], start_month
     while month <= today:
-        out.append({"month": month.isoformat(), "revenue": found.get(month, ZERO)})
+        partial = month == today.replace(day=1)
+        out.append(
+            {"month": month.isoformat(), "revenue": found.get(month, ZERO), "partial": partial}
+        )
         month = (month + dt.timedelta(days=32)).replace(day=1)
     return out
 
 
 def sales_forecast(history: list[dict], *, horizon: int = 3, level: float = 0.8) -> list[dict]:
-    """The next `horizon` months with an interval: seasonal SARIMAX with two years of data,
-    a local-level model with less, nothing with under six months."""
+    """The next `horizon` months with an 80% interval: seasonal SARIMAX with two years of data,
+    a local-level model with less, nothing with under six months.
+
+    A month still under way (`partial`) is left out of the fit, which would read it as a slump,
+    and is forecast in full beside its partial actual figure, before the `horizon` months.
+    """
+    partial = bool(history) and history[-1].get("partial", False)
+    if partial:
+        history = history[:-1]
+        horizon += 1
     values = [float(row["revenue"]) for row in history]
     while values and values[0] == 0:
         values.pop(0)
@@ -403,9 +455,11 @@ def sales_forecast(history: list[dict], *, horizon: int = 3, level: float = 0.8)
     return out
 
 
-def store_comparison(user, *, period: Period, store_id: int | None = None) -> list[dict]:
+def store_comparison(
+    user, *, period: Period, store_id: int | None = None, currency: str | None = None
+) -> list[dict]:
     """Revenue, receipts, customers and average receipt per store in the period."""
-    store_ids = dashboard_store_ids(user, store_id)
+    store_ids = dashboard_store_ids(user, store_id, currency)
     start, end = period.bounds()
     rows = _rows(
         f"""
@@ -429,6 +483,28 @@ def store_comparison(user, *, period: Period, store_id: int | None = None) -> li
         }
         for sid, name, receipts, revenue, customers in rows
     ]
+
+
+def model_summary() -> dict | None:
+    """The latest CLV fit for BI tools: parameters (α in days and weeks), log-likelihoods,
+    customers used, the sample, the sanity gate's verdict and reasons, and the backtest."""
+    fit = latest_fit()
+    if fit is None:
+        return None
+    return {
+        "fitted_at": fit.fitted_at,
+        "published": fit.published,
+        "not_published_because": fit.translated_gate_notes(),
+        "notes": fit.translated_notes(),
+        "customers": fit.customers,
+        "repeat_customers": fit.repeat_customers,
+        "sample_size": fit.sampled or fit.customers,
+        "bgnbd": {"r": fit.r, "alpha_days": fit.alpha, "alpha_weeks": fit.alpha_weeks,
+                  "a": fit.a, "b": fit.b, "log_likelihood": fit.bgnbd_log_likelihood},
+        "gamma_gamma": {"p": fit.p, "q": fit.q, "gamma": fit.gamma,
+                        "log_likelihood": fit.gamma_gamma_log_likelihood},
+        "backtest": fit.backtest,
+    }  # fmt: skip
 
 
 def latest_fit() -> ClvModelFit | None:

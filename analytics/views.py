@@ -3,53 +3,110 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
 from .forms import DashboardFilterForm
+from .models import RfmSegment, RunStatus
 
 
-def _filters(request) -> tuple[DashboardFilterForm, selectors.Period, int | None]:
+def _filters(request) -> tuple[DashboardFilterForm, selectors.Period, int | None, str | None]:
     if not selectors.can_view_dashboard(request.user):
         raise Http404
     form = DashboardFilterForm(request.GET or None, user=request.user)
     if form.is_bound and form.is_valid():
         store = form.cleaned_data.get("store")
-        return form, form.cleaned_data["period"], store.pk if store else None
-    return form, selectors.default_period(), None
+        currency = form.cleaned_data.get("currency") or None
+        return form, form.cleaned_data["period"], store.pk if store else None, currency
+    return form, selectors.default_period(), None, None
 
 
 CHARTS = {
-    "kpis": lambda user, period, store_id: selectors.dashboard_kpis(
-        user, period=period, store_id=store_id
+    "kpis": lambda user, period, store_id, currency: selectors.dashboard_kpis(
+        user, period=period, store_id=store_id, currency=currency
     ),
-    "classes": lambda user, period, store_id: selectors.value_class_distribution(user),
-    "pareto": lambda user, period, store_id: selectors.pareto_curve(user),
-    "rfm": lambda user, period, store_id: selectors.rfm_grid(user),
-    "cohorts": lambda user, period, store_id: selectors.cohort_retention(user, store_id=store_id),
-    "sales": lambda user, period, store_id: selectors.monthly_sales(user, store_id=store_id),
-    "stores": lambda user, period, store_id: selectors.store_comparison(
-        user, period=period, store_id=store_id
+    "classes": lambda user, period, store_id, currency: selectors.value_class_distribution(user),
+    "pareto": lambda user, period, store_id, currency: selectors.pareto_curve(user),
+    "rfm": lambda user, period, store_id, currency: selectors.rfm_grid(user),
+    "cohorts": lambda user, period, store_id, currency: selectors.cohort_retention(
+        user, store_id=store_id, currency=currency
+    ),
+    "sales": lambda user, period, store_id, currency: selectors.monthly_sales(
+        user, store_id=store_id, currency=currency
+    ),
+    "stores": lambda user, period, store_id, currency: selectors.store_comparison(
+        user, period=period, store_id=store_id, currency=currency
     ),
 }
 
+# The steps a recompute reports (analytics.metrics), in the reader's language.
+STEP_LABELS = {
+    "receipts": _("reading receipts"),
+    "returns": _("reading returns"),
+    "purchase days": _("counting purchase days"),
+    "favourite categories": _("favourite categories"),
+    "model fit": _("fitting the lifetime value models"),
+    "backtest": _("backtesting the model"),
+    "ranking": _("ranking customers"),
+    "predictions": _("predictions"),
+    "writing": _("saving the results"),
+}
 
-def _charts(user, period, store_id, names=tuple(CHARTS)) -> dict:
-    charts = {name: CHARTS[name](user, period, store_id) for name in names}
+
+def run_label(run) -> str:
+    """A recompute's state in the reader's language, with its progress while it works."""
+    if run is None:
+        return ""
+    label = str(run.get_status_display())
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        step = STEP_LABELS.get(run.step)
+        label = f"{label}: {run.progress}%" + (f", {step}" if step else "")
+    return label
+
+
+def _charts(user, period, store_id, currency, names=tuple(CHARTS)) -> dict:
+    charts = {name: CHARTS[name](user, period, store_id, currency) for name in names}
     if "sales" in charts:
         charts["forecast"] = selectors.sales_forecast(charts["sales"])
     return charts
 
 
+def _kind(name: str) -> str:
+    if name in selectors.RATE_KPIS:
+        return "rate"
+    return "money" if name in selectors.MONEY_KPIS else "count"
+
+
+def _chart_labels() -> dict:
+    return {
+        "share_customers": str(_("Share of customers, %")),
+        "share_revenue": str(_("Share of revenue, %")),
+        "cohort": str(_("Cohort")),
+        "customers": str(_("Customers")),
+        "revenue": str(_("Revenue")),
+        "partial": str(_("This month so far (incomplete)")),
+        "forecast": str(_("Forecast")),
+        "forecast_low": str(_("Forecast, lower bound (80%)")),
+        "forecast_high": str(_("Forecast, upper bound (80%)")),
+        "segments": {value: str(label) for value, label in RfmSegment.choices},
+    }
+
+
 @login_required
 @require_GET
 def dashboard(request):
-    form, period, store_id = _filters(request)
-    charts = _charts(request.user, period, store_id)
+    form, period, store_id, currency = _filters(request)
+    charts = _charts(request.user, period, store_id, currency)
+    fit = selectors.latest_fit()
+    run = selectors.latest_run()
     return render(
         request,
         "analytics/dashboard.html",
@@ -59,44 +116,75 @@ def dashboard(request):
             "previous": period.previous(),
             "charts": charts,
             "kpi_rows": [
-                (name, selectors.KPI_LABELS[name], kpi, name.endswith("_rate"))
+                (name, selectors.KPI_LABELS[name], kpi, _kind(name))
                 for name, kpi in charts["kpis"].items()
             ],
+            "currency": currency or selectors.chain_currencies()[0],
+            "several_currencies": len(selectors.chain_currencies()) > 1,
             "query": request.GET.urlencode(),
-            "fit": selectors.latest_fit(),
-            "run": selectors.latest_run(),
-            "can_recompute": request.user.has_perm("analytics.change_analyticssettings"),
+            "fit": fit,
+            "backtest_groups": (fit.backtest or {}).get("groups", []) if fit else [],
+            "chart_labels": _chart_labels(),
+            "run": run,
+            "run_label": run_label(run),
+            "can_recompute": selectors.can_recompute(request.user),
         },
     )
 
 
 def _csv_rows(name: str, charts: dict) -> tuple[list[str], list[list]]:
     if name == "kpis":
-        rows = [[k, v["current"], v["previous"], v["change"]] for k, v in charts["kpis"].items()]
-        return ["kpi", "current", "previous", "change"], rows
+        rows = [
+            [k, v["current"], v["previous"], v["change"], v["change_pp"]]
+            for k, v in charts["kpis"].items()
+        ]
+        return ["kpi", "current", "previous", "change", "change_pp"], rows
     if name == "cohorts":
         width = max((len(c["shares"]) for c in charts["cohorts"]), default=0)
         header = ["cohort", "size", *[f"month_{i}" for i in range(width)]]
         return header, [[c["cohort"], c["size"], *c["shares"]] for c in charts["cohorts"]]
     if name == "sales":
-        rows = [[r["month"], r["revenue"], "", "", ""] for r in charts["sales"]]
-        rows += [[r["month"], "", r["forecast"], r["low"], r["high"]] for r in charts["forecast"]]
-        return ["month", "revenue", "forecast", "low", "high"], rows
+        rows = [[r["month"], r["revenue"], r["partial"], "", "", ""] for r in charts["sales"]]
+        rows += [
+            [r["month"], "", "", r["forecast"], r["low"], r["high"]] for r in charts["forecast"]
+        ]
+        return ["month", "revenue", "partial", "forecast", "low", "high"], rows
     items = charts[name]
     header = list(items[0].keys()) if items else []
     return header, [[item[k] for k in header] for item in items]
 
 
+def _russian_cell(value):
+    """What Russian Excel reads as a number: a decimal comma; dates as дд.мм.гггг."""
+    if isinstance(value, bool):
+        return "да" if value else "нет"
+    if isinstance(value, float | Decimal):
+        return format(value, "f").replace(".", ",")
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return dt.date.fromisoformat(value).strftime("%d.%m.%Y")
+        except ValueError:
+            return value
+    return value
+
+
 @login_required
 @require_GET
 def chart_csv(request, name: str):
+    """A chart's figures as CSV; in Russian the way Russian Excel opens it: `;`, a BOM, decimal
+    commas and дд.мм.гггг dates."""
     if name not in CHARTS:
         raise Http404
-    _form, period, store_id = _filters(request)
-    header, rows = _csv_rows(name, _charts(request.user, period, store_id, names=(name,)))
+    _form, period, store_id, currency = _filters(request)
+    charts = _charts(request.user, period, store_id, currency, names=(name,))
+    header, rows = _csv_rows(name, charts)
+    russian = (get_language() or "").startswith("ru")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="clientele-{name}.csv"'
-    writer = csv.writer(response)
+    if russian:
+        response.write("\ufeff")
+        rows = [[_russian_cell(value) for value in row] for row in rows]
+    writer = csv.writer(response, delimiter=";" if russian else ",")
     writer.writerow(header)
     writer.writerows(rows)
     return response
@@ -105,9 +193,7 @@ def chart_csv(request, name: str):
 @login_required
 @require_POST
 def recompute(request):
-    if not selectors.can_view_dashboard(request.user) or not request.user.has_perm(
-        "analytics.change_analyticssettings"
-    ):
+    if not selectors.can_recompute(request.user):
         raise Http404
     services.recompute_request()
     return redirect("analytics:dashboard")
@@ -120,10 +206,11 @@ def recompute_status(request):
         raise Http404
     run = selectors.latest_run()
     if run is None:
-        return JsonResponse({"status": None})
+        return JsonResponse({"status": None, "label": ""})
     return JsonResponse(
         {
             "status": run.status,
+            "label": run_label(run),
             "step": run.step,
             "progress": run.progress,
             "customers": run.customers,

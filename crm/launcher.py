@@ -347,6 +347,8 @@ def run(config: Config) -> int:
             demo = os.getenv("CLIENTELE_DEMO_CUSTOMERS", "2000")
             _log(f"first start: loading demo data ({demo} customers)")
             _manage(env, "seed_demo", "--customers", demo)
+        # Never blank: an install that has receipts but no finished recompute yet gets one now.
+        _manage(env, "recompute_metrics", "--if-never-run")
         commands = {
             "web": _web_command(config),
             "worker": _celery("worker", "--loglevel", "INFO", "--concurrency", "2"),

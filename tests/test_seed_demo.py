@@ -370,3 +370,19 @@ def test_a_failed_seed_leaves_nothing_behind():
         seed()
     assert not Store.objects.exists()
     assert not Customer.objects.exists()
+
+
+def test_the_demo_chain_fits_a_published_model_with_a_small_backtest_error():
+    """The generator draws BG/NBD-like buyers, so the first recompute (which seed_demo runs,
+    so nothing is blank) fits non-degenerate parameters that pass the sanity gate."""
+    from analytics.models import ClvModelFit, CustomerMetrics, RecomputeRun, RunStatus
+
+    seed(customers=1500)
+    assert RecomputeRun.objects.filter(status=RunStatus.DONE).count() == 1
+    fit = ClvModelFit.objects.get()
+    assert fit.published, fit.gate_notes
+    assert 0.05 < fit.a < 50 and fit.b < 100 and 1 < fit.q < 100
+    assert abs(fit.backtest["error"]) < 0.1, fit.backtest
+    classes = set(CustomerMetrics.objects.values_list("value_class", flat=True))
+    assert {"VIP", "A", "B", "C", "D"} <= classes
+    assert not CustomerMetrics.objects.filter(receipts__gt=0, predicted_clv=None).exists()

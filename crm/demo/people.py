@@ -37,6 +37,11 @@ LEAD_SHARE = 0.08
 # Customers whose card predates the simulated window (they buy from its first day).
 PRE_WINDOW_SHARE = 0.40
 CHURN_SHARE = 0.35
+# BG/NBD-like heterogeneity: purchase days per day ~ Gamma(shape, rate in days), the chance of
+# leaving after a purchase ~ Beta(a, b). About eight purchase days a year on average, one in ten
+# customers gone after each purchase.
+RATE_SHAPE, RATE_SCALE_DAYS = 0.9, 40.0
+LEAVE_A, LEAVE_B = 0.7, 5.5
 
 POSTAL_PREFIX = {
     "Москва": "1",
@@ -107,8 +112,10 @@ class People:
     pre_window: np.ndarray  # card issued before the simulated window
     first_day: np.ndarray  # window day of the first purchase (or of registration for leads)
     end_day: np.ndarray  # exclusive: no purchases from this window day on
-    rate: np.ndarray  # relative purchase frequency (lognormal: the Pareto head)
+    rate: np.ndarray  # purchase days per (average) day while active: Gamma across customers
+    leave: np.ndarray  # chance of leaving for good after each repeat purchase: Beta
     basket: np.ndarray  # Poisson mean of extra lines per receipt
+    price_level: np.ndarray  # how far up a category's price range the customer buys
     rows: list[dict] = field(default_factory=list)
     phones: list[tuple[int, str, str, bool]] = field(
         default_factory=list
@@ -145,10 +152,16 @@ def plan_people(
     stay = (30 + rng.exponential(330, size=count)).astype(np.int64)
     end_day = np.where(churn, np.minimum(first_day + stay, days), days)
     end_day = np.maximum(end_day, first_day + 1)
-    # One latent "how much this customer buys": frequency and basket size move together.
+    # Buying as BG/NBD describes it (Fader, Hardie & Lee, 2005), so the chain's own CLV fit has
+    # something real to find: a Gamma spread of purchase rates (a long Pareto head), and a Beta
+    # chance of leaving after each purchase. Spend per visit varies by customer too (basket
+    # size and price level), as Gamma-Gamma assumes. The churn drawn above is replaced by the
+    # simulated dropout in `purchases.simulate`.
+    rate = rng.gamma(RATE_SHAPE, 1 / RATE_SCALE_DAYS, size=count)
+    leave = rng.beta(LEAVE_A, LEAVE_B, size=count)
     appetite = rng.normal(size=count)
-    rate = np.exp(1.05 * appetite)
     basket = np.exp(np.log(0.7) + 0.35 * appetite + 0.25 * rng.normal(size=count))
+    price_level = np.exp(0.6 * rng.normal(size=count))
     return People(
         count=count,
         gender=gender,
@@ -158,7 +171,9 @@ def plan_people(
         first_day=first_day,
         end_day=end_day,
         rate=rate,
+        leave=leave,
         basket=basket,
+        price_level=price_level,
     )
 
 

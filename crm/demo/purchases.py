@@ -1,9 +1,12 @@
 """The purchase simulation: receipts, their lines and returns, as numpy arrays.
 
-A customer buys `1 + Poisson(rate x active years)` times between arrival and churn, on days
-drawn from a seasonal calendar (December, 23 February, 8 March, summer); some customers also buy
-gifts in the ten days before 8 March or 23 February every year. Frequency is lognormal across
-customers, so the top fifth brings most of the revenue, as it does in real chains.
+A customer buys as BG/NBD describes (Fader, Hardie & Lee, 2005): from their first purchase,
+at their own Poisson rate (Gamma across customers, so the top fifth brings most of the
+revenue), and after each repeat purchase leaves for good with their own chance (Beta across
+customers). The clock runs in "business time", the seasonal calendar's cumulative weight
+(December, 23 February, 8 March, summer), so purchases crowd into busy weeks. Some customers
+also buy gifts in the ten days before 8 March or 23 February every year while they still
+shop with us. Spend per visit differs by customer through basket size and price level.
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from .catalog import (
 )
 from .people import FEMALE, People
 
-# About ten receipts per customer over three years, counting the anonymous ones.
-RECEIPTS_PER_CUSTOMER_YEAR = 10 / 3
 ANONYMOUS_SHARE = 0.12
 RETURN_SHARE = 0.025
 REGULAR, GIFT_MARCH_8, GIFT_FEB_23, ANONYMOUS = 0, 1, 2, 3
@@ -185,30 +186,22 @@ def simulate(
     cum = np.concatenate([[0.0], np.cumsum(weights)])
     buyers = ~people.is_lead
     n = people.count
+    reg_cust, reg_day = _bgnbd_days(rng, people, buyers, cum / weights.mean(), days)
 
     female = people.gender == FEMALE
     r = rng.random(n)
     march_givers = np.where(female, r < 0.10, r < 0.40)
     feb_givers = female & (rng.random(n) < 0.28)
+    # Gifts only while the customer still shops with us (their last regular purchase).
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, reg_cust, reg_day)
+    people.end_day = np.where(buyers, np.maximum(last + 1, people.first_day + 1), people.end_day)
     m8_cust, m8_day = _holiday_receipts(rng, people, buyers, start, days, 3, 8, march_givers)
     f23_cust, f23_day = _holiday_receipts(rng, people, buyers, start, days, 2, 23, feb_givers)
 
-    target = int(round(n * RECEIPTS_PER_CUSTOMER_YEAR * years))
-    anonymous = int(round(target * ANONYMOUS_SHARE))
-    regular_target = max(target - anonymous - len(m8_cust) - len(f23_cust), int(buyers.sum()))
-    active_years = (people.end_day - people.first_day) / 365.0
-    exposure = np.where(buyers, people.rate * active_years, 0.0)
-    scale = (regular_target - buyers.sum()) / max(exposure.sum(), 1e-9)
-    extra = rng.poisson(np.maximum(exposure * scale, 0.0))
-    # New customers' first receipt is the day they arrive; earlier cards buy on drawn days.
-    forced_first = buyers & ~people.pre_window
-    per_customer = np.where(buyers, extra + 1, 0)
-    drawn = per_customer - forced_first
-    reg_cust = np.repeat(np.arange(n), drawn)
-    reg_day = _sample_days(
-        rng, cum, np.repeat(people.first_day, drawn), np.repeat(people.end_day, drawn)
-    )
-    first_cust = np.flatnonzero(forced_first)
+    known_receipts = len(reg_cust) + len(m8_cust) + len(f23_cust)
+    anonymous = int(round(known_receipts * ANONYMOUS_SHARE / (1 - ANONYMOUS_SHARE)))
+    first_cust = np.empty(0, dtype=np.int64)
     anon_day = _sample_days(
         rng, cum, np.zeros(anonymous, np.int64), np.full(anonymous, days, np.int64)
     )
@@ -268,10 +261,18 @@ def simulate(
         category[where] = rng.choice(len(mix), size=len(where), p=mix)
     product = np.empty(lines, dtype=np.int64)
     popularity = np.array(catalog.popularity)
+    prices = np.array(catalog.price_kop, dtype=float)
+    # A customer's price level tilts the choice within a category towards its dearer goods
+    # (anonymous buyers at the middle): spend per visit differs by customer.
+    level = np.where(customer >= 0, people.price_level[np.maximum(customer, 0)], 1.0)
+    line_level = level[line_receipt]
     for top, members in enumerate(catalog.by_top):
         where = np.flatnonzero(category == top)
-        p = popularity[members] / popularity[members].sum()
-        product[where] = np.array(members)[rng.choice(len(members), size=len(where), p=p)]
+        members = np.array(members)[np.argsort(prices[members], kind="stable")]
+        cumulative = np.cumsum(popularity[members]) / popularity[members].sum()
+        draw = rng.random(len(where)) ** (1 / line_level[where])
+        pick = np.minimum(np.searchsorted(cumulative, draw), len(members) - 1)
+        product[where] = members[pick]
 
     qty_milli = _quantities(rng, category, product, catalog)
     price = np.array(catalog.price_kop, dtype=np.int64)[product]
@@ -301,6 +302,36 @@ def simulate(
         discount=discount,
         amount=amount,
     )
+
+
+def _bgnbd_days(
+    rng: np.random.Generator, people: People, buyers: np.ndarray, business: np.ndarray, days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(customer, window day) of every regular purchase, BG/NBD-like in business time.
+
+    `business[d]` is the business time at the start of window day d (the seasonal weights
+    summed, one unit per average day). A new customer's first purchase is on their arrival day;
+    a card from before the window is alive on its first day and buys after an exponential wait.
+    After each repeat purchase the customer leaves for good with their own chance.
+    """
+    end = business[days]
+    pre = people.pre_window
+    now = np.where(pre, 0.0, business[people.first_day])
+    alive = buyers.copy()
+    customers, times = [np.flatnonzero(buyers & ~pre)], [now[buyers & ~pre]]
+    while alive.any():
+        index = np.flatnonzero(alive)
+        now[index] += rng.exponential(1.0, len(index)) / np.maximum(people.rate[index], 1e-9)
+        over = now[index] >= end
+        alive[index[over]] = False
+        bought = index[~over]
+        customers.append(bought)
+        times.append(now[bought])
+        leaving = rng.random(len(bought)) < people.leave[bought]
+        alive[bought[leaving]] = False
+    customer = np.concatenate(customers)
+    day = np.searchsorted(business, np.concatenate(times), side="right") - 1
+    return customer.astype(np.int64), np.clip(day, 0, days - 1).astype(np.int64)
 
 
 def _running_number(store: np.ndarray, stores: int) -> np.ndarray:

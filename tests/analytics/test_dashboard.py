@@ -186,3 +186,92 @@ def test_a_degenerate_fit_is_explained_in_the_readers_language(
     client.force_login(admin_user)
     page = client.get(PAGE, HTTP_ACCEPT_LANGUAGE=language).content.decode()
     assert note in page
+
+
+def test_the_current_month_is_partial_and_left_out_of_the_forecast_fit():
+    history = []
+    month = dt.date(2024, 1, 1)
+    for i in range(30):
+        history.append({"month": month.isoformat(), "revenue": Decimal(1000 + 20 * i)})
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    complete = selectors.sales_forecast(history)
+    # The month under way, three days in: a tenth of a month's revenue, marked partial.
+    history.append({"month": month.isoformat(), "revenue": Decimal(100), "partial": True})
+    with_partial = selectors.sales_forecast(history)
+    # The fit is the complete months' alone: the partial month is forecast in full (not read
+    # as a slump), then come the three months after it.
+    assert with_partial[0]["month"] == month.isoformat() == complete[0]["month"]
+    assert with_partial[:3] == complete and len(with_partial) == 4
+    assert with_partial[0]["forecast"] > 1000
+
+
+def test_monthly_sales_mark_only_the_current_month_partial(marketer, chain):
+    sales = selectors.monthly_sales(marketer)
+    assert sales[-1]["partial"] and not any(row["partial"] for row in sales[:-1])
+
+
+def test_rate_changes_are_in_percentage_points_and_money_has_separators(client, admin_user, chain):
+    client.force_login(admin_user)
+    data = client.get(API, chain["query"]).json()
+    retention = kpi(data, "retention_rate")
+    assert retention["change"] is None
+    assert (
+        retention["change_pp"]
+        == pytest.approx(100 * (float(retention["current"]) - float(retention["previous"] or 0)))
+        or retention["previous"] is None
+    )
+    page = client.get(PAGE, {**chain["query"]}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "4,500.00\u00a0₽" in page  # the revenue KPI
+    assert "Money is in RUB" in page
+    ru = client.get(PAGE, {**chain["query"]}, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "4\u00a0500,00\u00a0₽" in ru
+
+
+def test_csv_in_russian_opens_in_russian_excel(client, admin_user, chain):
+    client.force_login(admin_user)
+    body = client.get(f"{PAGE}csv/stores/", chain["query"], HTTP_ACCEPT_LANGUAGE="ru").content
+    text = body.decode("utf-8")
+    assert text.startswith("\ufeff")
+    header, *rows = text[1:].strip().splitlines()
+    assert header.split(";")[:3] == ["store_id", "store", "receipts"]
+    assert any(";1500,00;" in row or row.endswith(";1500,00") for row in rows), rows
+    english = client.get(f"{PAGE}csv/stores/", chain["query"], HTTP_ACCEPT_LANGUAGE="en")
+    assert not english.content.startswith(b"\xef\xbb\xbf") and b"1500.00" in english.content
+
+
+def test_a_marketer_starts_a_recompute_and_reads_its_state_in_russian(
+    client, marketer, chain, django_capture_on_commit_callbacks
+):
+    client.force_login(marketer)
+    page = client.get(PAGE).content.decode()
+    assert 'action="/analytics/recompute/"' in page
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert client.post(PAGE + "recompute/").status_code == 302
+    assert len(callbacks) == 1
+    run = RecomputeRun.objects.first()
+    run.status, run.step, run.progress = RunStatus.RUNNING, "model fit", 60
+    run.save()
+    status = client.get(PAGE + "recompute/status/", HTTP_ACCEPT_LANGUAGE="ru").json()
+    assert status["label"] == "Выполняется: 60%, оценка моделей ценности клиента"
+
+
+def test_the_dashboard_api_carries_the_model_and_its_backtest(client, admin_user, chain):
+    client.force_login(admin_user)
+    model = client.get(API, chain["query"], HTTP_ACCEPT_LANGUAGE="en").json()["model"]
+    assert model["published"] is False and model["customers"] == 3
+    assert model["not_published_because"]
+    assert "weeks" in model["backtest"] and model["sample_size"] == 3
+
+
+def test_several_currencies_are_never_added_up(client, admin_user, chain, store_b):
+    store_b.currency = "KZT"
+    store_b.save()
+    client.force_login(admin_user)
+    rub = client.get(API, chain["query"]).json()
+    assert Decimal(kpi(rub, "revenue")["current"]) == Decimal("1500")  # store A's only
+    page = client.get(PAGE, {**chain["query"], "currency": "KZT"}, HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    assert "Money is in KZT" in html and f'data-store="{store_b.pk}"' in html
+    services.metrics_recompute_all()
+    big = selectors.customer_metrics_for(chain["big"])
+    assert big.receipts == 0  # their only receipt is in tenge: not in the rouble figures

@@ -69,6 +69,21 @@ class Command(BaseCommand):
                 f"The database is not empty: it has {exc}. Nothing was changed. Run "
                 "seed_demo --reset to wipe customers, sales and the contact log first."
             ) from exc
+        # Never blank: the first full recompute runs now, so the dashboard and the cards show
+        # classes, the model and its backtest from the first page view.
+        # Looked up by name: crm sits below analytics and must not import it.
+        from django.apps import apps
+        from django.utils.module_loading import import_string
+
+        if apps.is_installed("analytics"):
+            recompute = import_string("analytics.services.metrics_recompute_all")
+            # As of the demo's own "today" (its history ends when that day begins), so that an
+            # anchor in the past does not leave months of silence before the figures.
+            today = options["today"] or timezone.localdate()
+            anchor = dt.datetime.combine(today, dt.time(), timezone.get_current_timezone())
+            run = recompute(from_scratch=True, as_of=min(timezone.now(), anchor))
+            if not quiet:
+                self.stdout.write(f"Metrics computed for {run.customers:,} customers.")
         if quiet:
             return
         counts = ", ".join(f"{n:,} {name}" for name, n in summary.counts.items())

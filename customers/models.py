@@ -52,6 +52,16 @@ class Source(models.TextChoices):
     UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
 
 
+class ConsentMethod(models.TextChoices):
+    """How the customer expressed their agreement: the evidence behind a consent record."""
+
+    UNSTATED = "", _("Not stated")
+    PAPER = "paper", _("Signed a paper form")
+    IN_PERSON = "in_person", _("Said so in person")
+    PHONE_CALL = "phone_call", _("Said so on the phone")
+    ELECTRONIC = "electronic", _("Ticked a box online or on the till screen")
+
+
 class AcquisitionChannel(models.Model):
     """Where customers come from and what one costs to win (for historical lifetime value)."""
 
@@ -159,16 +169,21 @@ class Customer(models.Model):
     preferences = models.TextField(_("preferences"), blank=True)
     notes = models.TextField(_("notes"), blank=True)
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
-    tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="customers")
     # Relationship
     lifecycle_stage = models.CharField(
         _("lifecycle stage"), max_length=10, choices=LifecycleStage, default=LifecycleStage.LEAD
     )
     acquisition_channel = models.ForeignKey(
-        AcquisitionChannel, null=True, blank=True, on_delete=models.SET_NULL
+        AcquisitionChannel,
+        verbose_name=_("acquisition channel"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
     )
     home_store = models.ForeignKey(
         "sales.Store",
+        verbose_name=_("home store"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -176,6 +191,7 @@ class Customer(models.Model):
     )
     assigned_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned manager"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -317,7 +333,14 @@ class ConsentEvent(models.Model):
     channel = models.CharField(_("channel"), max_length=10, choices=Channel)
     granted = models.BooleanField(_("granted"))
     at = models.DateTimeField(_("when"))
-    source = models.CharField(_("how"), max_length=12, choices=Source)
+    source = models.CharField(_("recorded through"), max_length=12, choices=Source)
+    method = models.CharField(
+        _("how the customer agreed"),
+        max_length=12,
+        choices=ConsentMethod,
+        blank=True,
+        default=ConsentMethod.UNSTATED,
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

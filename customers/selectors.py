@@ -569,18 +569,53 @@ def custom_field_groups(*, customer: Customer) -> list[dict[str, Any]]:
 # --- Today and leads ---------------------------------------------------------------------------
 
 
-def followups_due(*, user, today: dt.date | None = None, limit: int = 50) -> list[Contact]:
-    """Open follow-ups of visible customers due today or overdue, the user's own first."""
+def open_followups(*, user, today: dt.date | None = None) -> QuerySet[Contact]:
+    """Open follow-ups of visible customers due today or overdue: today's first (the user's own
+    first among them), then overdue ones, most recently due first.
+
+    Nothing is capped here: the Today page paginates, so an old backlog never hides today's
+    items. Relies on the partial index `contact_open_followups`.
+    """
+    from django.db.models import Case, IntegerField, When
+
     today = today or timezone.localdate()
-    return list(
+    return (
         Contact.objects.filter(
             customer__in=visible_customers(user).values("pk"),
             due_date__lte=today,
             done_at__isnull=True,
         )
         .select_related("customer", "staff")
-        .annotate(mine=Q(staff=user))
-        .order_by("-mine", "due_date", "id")[:limit]
+        .annotate(
+            mine=Q(staff=user),
+            is_today=Case(
+                When(due_date=today, then=Value(0)), default=Value(1), output_field=IntegerField()
+            ),
+        )
+        .order_by("is_today", "-mine", "-due_date", "id")
+    )
+
+
+def can_close_followup(user, contact: Contact) -> bool:
+    """Whoever owns a follow-up closes it; so may anyone allowed to change contacts (managers)."""
+    return contact.staff_id == user.pk or user.has_perm("customers.change_contact")
+
+
+def followups_due(*, user, today: dt.date | None = None, limit: int = 50) -> list[Contact]:
+    """The first `limit` open follow-ups in Today's order (see `open_followups`)."""
+    return list(open_followups(user=user, today=today)[:limit])
+
+
+def followup_counts(*, user, today: dt.date | None = None) -> dict[str, int]:
+    """How many open follow-ups are due today and how many are overdue (one aggregate)."""
+    today = today or timezone.localdate()
+    return Contact.objects.filter(
+        customer__in=visible_customers(user).values("pk"),
+        due_date__lte=today,
+        done_at__isnull=True,
+    ).aggregate(
+        today=Count("id", filter=Q(due_date=today)),
+        overdue=Count("id", filter=Q(due_date__lt=today)),
     )
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -23,7 +24,14 @@ from crm.models import AuditAction
 
 from . import selectors, services
 from .exports import FORMATS, ExportRefused, customer_export, export_daily_cap, exported_today
-from .forms import ConsentForm, ContactForm, CustomerForm, CustomerListForm, CustomFieldsForm
+from .forms import (
+    ConsentForm,
+    ContactForm,
+    CustomerForm,
+    CustomerListForm,
+    CustomFieldsForm,
+    SignUpForm,
+)
 from .models import Channel, Customer, CustomField, Source
 
 BAD_INPUT = 400
@@ -54,6 +62,14 @@ def perm_or_404(perm: str):
 
 def _can_edit(user) -> bool:
     return user.has_perm("customers.change_customer")
+
+
+def _can_record_consent(user, customer: Customer) -> bool:
+    """Editors change consent on any card they see; whoever signed the customer up (an
+    associate at the till) records the agreement on the cards they created."""
+    return _can_edit(user) or (
+        user.has_perm("customers.add_customer") and customer.created_by_id == user.pk
+    )
 
 
 @perm_or_404("customers.view_customer")
@@ -139,6 +155,7 @@ def _card_context(request, customer: Customer, **extra) -> dict:
         "custom_groups": selectors.custom_field_groups(customer=customer),
         "metrics": getattr(customer, "metrics", None),
         "can_edit": _can_edit(request.user),
+        "can_consent": _can_record_consent(request.user, customer),
         "can_add_contact": request.user.has_perm("customers.add_contact"),
         "contact_form": extra.pop("contact_form", None) or ContactForm(),
         "channels": Channel.choices,
@@ -288,19 +305,24 @@ def contact_done(request, pk: int, contact_id: int):
     contact = customer.contacts.filter(pk=contact_id).first()
     if contact is None:
         raise Http404
-    if contact.staff_id != request.user.pk and not request.user.has_perm(
-        "customers.change_contact"
-    ):
+    if not selectors.can_close_followup(request.user, contact):
         return HttpResponse(_("You may not close this follow-up."), status=403)
     services.contact_complete(actor=request.user, contact=contact)
-    return redirect(request.POST.get("next") or customer.get_absolute_url())
+    target = request.POST.get("next") or ""
+    # Only a path of this site: a crafted form must not bounce the user elsewhere.
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = customer.get_absolute_url()
+    messages.success(request, _("The follow-up is done."))
+    return redirect(target)
 
 
 @login_required
 @require_POST
 def consent_change(request, pk: int):
     customer = _customer_or_404(request, pk)
-    if not _can_edit(request.user):
+    if not _can_record_consent(request.user, customer):
         return HttpResponse(_("You may not change consent."), status=403)
     form = ConsentForm(request.POST)
     if not form.is_valid():
@@ -312,6 +334,7 @@ def consent_change(request, pk: int):
         source=Source.WEB,
         actor=request.user,
         note=form.cleaned_data["note"],
+        method=form.cleaned_data["method"],
     )
     if request.htmx:
         return render(
@@ -321,7 +344,7 @@ def consent_change(request, pk: int):
                 "customer": customer,
                 "consents": selectors.consent_history(customer=customer),
                 "channels": Channel.choices,
-                "can_edit": True,
+                "can_consent": True,
             },
         )
     return redirect(customer.get_absolute_url())
@@ -331,12 +354,14 @@ def consent_change(request, pk: int):
 def customer_create(request):
     duplicates = []
     if request.method == "POST":
-        form = CustomerForm(request.POST, user=request.user)
+        form = SignUpForm(request.POST, user=request.user)
         if form.is_valid():
             try:
                 customer = services.customer_create(
                     actor=request.user,
                     phones=form.phone_list(),
+                    consents=form.consents(),
+                    consent_method=form.cleaned_data.get("consent_method") or "",
                     request=request,
                     **{k: v for k, v in form.card_data().items() if v not in (None, "")},
                 )
@@ -358,7 +383,7 @@ def customer_create(request):
                 return redirect("customers:list")
         status = BAD_INPUT
     else:
-        form = CustomerForm(user=request.user)
+        form = SignUpForm(user=request.user)
         status = 200
     return render(
         request,

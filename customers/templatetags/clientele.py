@@ -65,3 +65,11 @@ def join_if_list(value) -> str:
 def metrics_of(customer):
     """The customer's analytics row, or None until analytics has computed it."""
     return getattr(customer, "metrics", None)
+
+
+@register.filter
+def can_close(contact, user) -> bool:
+    """Whether `user` may mark this contact's follow-up done (see selectors.can_close_followup)."""
+    from customers.selectors import can_close_followup
+
+    return can_close_followup(user, contact)

@@ -6,42 +6,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0003_customer_name_order'),
-        ('sales', '0006_covering_history_indexes'),
+        ("customers", "0003_customer_name_order"),
+        ("sales", "0006_covering_history_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='consentevent',
-            name='method',
-            field=models.CharField(blank=True, choices=[('', 'Not stated'), ('paper', 'Signed a paper form'), ('in_person', 'Said so in person'), ('phone_call', 'Said so on the phone'), ('electronic', 'Ticked a box online or on the till screen')], default='', max_length=12, verbose_name='how the customer agreed'),
+            model_name="consentevent",
+            name="method",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "Not stated"),
+                    ("paper", "Signed a paper form"),
+                    ("in_person", "Said so in person"),
+                    ("phone_call", "Said so on the phone"),
+                    ("electronic", "Ticked a box online or on the till screen"),
+                ],
+                default="",
+                max_length=12,
+                verbose_name="how the customer agreed",
+            ),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='source',
-            field=models.CharField(choices=[('web', 'Web app'), ('pos', 'Till (POS)'), ('api', 'API'), ('import', 'Import'), ('admin', 'Admin'), ('demo', 'Demo data'), ('unsubscribe', 'Unsubscribe link')], max_length=12, verbose_name='recorded through'),
+            model_name="consentevent",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("web", "Web app"),
+                    ("pos", "Till (POS)"),
+                    ("api", "API"),
+                    ("import", "Import"),
+                    ("admin", "Admin"),
+                    ("demo", "Demo data"),
+                    ("unsubscribe", "Unsubscribe link"),
+                ],
+                max_length=12,
+                verbose_name="recorded through",
+            ),
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='acquisition_channel',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='customers.acquisitionchannel', verbose_name='acquisition channel'),
+            model_name="customer",
+            name="acquisition_channel",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                to="customers.acquisitionchannel",
+                verbose_name="acquisition channel",
+            ),
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='assigned_manager',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_customers', to=settings.AUTH_USER_MODEL, verbose_name='assigned manager'),
+            model_name="customer",
+            name="assigned_manager",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="assigned_customers",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="assigned manager",
+            ),
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='home_store',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='home_customers', to='sales.store', verbose_name='home store'),
+            model_name="customer",
+            name="home_store",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="home_customers",
+                to="sales.store",
+                verbose_name="home store",
+            ),
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='tags',
-            field=models.ManyToManyField(blank=True, related_name='customers', to='customers.tag', verbose_name='tags'),
+            model_name="customer",
+            name="tags",
+            field=models.ManyToManyField(
+                blank=True, related_name="customers", to="customers.tag", verbose_name="tags"
+            ),
         ),
     ]

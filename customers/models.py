@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from sales.models import MONEY
 
+from .folding import Fold
+
 
 class Gender(models.TextChoices):
     UNKNOWN = "", _("Not stated")
@@ -237,13 +239,19 @@ class Customer(models.Model):
             models.Index(Upper("email"), name="customer_email_upper"),
             # Birthday look-ahead ("next 7 days") reads month and day, never the year.
             models.Index("birth_date", name="customer_birth_date"),
+            # Search compares folded names (Ё as Е, see customers.folding): typos and
+            # fragments through the trigram indexes, exact prefixes through the btree one.
             GinIndex(
-                OpClass(Upper("surname"), name="gin_trgm_ops"),
-                name="customer_surname_trgm",
+                OpClass(Fold("surname"), name="gin_trgm_ops"),
+                name="customer_surname_fold_trgm",
             ),
             GinIndex(
-                OpClass(Upper("first_name"), name="gin_trgm_ops"),
-                name="customer_first_name_trgm",
+                OpClass(Fold("first_name"), name="gin_trgm_ops"),
+                name="customer_first_fold_trgm",
+            ),
+            models.Index(
+                OpClass(Fold("surname"), name="text_pattern_ops"),
+                name="customer_surname_fold_prefix",
             ),
             GinIndex(fields=["custom_fields"], name="customer_custom_fields"),
         ]
@@ -289,6 +297,10 @@ class CustomerPhone(models.Model):
         ordering = ["-is_primary", "id"]
         verbose_name = _("phone")
         verbose_name_plural = _("phones")
+        indexes = [
+            # A fragment of a number typed in the search box ("5612", "529-56-12").
+            GinIndex(OpClass("number", name="gin_trgm_ops"), name="phone_number_trgm"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["customer"], condition=Q(is_primary=True), name="phone_one_primary"

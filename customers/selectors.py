@@ -23,6 +23,7 @@ from django.db.models import (
     BooleanField,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     Max,
     OuterRef,
@@ -39,6 +40,7 @@ from django.utils import timezone
 from crm.access import lookup_customers, visible_customers
 from sales.models import Receipt, ReceiptLine, Return, ReturnLine
 
+from .folding import Fold, SurnameStem, fold, surname_stem_of
 from .models import (
     ConsentEvent,
     Contact,
@@ -67,6 +69,7 @@ _TRANSLIT = [
     ("YU", "Ю"),
     ("YA", "Я"),
     ("YE", "Е"),
+    ("IA", "ИЯ"),
     ("IY", "ИЙ"),
     ("EY", "ЕЙ"),
     ("AY", "АЙ"),
@@ -121,22 +124,23 @@ def latin_to_cyrillic(text: str) -> str:
 
 
 def _name_tokens(query: str) -> list[list[str]]:
-    """Each word of the query with its spellings to try (as typed, and Cyrillic if Latin)."""
+    """Each word of the query with its spellings to try (as typed, and Cyrillic if Latin),
+    folded (see `fold`)."""
     tokens = []
     for word in re.split(r"[\s,]+", query.upper()):
         word = word.strip(".-'\"")
         if not word:
             continue
-        variants = [word]
+        variants = [fold(word)]
         if _LATIN.search(word):
-            variants.append(latin_to_cyrillic(word))
+            variants.append(fold(latin_to_cyrillic(word)))
         tokens.append(variants)
     return tokens[:4]
 
 
 def _field_matches(field: str, variants: list[str]) -> Q:
     # `%` (trigram similarity) tolerates typos and `LIKE 'X%'` catches short fragments; both
-    # use the GIN trigram indexes on UPPER(surname) and UPPER(first_name).
+    # use the GIN trigram indexes on the folded surname and first name.
     condition = Q()
     for variant in variants:
         condition |= Q(**{f"{field}__trigram_similar": variant})
@@ -151,19 +155,23 @@ def _name_filter(tokens: list[list[str]]) -> Q:
     lets PostgreSQL AND two small index bitmaps instead of scanning every "Анна" in the base.
     """
     if len(tokens) == 1:
-        return _field_matches("surname_upper", tokens[0]) | _field_matches(
-            "first_name_upper", tokens[0]
+        return _field_matches("surname_folded", tokens[0]) | _field_matches(
+            "first_name_folded", tokens[0]
         )
     first, second = tokens[0], tokens[1]
     condition = (
-        _field_matches("surname_upper", first) & _field_matches("first_name_upper", second)
-    ) | (_field_matches("surname_upper", second) & _field_matches("first_name_upper", first))
+        _field_matches("surname_folded", first) & _field_matches("first_name_folded", second)
+    ) | (_field_matches("surname_folded", second) & _field_matches("first_name_folded", first))
     # A third word (a patronymic, usually) narrows further but is not required to be indexed.
     for extra in tokens[2:]:
-        condition &= Q(patronymic_upper__startswith=extra[0]) | _field_matches(
-            "surname_upper", extra
+        condition &= Q(patronymic_folded__startswith=extra[0]) | _field_matches(
+            "surname_folded", extra
         )
     return condition
+
+
+PARTIAL_PHONE_MIN_DIGITS = 4
+PARTIAL_PHONE_OWNERS = 200
 
 
 def _identifier_filter(query: str) -> Q:
@@ -171,12 +179,22 @@ def _identifier_filter(query: str) -> Q:
     # PostgreSQL falls back to a sequential scan, while `card = x OR id = y` is two index probes.
     condition = Q(card_number=re.sub(r"[\s\-()]", "", query))
     phone = try_normalize_phone(query)
+    owners: list[int] = []
     if phone:
         owners = list(
             CustomerPhone.objects.filter(number=phone).values_list("customer_id", flat=True)
         )
-        if owners:
-            condition |= Q(pk__in=owners)
+    digits = re.sub(r"\D", "", query)
+    if not owners and PARTIAL_PHONE_MIN_DIGITS <= len(digits) <= 10:
+        # A fragment of a number ("5612", "529-56-12"): the trigram index on the numbers finds
+        # them; bounded, since four digits can match hundreds of phones at a million cards.
+        owners = list(
+            CustomerPhone.objects.filter(number__contains=digits).values_list(
+                "customer_id", flat=True
+            )[:PARTIAL_PHONE_OWNERS]
+        )
+    if owners:
+        condition |= Q(pk__in=owners)
     return condition
 
 
@@ -194,26 +212,36 @@ def _search_filter(query: str) -> tuple[str, Q, dict[str, Any]]:
         "name",
         _name_filter(tokens),
         {
-            "surname_upper": Upper("surname"),
-            "first_name_upper": Upper("first_name"),
-            "patronymic_upper": Upper("patronymic"),
+            "surname_folded": Fold("surname"),
+            "first_name_folded": Fold("first_name"),
+            "patronymic_folded": Fold("patronymic"),
         },
     )
 
 
-def _name_rank(query: str):
+def _name_rank(query: str) -> tuple[Any, Any]:
+    """(exact prefix hit, similarity): prefix matches first, then the closest spellings.
+
+    Similarity is taken against the surname's stem, so ИВАНОВ and ИВАНОВА score the same.
+    """
     rank = Value(0.0)
+    prefix = Q(pk__in=[])
+    stem = SurnameStem(Fold("surname"))
     for variants in _name_tokens(query):
         for variant in variants:
             rank = rank + Greatest(
-                TrigramSimilarity(Upper("surname"), Value(variant)),
-                TrigramSimilarity(Upper("first_name"), Value(variant)),
+                TrigramSimilarity(stem, Value(surname_stem_of(variant))),
+                TrigramSimilarity(Fold("first_name"), Value(variant)),
             )
-    return rank
+            prefix |= Q(surname_folded__startswith=variant) | Q(
+                first_name_folded__startswith=variant
+            )
+    return ExpressionWrapper(prefix, output_field=BooleanField()), rank
 
 
 def customer_search(*, user, query: str, queryset: QuerySet[Customer] | None = None):
-    """Visible customers matching one search box: phone in any format, card, email or name."""
+    """Visible customers matching one search box: phone in any format (or a fragment of one),
+    card, email or name (Ё/Е alike, Latin or Cyrillic, with typos)."""
     customers = queryset if queryset is not None else visible_customers(user)
     query = (query or "").strip()
     if not query:
@@ -225,7 +253,12 @@ def customer_search(*, user, query: str, queryset: QuerySet[Customer] | None = N
         else (customers.filter(condition))
     )
     if kind == "name":
-        customers = customers.annotate(rank=_name_rank(query)).order_by("-rank", "id")
+        prefix, rank = _name_rank(query)
+        customers = customers.annotate(
+            prefix_hit=prefix, rank=rank, surname_stem=SurnameStem(Fold("surname"))
+        ).order_by(
+            F("prefix_hit").desc(), "-rank", "surname_stem", "first_name_folded", "surname", "id"
+        )
     return customers
 
 

@@ -352,6 +352,8 @@ class ConsentEvent(models.Model):
         choices=ConsentMethod,
         blank=True,
         default=ConsentMethod.UNSTATED,
+        # Bulk writers (COPY in the demo and imports) leave the column out.
+        db_default=ConsentMethod.UNSTATED,
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -60,7 +60,7 @@ FIELD_CHANNELS = {"subject": "email", "body_html": "email", "body_text": "sms me
 class CampaignForm(forms.ModelForm):
     holiday_key = forms.ChoiceField(label=_("Holiday"), required=False)
     holdout_percent = forms.DecimalField(
-        label=_("Holdout, % of the audience"),
+        label=_("Holdout (percent of the audience)"),
         min_value=0,
         max_value=90,
         decimal_places=1,

@@ -247,10 +247,15 @@ def campaign_progress(request, pk: int):
 @require_GET
 def campaign_results(request, pk: int):
     campaign = _campaign(request, pk)
+    results = results_service.campaign_results(campaign=campaign)
     return render(
         request,
         "campaigns/results.html",
-        {"campaign": campaign, "results": results_service.campaign_results(campaign=campaign)},
+        {
+            "campaign": campaign,
+            "results": results,
+            "holdout": results_service.holdout_check(campaign=campaign, results=results),
+        },
     )
 
 

@@ -73,3 +73,15 @@ def can_close(contact, user) -> bool:
     from customers.selectors import can_close_followup
 
     return can_close_followup(user, contact)
+
+
+@register.filter
+def percent(value, mode: str = "") -> str:
+    """A share (0.123) as a percentage in the reader's format: "12,3 %"; "signed" adds a +."""
+    if value is None or value == "":
+        return "—"
+    amount = Decimal(str(value)) * 100
+    text = number_format(amount, decimal_pos=1, use_l10n=True)
+    if mode == "signed" and amount > 0:
+        text = f"+{text}"
+    return f"{text}\u00a0%"

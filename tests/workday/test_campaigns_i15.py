@@ -46,9 +46,7 @@ def test_rule_errors_name_the_condition_and_field(marketer):
 
 def test_segment_members_are_scoped_and_masked(client, marketer, store_a):
     anna = customer(store_a, surname="Иванова", first_name="Анна", email="anna@mail.ru")
-    segment = Segment.objects.create(
-        name="Все", rules={"op": "and", "rules": []}, owner=marketer
-    )
+    segment = Segment.objects.create(name="Все", rules={"op": "and", "rules": []}, owner=marketer)
     client.force_login(marketer)
     body = client.get(reverse("campaigns:segment_members", args=[segment.pk])).content.decode()
     assert "Иванова Анна" in body
@@ -177,7 +175,7 @@ def test_sms_test_send_without_gateway_says_what_to_do(client, settings, markete
 
 def test_results_warn_when_holdout_is_too_small_and_format_money(client, marketer, store_a):
     campaign = make_campaign(marketer, holdout_share=Decimal("0.1"), status="done")
-    for i in range(24):
+    for _i in range(24):
         Message.objects.create(
             campaign=campaign,
             customer=customer(store_a),

@@ -564,7 +564,10 @@ def customer_receipts(*, customer: Customer) -> QuerySet[Receipt]:
             Prefetch(
                 "returns",
                 queryset=Return.objects.prefetch_related(
-                    Prefetch("lines", queryset=ReturnLine.objects.select_related("receipt_line"))
+                    Prefetch(
+                        "lines",
+                        queryset=ReturnLine.objects.select_related("receipt_line__product"),
+                    )
                 ),
             ),
         )

@@ -423,10 +423,12 @@ def duplicate_check(request):
 @perm_or_404("customers.view_customer")
 @require_GET
 def lead_list(request):
+    masked = not can_see_contact_details(request.user)
+    leads = selectors.leads(user=request.user, limit=200)
     return render(
         request,
         "customers/leads.html",
-        {"leads": selectors.leads(user=request.user, limit=200)},
+        {"leads": [(c, contact_details_light(c, masked)) for c in leads], "masked": masked},
     )
 
 

@@ -85,3 +85,11 @@ def percent(value, mode: str = "") -> str:
     if mode == "signed" and amount > 0:
         text = f"+{text}"
     return f"{text}\u00a0%"
+
+
+@register.filter
+def contact_channel_label(code: str) -> str:
+    """The readable name of a contact-log channel code."""
+    from customers.models import ContactChannel
+
+    return dict(ContactChannel.choices).get(code, code)

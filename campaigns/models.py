@@ -126,6 +126,7 @@ class Campaign(models.Model):
     )
     segment = models.ForeignKey(
         Segment,
+        verbose_name=_("segment"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -140,7 +141,13 @@ class Campaign(models.Model):
     # analytics.HolidayAffinity; a chain date instead when `chain_date` is set.
     holiday_key = models.CharField(_("holiday"), max_length=5, blank=True)
     chain_date = models.ForeignKey(
-        ChainDate, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns"
+        ChainDate,
+        verbose_name=_("chain date"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        help_text=_("A date of the chain's own calendar, instead of a public holiday."),
     )
     affinity_only = models.BooleanField(
         _("only customers with affinity for the holiday"), default=False

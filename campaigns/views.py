@@ -24,10 +24,18 @@ from campaigns.models import Campaign, Message, Segment
 from campaigns.services import campaigns as services
 from campaigns.services import results as results_service
 from campaigns.services.render import unsubscribe_message_id
-from campaigns.services.segments import FIELDS, segment_customers
-from crm.disclosure import card_read
+from campaigns.services.segments import (
+    FIELD_OP_LABELS,
+    FIELDS,
+    OP_LABELS,
+    choice_labels,
+    segment_customers,
+)
+from campaigns.services.triggers import holiday_choices
+from crm.disclosure import card_read, masked_contacts
 from crm.models import AuditAction
 from customers.models import Customer, Tag
+from customers.selectors import customer_search
 from sales.models import Category, Store
 
 BAD_INPUT = 400
@@ -94,7 +102,10 @@ def _campaign_form(request, campaign: Campaign):
             return redirect("campaigns:detail", pk=saved.pk)
     status = BAD_INPUT if request.method == "POST" else 200
     return render(
-        request, "campaigns/form.html", {"form": form, "campaign": campaign}, status=status
+        request,
+        "campaigns/form.html",
+        {"form": form, "campaign": campaign, "admin_hint": request.user.is_staff},
+        status=status,
     )
 
 
@@ -184,9 +195,17 @@ def campaign_test_send(request, pk: int):
 
 
 @manager_only
-@require_POST
+@require_http_methods(["GET", "POST"])
 def campaign_start_view(request, pk: int):
+    """GET (or a POST without `confirmed`) shows who would get the campaign; the confirmed
+    POST starts it."""
     campaign = _campaign(request, pk)
+    if request.method == "GET" or request.POST.get("confirmed") != "yes":
+        return render(
+            request,
+            "campaigns/start_confirm.html",
+            {"campaign": campaign, "audience": selectors.audience(campaign=campaign)},
+        )
     try:
         created = services.campaign_start(actor=request.user, campaign=campaign)
     except ValidationError as error:
@@ -196,6 +215,36 @@ def campaign_start_view(request, pk: int):
     else:
         messages.success(request, _("Started: %(n)s messages queued.") % {"n": created})
     return redirect("campaigns:detail", pk=campaign.pk)
+
+
+PICKER_RESULTS = 8
+
+
+@manager_only
+@require_GET
+def campaign_customer_picker(request, pk: int):
+    """Customers to preview or test-send for, found by the one search box (htmx fragment).
+
+    Names and masked phones only; the preview itself decides what it may show.
+    """
+    _campaign(request, pk)
+    query = (request.GET.get("q") or "").strip()[:100]
+    found = []
+    if len(query) >= 2:
+        found = list(
+            customer_search(user=request.user, query=query).select_related("home_store")[
+                :PICKER_RESULTS
+            ]
+        )
+    return render(
+        request,
+        "campaigns/_customer_picker.html",
+        {
+            "found": [(c, masked_contacts(c)) for c in found],
+            "query": query,
+            "target": request.GET.get("for") or "preview",
+        },
+    )
 
 
 @manager_only
@@ -229,10 +278,15 @@ def campaign_progress(request, pk: int):
 @require_GET
 def campaign_results(request, pk: int):
     campaign = _campaign(request, pk)
+    results = results_service.campaign_results(campaign=campaign)
     return render(
         request,
         "campaigns/results.html",
-        {"campaign": campaign, "results": results_service.campaign_results(campaign=campaign)},
+        {
+            "campaign": campaign,
+            "results": results,
+            "holdout": results_service.holdout_check(campaign=campaign, results=results),
+        },
     )
 
 
@@ -263,17 +317,30 @@ def _builder_schema() -> dict:
         "tag": list(Tag.objects.values_list("id", "name")),
         "bought_category": list(Category.objects.values_list("id", "path")[:500]),
     }
-    return {
-        name: {
+    labels = choice_labels()
+    holidays = holiday_choices()
+    fields = {}
+    for name, spec in FIELDS.items():
+        kinds = set(spec.ops.values())
+        if "holiday" in kinds:
+            field_options = holidays
+        elif "channel" in kinds:
+            field_options = list(labels["channel"].items())
+        else:
+            field_options = options.get(name, [])
+        fields[name] = {
             "label": str(spec.label),
             "group": str(spec.group),
             "ops": spec.ops,
-            "choices": list(spec.choices),
+            "op_labels": {
+                op: str(FIELD_OP_LABELS.get((name, op), OP_LABELS[op])) for op in spec.ops
+            },
+            # Every coded value with its label, so the builder never shows a code.
+            "choices": [[c, labels.get(name, {}).get(c, c) or "—"] for c in spec.choices],
             "extra": dict(spec.extra),
-            "options": options.get(name, []),
+            "options": field_options,
         }
-        for name, spec in FIELDS.items()
-    }
+    return fields
 
 
 @manager_only
@@ -327,6 +394,36 @@ def segment_count(request):
         )
     count = segment_customers(user=request.user, rules=form.cleaned_data["rules"]).count()
     return render(request, "campaigns/_count.html", {"count": count})
+
+
+SEGMENT_MEMBERS_SHOWN = 50
+
+
+@manager_only
+@require_GET
+def segment_members(request, pk: int):
+    """The first members of a segment, as the customer list shows them (htmx fragment).
+
+    Scoped to what the user may see (segments compile onto `visible_customers`) and always
+    masked: a page of people is list-shaped, and contact details of many people are the
+    export's to give.
+    """
+    segment = _segment(request, pk)
+    members = (
+        segment_customers(user=request.user, segment=segment)
+        .select_related("home_store", "metrics")
+        .order_by("surname", "first_name", "id")[: SEGMENT_MEMBERS_SHOWN + 1]
+    )
+    rows = list(members)
+    return render(
+        request,
+        "campaigns/_members.html",
+        {
+            "segment": segment,
+            "rows": [(c, masked_contacts(c)) for c in rows[:SEGMENT_MEMBERS_SHOWN]],
+            "more": len(rows) > SEGMENT_MEMBERS_SHOWN,
+        },
+    )
 
 
 @manager_only

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .audit import audit_record
 from .models import AuditAction, AuditEvent, StaffProfile
+from .roles import permission_label, role_label
 
 User = get_user_model()
 
@@ -33,7 +34,19 @@ class StaffUserAdmin(UserAdmin):
 
     @admin.display(description=_("roles"))
     def roles(self, obj) -> str:
-        return ", ".join(g.name for g in obj.groups.all())
+        return ", ".join(role_label(g.name) for g in obj.groups.all())
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        # Roles and permissions read in the admin's language (the stored names are English).
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "groups":
+            field.label_from_instance = lambda group: role_label(group.name)
+        elif db_field.name == "user_permissions":
+            field.queryset = field.queryset.select_related("content_type")
+            field.label_from_instance = lambda perm: (
+                f"{perm.content_type.app_label} | {permission_label(perm)}"
+            )
+        return field
 
     def save_model(self, request, obj, form, change):
         before = _flags(User.objects.get(pk=obj.pk)) if change else None

@@ -7,11 +7,47 @@ deploy, so an admin's edits to a group in the admin are never silently undone.
 
 from collections.abc import Iterable
 
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
+
 ADMINISTRATOR = "Administrator"
 MARKETER = "Marketer"
 STORE_MANAGER = "Store manager"
 SALES_ASSOCIATE = "Sales associate"
 ROLES = (ADMINISTRATOR, MARKETER, STORE_MANAGER, SALES_ASSOCIATE)
+# Group names stay English in the database (migrations and code look them up by name); people
+# read them translated.
+gettext_noop("Administrator")
+gettext_noop("Marketer")
+gettext_noop("Store manager")
+gettext_noop("Sales associate")
+
+
+def role_label(name: str) -> str:
+    """A role (group) name in the reader's language; an admin's own group keeps its name."""
+    return gettext(name) if name else name
+
+
+_DEFAULT_ACTIONS = {
+    "add": gettext_lazy("Can add %(model)s"),
+    "change": gettext_lazy("Can change %(model)s"),
+    "delete": gettext_lazy("Can delete %(model)s"),
+    "view": gettext_lazy("Can view %(model)s"),
+}
+
+
+def permission_label(permission) -> str:
+    """A permission's name in the reader's language.
+
+    Django stores "Can add customer" in English at migrate time; the four default actions are
+    rebuilt from the model's translated verbose name, custom permissions are looked up by their
+    (English) name among the app's translations.
+    """
+    action, _, model = permission.codename.partition("_")
+    model_class = permission.content_type.model_class()
+    if action in _DEFAULT_ACTIONS and model_class and model == permission.content_type.model:
+        return str(_DEFAULT_ACTIONS[action]) % {"model": model_class._meta.verbose_name}
+    return gettext(permission.name)
+
 
 _CARD_READ = [
     "customers.view_customer",

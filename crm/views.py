@@ -16,9 +16,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from customers import selectors
+from customers.selectors import can_close_followup
 
 from .forms import AuditFilterForm
 from .models import AuditAction, AuditEvent
+
+FOLLOWUPS_PER_PAGE = 25
 
 
 @login_required
@@ -29,15 +32,25 @@ def home(request):
     if not user.has_perm("customers.view_customer"):
         return render(request, "crm/home.html", {"no_role": True})
     today = timezone.localdate()
-    followups = selectors.followups_due(user=user, today=today)
+    counts = selectors.followup_counts(user=user, today=today)
+    paginator = Paginator(selectors.open_followups(user=user, today=today), FOLLOWUPS_PER_PAGE)
+    # The aggregate has just counted them; spare the paginator a second COUNT.
+    paginator.count = counts["today"] + counts["overdue"]
+    page = paginator.get_page(request.GET.get("page"))
+    for item in page:
+        item.can_close = can_close_followup(user, item)
     context = {
         "today": today,
-        "overdue": [c for c in followups if c.due_date < today],
-        "due_today": [c for c in followups if c.due_date == today],
+        "followups": page,
+        "due_today": [c for c in page if c.due_date == today],
+        "overdue": [c for c in page if c.due_date < today],
+        "counts": counts,
         "birthdays": selectors.upcoming_birthdays(user=user, days=7),
         "leads": selectors.leads(user=user, limit=10, new_since_days=30),
         "vips": selectors.recent_vips(user=user),
     }
+    if request.htmx and request.htmx.target == "followups":
+        return render(request, "crm/_followups.html", context)
     return render(request, "crm/home.html", context)
 
 

@@ -47,6 +47,7 @@ from sales.api.serializers import (
 from sales.selectors import customer_receipts
 
 from .models import (
+    ConsentMethod,
     ContactChannel,
     Customer,
     CustomerPhone,
@@ -228,6 +229,13 @@ class ConsentInputSerializer(StrictSerializer):
     sms = serializers.BooleanField(required=False)
     messenger = serializers.BooleanField(required=False)
     phone = serializers.BooleanField(required=False)
+    method = serializers.ChoiceField(
+        choices=ConsentMethod.choices,
+        required=False,
+        allow_blank=True,
+        help_text="How the customer agreed (paper, in_person, phone_call, electronic); "
+        "kept with each consent granted at registration.",
+    )
 
 
 class CustomerWriteSerializer(StrictSerializer):
@@ -458,7 +466,8 @@ class CustomerListCreateApi(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         phones = data.pop("phones", [])
-        consent = data.pop("consent", {})
+        consent = dict(data.pop("consent", {}))
+        consent_method = consent.pop("method", "")
         user = request.user
         store_id = data.pop("home_store", None)
         if getattr(user, "is_pos_client", False):
@@ -485,6 +494,7 @@ class CustomerListCreateApi(GenericAPIView):
                 actor=service_actor(user),
                 phones=phones,
                 consents={channel: granted for channel, granted in consent.items()},
+                consent_method=consent_method,
                 source=source,
                 request=request,
                 **data,

@@ -11,10 +11,13 @@ from sales.models import Store
 
 from .models import (
     Channel,
+    ConsentMethod,
     Contact,
+    ContactChannel,
     Customer,
     CustomField,
     CustomFieldType,
+    Direction,
     LifecycleStage,
     Tag,
 )
@@ -166,6 +169,12 @@ class CustomerForm(forms.ModelForm):
             self.fields["home_store"].queryset = Store.objects.filter(
                 Q(pk__in=user_store_ids(user)) | Q(pk=self.instance.home_store_id)
             )
+            # A card filed under no store would vanish from this user's list: offer no empty
+            # choice (and the service files a card sent without one under the user's store).
+            if self.fields["home_store"].queryset.exists():
+                self.fields["home_store"].empty_label = None
+        if not self.instance.pk and user is not None and "home_store" not in self.initial:
+            self.initial["home_store"] = _default_store_id(user)
         self.partial = partial
         self.sent = set(self.fields)
         if partial and self.is_bound:
@@ -189,6 +198,59 @@ class CustomerForm(forms.ModelForm):
     def card_data(self) -> dict:
         """The card fields to set: all of them on a new card, those sent on an edit."""
         return {name: self.cleaned_data.get(name) for name in CARD_FORM_FIELDS if name in self.sent}
+
+
+class SignUpForm(CustomerForm):
+    """The new-card form: the card plus the customer's agreements given at sign-up.
+
+    Agreements are extra (non-model) fields listed in `agreement_fields`, rendered in their own
+    block of the page; a subclass or a later feature adds its own agreement (for example the
+    consent to processing personal data) by adding a field and its name to that list.
+    """
+
+    consent_method = forms.ChoiceField(
+        label=_("How the customer agreed"),
+        choices=ConsentMethod.choices,
+        required=False,
+        initial=ConsentMethod.PAPER,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.agreement_fields = []
+        for code, label in Channel.choices:
+            name = f"consent_{code}"
+            self.fields[name] = forms.BooleanField(
+                label=_("Agrees to messages by %(channel)s") % {"channel": label},
+                required=False,
+            )
+            self.agreement_fields.append(name)
+        self.agreement_fields.append("consent_method")
+        bootstrap(self)
+
+    def card_fields(self):
+        return [f for f in self if f.name not in self.agreement_fields]
+
+    def agreements(self):
+        return [self[name] for name in self.agreement_fields]
+
+    def consents(self) -> dict[str, bool]:
+        """Channels the customer agreed to now; nothing is recorded for unticked channels."""
+        return {code: True for code in Channel.values if self.cleaned_data.get(f"consent_{code}")}
+
+    def clean(self):
+        data = super().clean()
+        if any(data.get(f"consent_{c}") for c in Channel.values) and not data.get("consent_method"):
+            self.add_error("consent_method", _("Say how the customer agreed."))
+        return data
+
+
+def _default_store_id(user) -> int | None:
+    """The store a new card is filed under unless the user picks another: their own store."""
+    from crm.access import user_store_ids
+
+    ids = user_store_ids(user)
+    return ids[0] if ids else None
 
 
 def custom_field_form_field(definition: CustomField) -> forms.Field:
@@ -253,6 +315,9 @@ class ContactForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The usual entry: a call the store made. Saves two clicks on every log line.
+        self.fields["channel"].initial = ContactChannel.PHONE
+        self.fields["direction"].initial = Direction.OUTBOUND
         bootstrap(self)
 
     def _post_clean(self):
@@ -264,6 +329,7 @@ class ConsentForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices)
     granted = forms.BooleanField(required=False)
     note = forms.CharField(max_length=300, required=False)
+    method = forms.ChoiceField(choices=ConsentMethod.choices, required=False)
 
 
 class TraceForm(forms.Form):

@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from sales.models import MONEY
 
+from .folding import Fold
+
 
 class Gender(models.TextChoices):
     UNKNOWN = "", _("Not stated")
@@ -50,6 +52,16 @@ class Source(models.TextChoices):
     ADMIN = "admin", _("Admin")
     DEMO = "demo", _("Demo data")
     UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+
+
+class ConsentMethod(models.TextChoices):
+    """How the customer expressed their agreement: the evidence behind a consent record."""
+
+    UNSTATED = "", _("Not stated")
+    PAPER = "paper", _("Signed a paper form")
+    IN_PERSON = "in_person", _("Said so in person")
+    PHONE_CALL = "phone_call", _("Said so on the phone")
+    ELECTRONIC = "electronic", _("Ticked a box online or on the till screen")
 
 
 class AcquisitionChannel(models.Model):
@@ -159,16 +171,21 @@ class Customer(models.Model):
     preferences = models.TextField(_("preferences"), blank=True)
     notes = models.TextField(_("notes"), blank=True)
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
-    tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="customers")
     # Relationship
     lifecycle_stage = models.CharField(
         _("lifecycle stage"), max_length=10, choices=LifecycleStage, default=LifecycleStage.LEAD
     )
     acquisition_channel = models.ForeignKey(
-        AcquisitionChannel, null=True, blank=True, on_delete=models.SET_NULL
+        AcquisitionChannel,
+        verbose_name=_("acquisition channel"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
     )
     home_store = models.ForeignKey(
         "sales.Store",
+        verbose_name=_("home store"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -176,6 +193,7 @@ class Customer(models.Model):
     )
     assigned_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned manager"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -221,13 +239,19 @@ class Customer(models.Model):
             models.Index(Upper("email"), name="customer_email_upper"),
             # Birthday look-ahead ("next 7 days") reads month and day, never the year.
             models.Index("birth_date", name="customer_birth_date"),
+            # Search compares folded names (Ё as Е, see customers.folding): typos and
+            # fragments through the trigram indexes, exact prefixes through the btree one.
             GinIndex(
-                OpClass(Upper("surname"), name="gin_trgm_ops"),
-                name="customer_surname_trgm",
+                OpClass(Fold("surname"), name="gin_trgm_ops"),
+                name="customer_surname_fold_trgm",
             ),
             GinIndex(
-                OpClass(Upper("first_name"), name="gin_trgm_ops"),
-                name="customer_first_name_trgm",
+                OpClass(Fold("first_name"), name="gin_trgm_ops"),
+                name="customer_first_fold_trgm",
+            ),
+            models.Index(
+                OpClass(Fold("surname"), name="text_pattern_ops"),
+                name="customer_surname_fold_prefix",
             ),
             GinIndex(fields=["custom_fields"], name="customer_custom_fields"),
         ]
@@ -273,6 +297,10 @@ class CustomerPhone(models.Model):
         ordering = ["-is_primary", "id"]
         verbose_name = _("phone")
         verbose_name_plural = _("phones")
+        indexes = [
+            # A fragment of a number typed in the search box ("5612", "529-56-12").
+            GinIndex(OpClass("number", name="gin_trgm_ops"), name="phone_number_trgm"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["customer"], condition=Q(is_primary=True), name="phone_one_primary"
@@ -317,7 +345,16 @@ class ConsentEvent(models.Model):
     channel = models.CharField(_("channel"), max_length=10, choices=Channel)
     granted = models.BooleanField(_("granted"))
     at = models.DateTimeField(_("when"))
-    source = models.CharField(_("how"), max_length=12, choices=Source)
+    source = models.CharField(_("recorded through"), max_length=12, choices=Source)
+    method = models.CharField(
+        _("how the customer agreed"),
+        max_length=12,
+        choices=ConsentMethod,
+        blank=True,
+        default=ConsentMethod.UNSTATED,
+        # Bulk writers (COPY in the demo and imports) leave the column out.
+        db_default=ConsentMethod.UNSTATED,
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -23,6 +23,7 @@ from django.db.models import (
     BooleanField,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     Max,
     OuterRef,
@@ -40,6 +41,7 @@ from crm.access import lookup_customers, visible_customers
 from crm.inputs import is_safe_text
 from sales.models import Receipt, ReceiptLine, Return, ReturnLine
 
+from .folding import Fold, SurnameStem, fold, surname_stem_of
 from .models import (
     ConsentEvent,
     Contact,
@@ -68,6 +70,7 @@ _TRANSLIT = [
     ("YU", "Ю"),
     ("YA", "Я"),
     ("YE", "Е"),
+    ("IA", "ИЯ"),
     ("IY", "ИЙ"),
     ("EY", "ЕЙ"),
     ("AY", "АЙ"),
@@ -122,22 +125,23 @@ def latin_to_cyrillic(text: str) -> str:
 
 
 def _name_tokens(query: str) -> list[list[str]]:
-    """Each word of the query with its spellings to try (as typed, and Cyrillic if Latin)."""
+    """Each word of the query with its spellings to try (as typed, and Cyrillic if Latin),
+    folded (see `fold`)."""
     tokens = []
     for word in re.split(r"[\s,]+", query.upper()):
         word = word.strip(".-'\"")
         if not word:
             continue
-        variants = [word]
+        variants = [fold(word)]
         if _LATIN.search(word):
-            variants.append(latin_to_cyrillic(word))
+            variants.append(fold(latin_to_cyrillic(word)))
         tokens.append(variants)
     return tokens[:4]
 
 
 def _field_matches(field: str, variants: list[str]) -> Q:
     # `%` (trigram similarity) tolerates typos and `LIKE 'X%'` catches short fragments; both
-    # use the GIN trigram indexes on UPPER(surname) and UPPER(first_name).
+    # use the GIN trigram indexes on the folded surname and first name.
     condition = Q()
     for variant in variants:
         condition |= Q(**{f"{field}__trigram_similar": variant})
@@ -152,19 +156,23 @@ def _name_filter(tokens: list[list[str]]) -> Q:
     lets PostgreSQL AND two small index bitmaps instead of scanning every "Анна" in the base.
     """
     if len(tokens) == 1:
-        return _field_matches("surname_upper", tokens[0]) | _field_matches(
-            "first_name_upper", tokens[0]
+        return _field_matches("surname_folded", tokens[0]) | _field_matches(
+            "first_name_folded", tokens[0]
         )
     first, second = tokens[0], tokens[1]
     condition = (
-        _field_matches("surname_upper", first) & _field_matches("first_name_upper", second)
-    ) | (_field_matches("surname_upper", second) & _field_matches("first_name_upper", first))
+        _field_matches("surname_folded", first) & _field_matches("first_name_folded", second)
+    ) | (_field_matches("surname_folded", second) & _field_matches("first_name_folded", first))
     # A third word (a patronymic, usually) narrows further but is not required to be indexed.
     for extra in tokens[2:]:
-        condition &= Q(patronymic_upper__startswith=extra[0]) | _field_matches(
-            "surname_upper", extra
+        condition &= Q(patronymic_folded__startswith=extra[0]) | _field_matches(
+            "surname_folded", extra
         )
     return condition
+
+
+PARTIAL_PHONE_MIN_DIGITS = 4
+PARTIAL_PHONE_OWNERS = 200
 
 
 def _identifier_filter(query: str) -> Q:
@@ -172,12 +180,22 @@ def _identifier_filter(query: str) -> Q:
     # PostgreSQL falls back to a sequential scan, while `card = x OR id = y` is two index probes.
     condition = Q(card_number=re.sub(r"[\s\-()]", "", query))
     phone = try_normalize_phone(query)
+    owners: list[int] = []
     if phone:
         owners = list(
             CustomerPhone.objects.filter(number=phone).values_list("customer_id", flat=True)
         )
-        if owners:
-            condition |= Q(pk__in=owners)
+    digits = re.sub(r"\D", "", query)
+    if not owners and PARTIAL_PHONE_MIN_DIGITS <= len(digits) <= 10:
+        # A fragment of a number ("5612", "529-56-12"): the trigram index on the numbers finds
+        # them; bounded, since four digits can match hundreds of phones at a million cards.
+        owners = list(
+            CustomerPhone.objects.filter(number__contains=digits).values_list(
+                "customer_id", flat=True
+            )[:PARTIAL_PHONE_OWNERS]
+        )
+    if owners:
+        condition |= Q(pk__in=owners)
     return condition
 
 
@@ -195,26 +213,36 @@ def _search_filter(query: str) -> tuple[str, Q, dict[str, Any]]:
         "name",
         _name_filter(tokens),
         {
-            "surname_upper": Upper("surname"),
-            "first_name_upper": Upper("first_name"),
-            "patronymic_upper": Upper("patronymic"),
+            "surname_folded": Fold("surname"),
+            "first_name_folded": Fold("first_name"),
+            "patronymic_folded": Fold("patronymic"),
         },
     )
 
 
-def _name_rank(query: str):
+def _name_rank(query: str) -> tuple[Any, Any]:
+    """(exact prefix hit, similarity): prefix matches first, then the closest spellings.
+
+    Similarity is taken against the surname's stem, so ИВАНОВ and ИВАНОВА score the same.
+    """
     rank = Value(0.0)
+    prefix = Q(pk__in=[])
+    stem = SurnameStem(Fold("surname"))
     for variants in _name_tokens(query):
         for variant in variants:
             rank = rank + Greatest(
-                TrigramSimilarity(Upper("surname"), Value(variant)),
-                TrigramSimilarity(Upper("first_name"), Value(variant)),
+                TrigramSimilarity(stem, Value(surname_stem_of(variant))),
+                TrigramSimilarity(Fold("first_name"), Value(variant)),
             )
-    return rank
+            prefix |= Q(surname_folded__startswith=variant) | Q(
+                first_name_folded__startswith=variant
+            )
+    return ExpressionWrapper(prefix, output_field=BooleanField()), rank
 
 
 def customer_search(*, user, query: str, queryset: QuerySet[Customer] | None = None):
-    """Visible customers matching one search box: phone in any format, card, email or name."""
+    """Visible customers matching one search box: phone in any format (or a fragment of one),
+    card, email or name (Ё/Е alike, Latin or Cyrillic, with typos)."""
     customers = queryset if queryset is not None else visible_customers(user)
     query = (query or "").strip()
     if not query:
@@ -226,7 +254,12 @@ def customer_search(*, user, query: str, queryset: QuerySet[Customer] | None = N
         else (customers.filter(condition))
     )
     if kind == "name":
-        customers = customers.annotate(rank=_name_rank(query)).order_by("-rank", "id")
+        prefix, rank = _name_rank(query)
+        customers = customers.annotate(
+            prefix_hit=prefix, rank=rank, surname_stem=SurnameStem(Fold("surname"))
+        ).order_by(
+            F("prefix_hit").desc(), "-rank", "surname_stem", "first_name_folded", "surname", "id"
+        )
     return customers
 
 
@@ -556,7 +589,10 @@ def customer_receipts(*, customer: Customer) -> QuerySet[Receipt]:
             Prefetch(
                 "returns",
                 queryset=Return.objects.prefetch_related(
-                    Prefetch("lines", queryset=ReturnLine.objects.select_related("receipt_line"))
+                    Prefetch(
+                        "lines",
+                        queryset=ReturnLine.objects.select_related("receipt_line__product"),
+                    )
                 ),
             ),
         )
@@ -594,18 +630,53 @@ def custom_field_groups(*, customer: Customer) -> list[dict[str, Any]]:
 # --- Today and leads ---------------------------------------------------------------------------
 
 
-def followups_due(*, user, today: dt.date | None = None, limit: int = 50) -> list[Contact]:
-    """Open follow-ups of visible customers due today or overdue, the user's own first."""
+def open_followups(*, user, today: dt.date | None = None) -> QuerySet[Contact]:
+    """Open follow-ups of visible customers due today or overdue: today's first (the user's own
+    first among them), then overdue ones, most recently due first.
+
+    Nothing is capped here: the Today page paginates, so an old backlog never hides today's
+    items. Relies on the partial index `contact_open_followups`.
+    """
+    from django.db.models import Case, IntegerField, When
+
     today = today or timezone.localdate()
-    return list(
+    return (
         Contact.objects.filter(
             customer__in=visible_customers(user).values("pk"),
             due_date__lte=today,
             done_at__isnull=True,
         )
         .select_related("customer", "staff")
-        .annotate(mine=Q(staff=user))
-        .order_by("-mine", "due_date", "id")[:limit]
+        .annotate(
+            mine=Q(staff=user),
+            is_today=Case(
+                When(due_date=today, then=Value(0)), default=Value(1), output_field=IntegerField()
+            ),
+        )
+        .order_by("is_today", "-mine", "-due_date", "id")
+    )
+
+
+def can_close_followup(user, contact: Contact) -> bool:
+    """Whoever owns a follow-up closes it; so may anyone allowed to change contacts (managers)."""
+    return contact.staff_id == user.pk or user.has_perm("customers.change_contact")
+
+
+def followups_due(*, user, today: dt.date | None = None, limit: int = 50) -> list[Contact]:
+    """The first `limit` open follow-ups in Today's order (see `open_followups`)."""
+    return list(open_followups(user=user, today=today)[:limit])
+
+
+def followup_counts(*, user, today: dt.date | None = None) -> dict[str, int]:
+    """How many open follow-ups are due today and how many are overdue (one aggregate)."""
+    today = today or timezone.localdate()
+    return Contact.objects.filter(
+        customer__in=visible_customers(user).values("pk"),
+        due_date__lte=today,
+        done_at__isnull=True,
+    ).aggregate(
+        today=Count("id", filter=Q(due_date=today)),
+        overdue=Count("id", filter=Q(due_date__lt=today)),
     )
 
 

@@ -24,6 +24,7 @@ from crm.models import AuditAction
 from .models import (
     Channel,
     ConsentEvent,
+    ConsentMethod,
     Contact,
     Customer,
     CustomerPhone,
@@ -224,23 +225,55 @@ def _set_phones(customer: Customer, numbers: list[str]) -> None:
         customer.save(update_fields=["phone", "updated_at"])
 
 
+def _keep_within_reach(actor, fields: dict[str, Any]) -> None:
+    """A card must stay visible to whoever creates it, or it "vanishes" from their search.
+
+    A user who sees only their stores' customers gets their (first) store as the home store when
+    none is given, and may not file a card under a store that is not theirs; with no store at
+    all, a store manager becomes the assigned manager (associates see the cards they created).
+    Tills (POS keys), imports and users who see the whole base are left as they are.
+    """
+    from crm.access import user_store_ids
+
+    if not getattr(actor, "is_authenticated", False) or getattr(actor, "is_pos_client", False):
+        return
+    if actor.is_superuser or actor.has_perm("customers.view_all_customers"):
+        return
+    store_ids = user_store_ids(actor)
+    store = fields.get("home_store")
+    store_id = getattr(store, "pk", store)
+    if store_id is not None and store_id not in store_ids:
+        raise ValidationError(
+            {"home_store": [_("Choose one of your own stores, or the card would be out of reach.")]}
+        )
+    if store_id is None and store_ids:
+        from sales.models import Store
+
+        fields["home_store"] = Store.objects.get(pk=store_ids[0])
+    elif store_id is None and actor.has_perm("customers.view_store_customers"):
+        fields.setdefault("assigned_manager", actor)
+
+
 @transaction.atomic
 def customer_create(
     *,
     actor,
     phones: Iterable[str] = (),
     consents: Mapping[str, bool] | None = None,
+    consent_method: str = "",
     custom_fields: Mapping[str, Any] | None = None,
     tags: Iterable = (),
     source: str = Source.WEB,
     request=None,
     **fields: Any,
 ) -> Customer:
-    """Create a card with its phones and consent; DuplicateCustomer if a phone or card is taken."""
+    """Create a card with its phones and consent per channel (recorded with its source and how
+    the customer agreed); DuplicateCustomer if a phone or card is taken."""
     unknown = set(fields) - set(CARD_FIELDS)
     if unknown:
         raise ValidationError({name: [_("Unknown field.")] for name in sorted(unknown)})
     fields.setdefault("lifecycle_stage", LifecycleStage.LEAD)
+    _keep_within_reach(actor, fields)
     if fields.get("card_number") == "":
         fields["card_number"] = None
     _clean_emails(fields)
@@ -265,7 +298,14 @@ def customer_create(
     if tags:
         customer.tags.set(tags)
     for channel, granted in (consents or {}).items():
-        consent_set(customer=customer, channel=channel, granted=granted, source=source, actor=actor)
+        consent_set(
+            customer=customer,
+            channel=channel,
+            granted=granted,
+            source=source,
+            method=consent_method if granted else "",
+            actor=actor,
+        )
     audit_record(
         actor=actor,
         action=AuditAction.CUSTOMER_CREATE,
@@ -370,10 +410,13 @@ def consent_set(
     actor=None,
     at: dt.datetime | None = None,
     note: str = "",
+    method: str = "",
 ) -> ConsentEvent | None:
     """Record a grant or withdrawal for one channel; no event when nothing changes."""
     if channel not in Channel.values:
         raise ValidationError({"channel": [_("Unknown channel %(c)s.") % {"c": channel}]})
+    if method not in ConsentMethod.values:
+        raise ValidationError({"method": [_("Unknown way of agreeing %(m)s.") % {"m": method}]})
     field = f"consent_{channel}"
     # Lock the row: an unsubscribe and a staff edit racing must both land in the history.
     current = Customer.objects.select_for_update().values_list(field, flat=True).get(pk=customer.pk)
@@ -385,6 +428,7 @@ def consent_set(
         granted=granted,
         at=at or timezone.now(),
         source=source,
+        method=method,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         note=note,
     )

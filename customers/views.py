@@ -30,6 +30,7 @@ from .forms import (
     CustomerForm,
     CustomerListForm,
     CustomFieldsForm,
+    SignUpForm,
     TraceForm,
 )
 from .models import Channel, Customer, CustomField, Source
@@ -63,6 +64,14 @@ def perm_or_404(perm: str):
 
 def _can_edit(user) -> bool:
     return user.has_perm("customers.change_customer")
+
+
+def _can_record_consent(user, customer: Customer) -> bool:
+    """Editors change consent on any card they see; whoever signed the customer up (an
+    associate at the till) records the agreement on the cards they created."""
+    return _can_edit(user) or (
+        user.has_perm("customers.add_customer") and customer.created_by_id == user.pk
+    )
 
 
 @perm_or_404("customers.view_customer")
@@ -158,6 +167,7 @@ def _card_context(request, customer: Customer, *, contact=None, **extra) -> dict
         "custom_groups": selectors.custom_field_groups(customer=customer),
         "metrics": getattr(customer, "metrics", None),
         "can_edit": _can_edit(request.user),
+        "can_consent": _can_record_consent(request.user, customer),
         "can_add_contact": request.user.has_perm("customers.add_contact"),
         "contact_form": extra.pop("contact_form", None) or ContactForm(),
         "channels": Channel.choices,
@@ -335,11 +345,10 @@ def contact_done(request, pk: int, contact_id: int):
     contact = customer.contacts.filter(pk=contact_id).first()
     if contact is None:
         raise Http404
-    if contact.staff_id != request.user.pk and not request.user.has_perm(
-        "customers.change_contact"
-    ):
+    if not selectors.can_close_followup(request.user, contact):
         return HttpResponse(_("You may not close this follow-up."), status=403)
     services.contact_complete(actor=request.user, contact=contact)
+    messages.success(request, _("The follow-up is done."))
     return redirect(safe_next(request) or customer.get_absolute_url())
 
 
@@ -358,7 +367,7 @@ def safe_next(request) -> str:
 @require_POST
 def consent_change(request, pk: int):
     customer = _customer_or_404(request, pk)
-    if not _can_edit(request.user):
+    if not _can_record_consent(request.user, customer):
         return HttpResponse(_("You may not change consent."), status=403)
     form = ConsentForm(request.POST)
     if not form.is_valid():
@@ -370,6 +379,7 @@ def consent_change(request, pk: int):
         source=Source.WEB,
         actor=request.user,
         note=form.cleaned_data["note"],
+        method=form.cleaned_data["method"],
     )
     if request.htmx:
         return render(
@@ -379,7 +389,7 @@ def consent_change(request, pk: int):
                 "customer": customer,
                 "consents": selectors.consent_history(customer=customer),
                 "channels": Channel.choices,
-                "can_edit": True,
+                "can_consent": True,
             },
         )
     return redirect(customer.get_absolute_url())
@@ -389,12 +399,14 @@ def consent_change(request, pk: int):
 def customer_create(request):
     duplicates = []
     if request.method == "POST":
-        form = CustomerForm(request.POST, user=request.user)
+        form = SignUpForm(request.POST, user=request.user)
         if form.is_valid():
             try:
                 customer = services.customer_create(
                     actor=request.user,
                     phones=form.phone_list(),
+                    consents=form.consents(),
+                    consent_method=form.cleaned_data.get("consent_method") or "",
                     request=request,
                     **{k: v for k, v in form.card_data().items() if v not in (None, "")},
                 )
@@ -416,7 +428,7 @@ def customer_create(request):
                 return redirect("customers:list")
         status = BAD_INPUT
     else:
-        form = CustomerForm(user=request.user)
+        form = SignUpForm(user=request.user)
         status = 200
     return render(
         request,
@@ -456,10 +468,13 @@ def duplicate_check(request):
 @perm_or_404("customers.view_customer")
 @require_GET
 def lead_list(request):
+    # A list: contacts masked for every role (crm/disclosure.py); the card shows them one by one.
+    masked = True
+    leads = selectors.leads(user=request.user, limit=200)
     return render(
         request,
         "customers/leads.html",
-        {"leads": selectors.leads(user=request.user, limit=200)},
+        {"leads": [(c, masked_contacts(c)) for c in leads], "masked": masked},
     )
 
 

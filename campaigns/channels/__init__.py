@@ -71,3 +71,22 @@ class ChannelBackend:
 def get_backend(channel: str) -> ChannelBackend:
     """A fresh backend for `channel` as configured in CLIENTELE_CHANNEL_BACKENDS."""
     return import_string(settings.CLIENTELE_CHANNEL_BACKENDS[channel])(channel)
+
+
+def channel_configured(channel: str) -> bool:
+    """Whether messages of `channel` can leave: an HTTP gateway needs its URL; email and any
+    custom backend are taken as configured (Django's mail settings always name a backend)."""
+    path = settings.CLIENTELE_CHANNEL_BACKENDS.get(channel)
+    if not path:
+        return False
+    from .http import HttpGatewayChannel
+
+    backend = import_string(path)
+    if isinstance(backend, type) and issubclass(backend, HttpGatewayChannel):
+        return bool(getattr(settings, f"CLIENTELE_{channel.upper()}_GATEWAY_URL", ""))
+    return True
+
+
+def configured_channels(channels) -> list[str]:
+    """The codes among `channels` that `channel_configured` accepts, in the given order."""
+    return [code for code in channels if channel_configured(code)]

@@ -14,6 +14,7 @@ import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from . import ChannelBackend, Outgoing, PermanentError, TransientError
 
@@ -22,7 +23,16 @@ class HttpGatewayChannel(ChannelBackend):
     def open(self) -> None:
         prefix = f"CLIENTELE_{self.channel.upper()}_GATEWAY"
         url = getattr(settings, f"{prefix}_URL", "")
-        self.missing = "" if url else f"{prefix}_URL is not set"
+        # Shown to whoever tried to send (a test send, a failed message): say what to do.
+        self.missing = (
+            ""
+            if url
+            else gettext(
+                "Sending by %(channel)s is not set up yet: an administrator sets "
+                "%(setting)s on the server (see the README, section Channels)."
+            )
+            % {"channel": self.channel.upper(), "setting": f"{prefix}_URL"}
+        )
         self.url = urlsplit(url)
         self.token = getattr(settings, f"{prefix}_TOKEN", "")
         self.connection = None

@@ -92,6 +92,40 @@ class Results:
     revenue_holdout: Decimal
 
 
+# What a holdout must be able to show: a change of the response rate of this many percentage
+# points, at 95% confidence (two-sided) and 80% power.
+DETECTABLE_UPLIFT = 0.02
+Z80 = 0.8416212335729143
+ASSUMED_RESPONSE_RATE = 0.10
+
+
+@dataclass
+class HoldoutCheck:
+    """Whether the holdout can measure anything, and the size it would need."""
+
+    too_small: bool
+    needed: int
+    audience_needed: int | None  # at the campaign's holdout share; None without a holdout
+
+
+def holdout_needed(response_rate: float | None) -> int:
+    """People per group to detect DETECTABLE_UPLIFT in a response rate near `response_rate`.
+
+    The usual two-proportion sample size, n = (z95 + z80)^2 * 2 p (1 - p) / delta^2, with p the
+    recipients' observed rate (or 10% before there is one).
+    """
+    p = response_rate if response_rate and 0.0 < response_rate < 1.0 else ASSUMED_RESPONSE_RATE
+    return math.ceil((Z95 + Z80) ** 2 * 2 * p * (1 - p) / DETECTABLE_UPLIFT**2)
+
+
+def holdout_check(*, campaign: Campaign, results: Results) -> HoldoutCheck:
+    """Too small when the holdout has fewer people than `holdout_needed` says."""
+    needed = holdout_needed(results.figures[0].recipients if results.figures else None)
+    share = float(campaign.holdout_share)
+    audience = math.ceil(needed / share) if share > 0 else None
+    return HoldoutCheck(results.holdout < needed, needed, audience)
+
+
 def _uplift(name, t, h) -> Figure:
     """t, h: (n, mean, variance) or None."""
     if not t or not h:

@@ -172,8 +172,62 @@ def _finite_number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+# What each operator reads as in the builder (the codes stay in the JSON tree).
+OP_LABELS = {
+    "in": _("is one of"),
+    "not_in": _("is none of"),
+    "eq": _("is"),
+    "ne": _("is not"),
+    "contains": _("contains"),
+    "gte": _("at least"),
+    "lte": _("at most"),
+    "lt": _("fewer than"),
+    "before": _("before"),
+    "after": _("after"),
+    "since": _("since"),
+    "yes": _("yes"),
+    "no": _("no"),
+    "any": _("has any of"),
+    "none": _("has none of"),
+    "granted": _("given for"),
+    "not_granted": _("not given for"),
+    "within_days": _("within the last … days"),
+    "has": _("buys before"),
+    "has_not": _("does not buy before"),
+    "is_set": _("is filled in"),
+}
+# Birthdays look ahead, not back.
+FIELD_OP_LABELS = {("birthday_within", "within_days"): _("in the next … days")}
+
+
+def choice_labels() -> dict[str, dict[str, str]]:
+    """Readable labels of every coded value a condition may take, per field."""
+    from analytics.models import RfmSegment, ValueClass
+    from customers.models import Channel, Gender, LifecycleStage
+
+    return {
+        "gender": {k: str(v) for k, v in Gender.choices},
+        "lifecycle_stage": {k: str(v) for k, v in LifecycleStage.choices},
+        "value_class": {k: str(v) for k, v in ValueClass.choices},
+        "rfm_segment": {k: str(v) for k, v in RfmSegment.choices},
+        "channel": {k: str(v) for k, v in Channel.choices},
+    }
+
+
+EXTRA_LABELS = {"days": _("number of days"), "key": _("field key")}
+
+
+def _where(path: str) -> str:
+    """`rule.2.1` -> "Condition 2.1" (the root group is not numbered)."""
+    numbers = path.split(".", 1)[1] if "." in path else ""
+    return str(_("Condition %(n)s") % {"n": numbers}) if numbers else str(_("The rules"))
+
+
 def _check_value(kind: str, value: Any, spec: FieldSpec, where: str) -> list[str]:  # noqa: C901
-    bad = _("%(where)s: invalid value.") % {"where": where}
+    bad = _("%(where)s (%(field)s): choose or enter a valid value.") % {
+        "where": where,
+        "field": spec.label,
+    }
     low, high = spec.limits
     if kind == "none":
         return []
@@ -239,17 +293,17 @@ def validate_rules(tree: Any) -> list[str]:
     def walk(node: Any, path: str, depth: int) -> None:
         nonlocal count
         if not isinstance(node, dict):
-            errors.append(_("%(where)s: a rule must be an object.") % {"where": path})
+            errors.append(_("%(where)s: a rule must be an object.") % {"where": _where(path)})
             return
         if "rules" in node:
             if depth > MAX_DEPTH:
-                errors.append(_("%(where)s: groups are nested too deep.") % {"where": path})
+                errors.append(_("%(where)s: groups are nested too deep.") % {"where": _where(path)})
                 return
             if node.get("op") not in GROUP_OPS:
-                errors.append(_("%(where)s: unknown group operator.") % {"where": path})
+                errors.append(_("%(where)s: unknown group operator.") % {"where": _where(path)})
             rules = node.get("rules")
             if not isinstance(rules, list):
-                errors.append(_("%(where)s: rules must be a list.") % {"where": path})
+                errors.append(_("%(where)s: rules must be a list.") % {"where": _where(path)})
                 return
             for i, child in enumerate(rules):
                 walk(child, f"{path}.{i + 1}", depth + 1)
@@ -258,16 +312,21 @@ def validate_rules(tree: Any) -> list[str]:
         field, op = node.get("field"), node.get("op")
         spec = FIELDS.get(field) if isinstance(field, str) else None
         if spec is None:
-            errors.append(_("%(where)s: unknown field.") % {"where": path})
+            errors.append(_("%(where)s: unknown field.") % {"where": _where(path)})
             return
         kind = spec.ops.get(op) if isinstance(op, str) else None
         if kind is None:
-            errors.append(_("%(where)s: unknown operator for this field.") % {"where": path})
+            errors.append(
+                _("%(where)s: unknown operator for this field.") % {"where": _where(path)}
+            )
             return
-        errors.extend(_check_value(kind, node.get("value"), spec, path))
+        errors.extend(_check_value(kind, node.get("value"), spec, _where(path)))
         for name, extra_kind in spec.extra:
             if not _check_extra(extra_kind, node.get(name)):
-                errors.append(_("%(where)s: invalid %(name)s.") % {"where": path, "name": name})
+                errors.append(
+                    _("%(where)s (%(field)s): enter a valid %(name)s.")
+                    % {"where": _where(path), "field": spec.label, "name": EXTRA_LABELS[name]}
+                )
 
     if tree in (None, {}):
         return []

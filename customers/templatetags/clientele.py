@@ -65,3 +65,31 @@ def join_if_list(value) -> str:
 def metrics_of(customer):
     """The customer's analytics row, or None until analytics has computed it."""
     return getattr(customer, "metrics", None)
+
+
+@register.filter
+def can_close(contact, user) -> bool:
+    """Whether `user` may mark this contact's follow-up done (see selectors.can_close_followup)."""
+    from customers.selectors import can_close_followup
+
+    return can_close_followup(user, contact)
+
+
+@register.filter
+def percent(value, mode: str = "") -> str:
+    """A share (0.123) as a percentage in the reader's format: "12,3 %"; "signed" adds a +."""
+    if value is None or value == "":
+        return "—"
+    amount = Decimal(str(value)) * 100
+    text = number_format(amount, decimal_pos=1, use_l10n=True)
+    if mode == "signed" and amount > 0:
+        text = f"+{text}"
+    return f"{text}\u00a0%"
+
+
+@register.filter
+def contact_channel_label(code: str) -> str:
+    """The readable name of a contact-log channel code."""
+    from customers.models import ContactChannel
+
+    return dict(ContactChannel.choices).get(code, code)

@@ -67,16 +67,19 @@ def test_marketer_builds_segment_creates_previews_sends_and_sees_results(
     page.select_option("#id_segment", str(segment.pk))
     page.fill("#id_subject", "Весна, {{ first_name }}!")
     page.fill("#id_body_html", "<p>{{ first_name }} {{ patronymic }}, ждём в {{ store }}</p>")
-    page.fill("#id_holdout_share", "0")
+    page.fill("#id_holdout_percent", "0")
     page.click('[data-testid="save-campaign"]')
     page.wait_for_selector('[data-testid="status"]')
     campaign = Campaign.objects.get()
 
-    page.fill('[data-testid="preview-form"] input[name=customer]', str(anna.pk))
+    page.fill('[data-testid="picker-search"]', "Иванова")
+    page.click(f'[data-role="pick"][data-customer="{anna.pk}"]')
     page.click('[data-testid="preview"]')
     page.wait_for_selector('[data-testid="preview-body"]:has-text("Весна, Анна!")')
 
     page.click('[data-testid="start"]')
+    assert page.locator('[data-testid="audience-to-send"]').inner_text() == "2"
+    page.click('[data-testid="confirm-start"]')
     page.wait_for_selector('[data-testid="progress-final"]')
     assert page.locator('[data-testid="total"]').inner_text() == "2"
     assert page.locator('[data-state="sent"]').inner_text() == "2"

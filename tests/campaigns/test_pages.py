@@ -90,7 +90,7 @@ def test_create_campaign_with_bad_template_is_400_and_writes_nothing(client, mar
         "channel": "email",
         "subject": "Hi",
         "body_html": "{% load evil %}{% include 'x.html' %}",
-        "holdout_share": "0.1",
+        "holdout_percent": "10",
         "attribution_days": "14",
         "days_before": "0",
         "is_marketing": "on",

@@ -27,13 +27,12 @@
   }
 
   function defaultValue(kind, spec) {
-    if (kind === "choices") return spec.choices.slice(0, 1);
+    if (kind === "choices") return spec.choices.length ? [spec.choices[0][0]] : [];
     if (kind === "ids") return spec.options.length ? [spec.options[0][0]] : [];
     if (kind === "int") return 1;
     if (kind === "number") return "0";
     if (kind === "date") return new Date().toISOString().slice(0, 10);
-    if (kind === "channel") return "email";
-    if (kind === "holiday") return "03-08";
+    if (kind === "channel" || kind === "holiday") return spec.options.length ? spec.options[0][0] : "";
     if (kind === "none") return null;
     return "";
   }
@@ -51,8 +50,8 @@
     const kind = spec.ops[cond.op];
     if (kind === "none") return el("span");
     if (kind === "choices" || (kind === "ids" && spec.options.length)) {
-      const select = el("select", { class: "form-select form-select-sm", multiple: "multiple", "data-role": "value", style: "max-width: 16rem" });
-      const options = kind === "choices" ? spec.choices.map((c) => [c, c || "—"]) : spec.options;
+      const select = el("select", { class: "form-select form-select-sm w-auto", multiple: "multiple", "data-role": "value" });
+      const options = kind === "choices" ? spec.choices : spec.options;
       options.forEach(([v, label]) => {
         const o = el("option", { value: v, text: label });
         if ((cond.value || []).map(String).includes(String(v))) o.selected = true;
@@ -65,10 +64,11 @@
       });
       return select;
     }
-    if (kind === "channel") {
-      const select = el("select", { class: "form-select form-select-sm", "data-role": "value", style: "max-width: 10rem" });
-      ["email", "sms", "messenger", "phone"].forEach((c) => {
-        const o = el("option", { value: c, text: c }); if (cond.value === c) o.selected = true; select.appendChild(o);
+    if (kind === "channel" || kind === "holiday") {
+      // One value picked from a list: a channel, or a holiday of the calendar by its name.
+      const select = el("select", { class: "form-select form-select-sm w-auto", "data-role": "value" });
+      spec.options.forEach(([v, label]) => {
+        const o = el("option", { value: v, text: label }); if (cond.value === v) o.selected = true; select.appendChild(o);
       });
       select.addEventListener("change", () => { cond.value = select.value; changed(); });
       return select;
@@ -89,7 +89,8 @@
 
   function conditionRow(cond, parent) {
     const row = el("div", { class: "d-flex flex-wrap gap-2 align-items-center mb-2", "data-role": "condition" });
-    const fieldSelect = el("select", { class: "form-select form-select-sm", "data-role": "field", style: "max-width: 16rem" });
+    // Sized to the longest field name, so no name is cut off.
+    const fieldSelect = el("select", { class: "form-select form-select-sm w-auto", "data-role": "field" });
     const groups = {};
     Object.entries(schema).forEach(([name, spec]) => {
       if (!groups[spec.group]) { groups[spec.group] = el("optgroup", { label: spec.group }); fieldSelect.appendChild(groups[spec.group]); }
@@ -101,9 +102,9 @@
       Object.keys(cond).forEach((k) => delete cond[k]); Object.assign(cond, fresh);
       render(); changed();
     });
-    const opSelect = el("select", { class: "form-select form-select-sm", "data-role": "op", style: "max-width: 10rem" });
+    const opSelect = el("select", { class: "form-select form-select-sm w-auto", "data-role": "op" });
     Object.keys(schema[cond.field].ops).forEach((op) => {
-      const o = el("option", { value: op, text: op.replace("_", " ") }); if (op === cond.op) o.selected = true; opSelect.appendChild(o);
+      const o = el("option", { value: op, text: schema[cond.field].op_labels[op] }); if (op === cond.op) o.selected = true; opSelect.appendChild(o);
     });
     opSelect.addEventListener("change", () => {
       cond.op = opSelect.value; cond.value = defaultValue(schema[cond.field].ops[cond.op], schema[cond.field]);

@@ -142,7 +142,9 @@ def _unused_phone(template: str) -> str:
     keep = 5 if template.startswith("+7") else max(len(template) - 7, 1)
     for _attempt in range(50):
         phone = _redraw_digits(template, keep)
-        if not CustomerPhone.objects.filter(number=phone).exists():
+        if not CustomerPhone.objects.filter(number=phone).exists() and not _trap_used(
+            "full_phone", phone
+        ):
             return phone
     return ""
 
@@ -157,7 +159,9 @@ def _unused_card(template: str | None) -> str:
             card = _ean13_fix(card)
         elif _luhn_ok(template):
             card = _luhn_fix(card)
-        if not Customer.objects.filter(card_number=card).exists():
+        if not Customer.objects.filter(card_number=card).exists() and not _trap_used(
+            "card_number", card
+        ):
             return card
     return ""
 
@@ -180,9 +184,18 @@ def _email_like(template: str, first: str, surname: str, birth: dt.date | None) 
         else:
             local = f"{first_l}_{last_l[:4]}{_rng.randrange(10, 99)}"
         email = f"{local}@{domain}"
-        if not Customer.objects.filter(email__iexact=email).exists():
+        if not Customer.objects.filter(email__iexact=email).exists() and not _trap_used(
+            "full_email", email
+        ):
             return email
     return ""
+
+
+def _trap_used(key: str, value: str) -> bool:
+    """Whether an earlier export's trap already carried `value`: each trap names one export."""
+    return AuditEvent.objects.filter(
+        action=AuditAction.EXPORT, **{f"details__trap__{key}": value}
+    ).exists()
 
 
 def _names(sample: list[dict]) -> dict[str, str]:

@@ -83,3 +83,17 @@ def test_admin_traces_on_the_audit_page_and_others_cannot(client, admin_user, ma
     client.force_login(manager_a)
     upload = SimpleUploadedFile("leak.csv", body, content_type="text/csv")
     assert client.post("/customers/export/trace/", {"file": upload}).status_code == 404
+
+
+def test_masked_export_is_traced_by_its_card_number(client, marketer, base_a, tmp_path):
+    from tests.security.conftest import grant
+
+    grant(marketer, "export_customers")
+    client.force_login(marketer)
+    _, body = export(client)
+    event = AuditEvent.objects.get(action=AuditAction.EXPORT)
+    assert event.details["masked"] is True
+    rows = csv_rows(body)
+    assert "***" in rows[event.details["trap"]["row"] - 1][6]
+    write_csv(tmp_path / "cards.csv", [[row[8]] for row in rows[1:]])
+    assert trace(tmp_path / "cards.csv").startswith(f"export #{event.pk} by maria")

@@ -214,3 +214,18 @@ def test_till_lists_nobody_and_gets_only_the_minimal_card(pos_a, base_a):
     read = AuditEvent.objects.get(action=AuditAction.API_CARD_READ)
     assert read.object_id == str(base_a[0].pk)
     assert read.actor_name.startswith("pos:")
+
+
+def test_admin_preview_shows_the_address_as_a_counted_audited_card_read(
+    client, admin_user, marketer, base_a
+):
+    from crm.disclosure import taken_today
+
+    campaign = make_campaign(marketer)
+    client.force_login(admin_user)
+    url = reverse("campaigns:preview", args=[campaign.pk])
+    response = client.get(url, {"customer": base_a[0].pk})
+    assert base_a[0].email in response.content.decode()
+    client.get(url, {"customer": base_a[0].pk})
+    assert taken_today(admin_user) == 1  # the same customer twice is one card
+    assert AuditEvent.objects.filter(action=AuditAction.CAMPAIGN_PREVIEW).count() == 2

@@ -212,7 +212,10 @@ class CustomerAdmin(admin.ModelAdmin):
             (name, {**opts, "fields": [swap(f) for f in opts["fields"]]})
             for name, opts in fieldsets
         ]
-        masked[1][1]["fields"].insert(1, "masked_phones")
+        for _name, opts in masked:
+            if "masked_phone" in opts["fields"]:
+                # The phone editor (an inline) is hidden; its numbers show masked here.
+                opts["fields"].insert(opts["fields"].index("masked_phone") + 1, "masked_phones")
         return masked
 
     def get_readonly_fields(self, request, obj=None):

@@ -222,3 +222,23 @@ def test_audit_page_reads_details_without_a_query_per_event(
     with django_assert_max_num_queries(12):
         page = client.get("/audit/")
     assert page.content.decode().count('data-testid="audit-details"') == 80
+
+
+def test_audit_page_labels_export_details_in_russian(client, admin_user):
+    from crm.audit import audit_record
+
+    audit_record(
+        actor=admin_user,
+        action=AuditAction.EXPORT,
+        format="csv",
+        filters={"query": "Иванова", "birthday_days": 7},
+        rows=5,
+        masked=True,
+        sha256="ab" * 32,
+    )
+    client.force_login(admin_user)
+    page = client.get("/audit/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    details = page[page.index('data-testid="audit-details"') :]
+    for label in ("поисковый запрос", "день рождения в ближайшие, дней", "хеш файла", "строк"):
+        assert label in details
+    assert "birthday_days" not in details and "masked" not in details

@@ -18,6 +18,26 @@ from django.utils.translation import gettext_lazy as _
 from . import roles
 
 KEY_LABELS = {
+    # The customer list's filters, as exports record them.
+    "query": _("search query"),
+    "tag": _("tag"),
+    "stage": _("stage"),
+    "birthday_days": _("birthday within, days"),
+    "consent": _("consents to"),
+    "purchased_after": _("last purchase after"),
+    "purchased_before": _("last purchase before"),
+    "value_class": _("value class"),
+    "rfm_segment": _("RFM segment"),
+    # Exports.
+    "sha256": _("file hash (SHA-256)"),
+    "used": _("already exported today"),
+    "row": _("row in the file"),
+    "full_phone": _("phone"),
+    "full_email": _("email"),
+    "card_number": _("loyalty card"),
+    "city": _("city"),
+    "surname": _("surname"),
+    "first_name": _("first name"),
     "active": _("active"),
     "after": _("after"),
     "before": _("before"),

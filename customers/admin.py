@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from crm.access import (
+    can_export,
     can_see_contact_details,
     mask_email,
     mask_phone,
@@ -72,6 +73,13 @@ class ConsentInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+def _lists_unmasked(user) -> bool:
+    """A list of contacts is an export: unmasked in the changelist only for users who may both
+    see contact details and export; anyone else gets them masked there, and unmasked only on
+    the single (audited) card page if they may see contact details."""
+    return can_see_contact_details(user) and can_export(user)
 
 
 @admin.register(Customer)
@@ -189,12 +197,12 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_list_display(self, request):
         fields = super().get_list_display(request)
-        if can_see_contact_details(request.user):
+        if _lists_unmasked(request.user):
             return fields
         return [self._CONTACT_FIELDS.get(f, f) for f in fields]
 
     def get_search_fields(self, request):
-        if can_see_contact_details(request.user):
+        if _lists_unmasked(request.user):
             return super().get_search_fields(request)
         return ["surname", "first_name", "=phone", "=card_number", "=email"]
 
@@ -212,7 +220,10 @@ class CustomerAdmin(admin.ModelAdmin):
             (name, {**opts, "fields": [swap(f) for f in opts["fields"]]})
             for name, opts in fieldsets
         ]
-        masked[1][1]["fields"].insert(1, "masked_phones")
+        for _name, opts in masked:
+            if "masked_phone" in opts["fields"]:
+                # The phone editor (an inline) is hidden; its numbers show masked here.
+                opts["fields"].insert(opts["fields"].index("masked_phone") + 1, "masked_phones")
         return masked
 
     def get_readonly_fields(self, request, obj=None):

@@ -138,3 +138,17 @@ def test_admin_card_view_is_audited(client, admin_user, anna):
         str(anna.pk),
         "admin",
     )
+
+
+def test_admin_list_is_masked_without_the_export_right_but_the_card_is_not(
+    client, masked_admin, anna
+):
+    # Contact details without export: single cards in full (audited), lists masked.
+    masked_admin.user_permissions.add(*_perms("view_contact_details"))
+    client.force_login(masked_admin)
+
+    listing = client.get("/admin/customers/customer/").content.decode()
+    card = client.get(f"/admin/customers/customer/{anna.pk}/change/").content.decode()
+
+    assert "+79161234567" not in listing and "+7 916 ***-**-67" in listing
+    assert "+79161234567" in card and "anna.ivanova@mail.ru" in card

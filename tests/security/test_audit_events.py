@@ -196,3 +196,49 @@ def test_audit_log_stays_append_only_for_administrators(client, admin_user):
     client.post(f"/admin/crm/auditevent/{event.pk}/delete/", {"post": "yes"})
     event.refresh_from_db()
     assert event.actor_name == "x"
+
+
+def test_audit_page_reads_details_without_a_query_per_event(
+    client, admin_user, django_assert_max_num_queries
+):
+    from crm.audit import audit_record
+
+    for n in range(40):
+        audit_record(
+            actor=admin_user,
+            action=AuditAction.PERMISSION_CHANGE,
+            obj=admin_user,
+            before={"permissions": []},
+            after={"permissions": ["customers.export_customers", "customers.view_customer"]},
+        )
+        audit_record(
+            actor=admin_user,
+            action=AuditAction.SETTINGS_CHANGE,
+            before={"x": n},
+            after={"x": n + 1},
+        )
+    client.force_login(admin_user)
+    client.get("/audit/")  # warms the permission names, read once per process
+    with django_assert_max_num_queries(12):
+        page = client.get("/audit/")
+    assert page.content.decode().count('data-testid="audit-details"') == 80
+
+
+def test_audit_page_labels_export_details_in_russian(client, admin_user):
+    from crm.audit import audit_record
+
+    audit_record(
+        actor=admin_user,
+        action=AuditAction.EXPORT,
+        format="csv",
+        filters={"query": "Иванова", "birthday_days": 7},
+        rows=5,
+        masked=True,
+        sha256="ab" * 32,
+    )
+    client.force_login(admin_user)
+    page = client.get("/audit/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    details = page[page.index('data-testid="audit-details"') :]
+    for label in ("поисковый запрос", "день рождения в ближайшие, дней", "хеш файла", "строк"):
+        assert label in details
+    assert "birthday_days" not in details and "masked" not in details

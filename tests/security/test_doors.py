@@ -83,10 +83,17 @@ def test_failed_create_does_not_list_other_store_customers_by_email(client, asso
     client.force_login(associate_a)
     page = client.post(
         "/customers/new/",
-        {"surname": "Новая", "phones": own.phone, "email": "boris.petrov@mail.ru"},
+        {
+            "surname": "Новая",
+            "phones": own.phone,
+            "email": "boris.petrov@mail.ru",
+            "lifecycle_stage": "lead",
+        },
     )
     assert page.status_code == 400
-    assert "Петров" not in page.content.decode()
+    html = page.content.decode()
+    assert 'data-testid="duplicate-warning"' in html  # the helper ran, for the phone
+    assert "Борис" not in html and "5500123" not in html
 
 
 # --- `next` only to this site ----------------------------------------------------------------

@@ -113,7 +113,8 @@ def test_pages_work_under_the_policy_without_violations(
     sign_in(admin_user.username)
 
     # The list's live search is htmx: typing replaces the results in place.
-    page.goto("/customers/")
+    response = page.goto("/customers/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     page.wait_for_selector('[data-testid="customer-table"]')
     # Digits: Playwright types Cyrillic by inserting text, without the keyup htmx listens to.
     page.locator("#search").press_sequentially("8 916 123-45-67", delay=20)

@@ -275,3 +275,13 @@ def test_several_currencies_are_never_added_up(client, admin_user, chain, store_
     services.metrics_recompute_all()
     big = selectors.customer_metrics_for(chain["big"])
     assert big.receipts == 0  # their only receipt is in tenge: not in the rouble figures
+
+
+def test_an_empty_install_shows_the_dashboard_without_figures(client, marketer):
+    client.force_login(marketer)
+    page = client.get(PAGE, HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    assert "The model has not been fitted yet." in page.content.decode()
+    assert client.get(API).json()["model"] is None
+    for chart in ("kpis", "sales", "classes"):
+        assert client.get(f"{PAGE}csv/{chart}/").status_code == 200

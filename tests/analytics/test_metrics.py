@@ -15,6 +15,7 @@ from analytics.models import (
     CustomerMetrics,
     FavouriteCategories,
     HolidayAffinity,
+    PurchaseDays,
     RecomputeRun,
     RunStatus,
 )
@@ -420,6 +421,10 @@ def snapshot():
         "customer_id", "categories"
     ):
         rows.setdefault(customer_id, {})["favourite_categories"] = categories
+    for customer_id, days, first_value in PurchaseDays.objects.values_list(
+        "customer_id", "days", "first_value"
+    ):
+        rows.setdefault(customer_id, {})["purchase_days"] = (days, first_value)
     affinity = set(
         HolidayAffinity.objects.values_list(
             "customer_id", "holiday", "years", "last_year", "category_id", "amount"
@@ -503,6 +508,18 @@ def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(sho
     assert favourites(stable) == [{"id": 0}]
     assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
     assert favourites(stable) == [{"id": toys.pk, "name": "Игрушки"}]
+
+    # Purchase days likewise; and a buyer whose row is missing (a fresh install, a lost row)
+    # gets one from the nightly run.
+    stored = PurchaseDays.objects.get(customer=stable)
+    PurchaseDays.objects.filter(customer=stable).update(first_value=1)
+    PurchaseDays.objects.filter(customer=returner).delete()
+    age_history(days=3)
+    assert services.metrics_recompute_all(as_of=later).status == RunStatus.DONE
+    assert PurchaseDays.objects.get(customer=stable).first_value == 1
+    assert PurchaseDays.objects.get(customer=returner).days  # rebuilt
+    assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
+    assert PurchaseDays.objects.get(customer=stable).first_value == stored.first_value == 70000
 
 
 def test_favourites_go_when_everything_in_them_was_returned(shop):

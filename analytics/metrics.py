@@ -749,6 +749,11 @@ def _score_sql(kind: str, cuts: list[list], sql_params: dict) -> str:
     return "1" + "".join(f" + {t}" for t in terms)
 
 
+# A score before any full run has stored cut points: a typed NULL, since a bare NULL in the
+# subquery reaches SEGMENT_SQL as text and `r = 5` then has no operator (a fresh install's
+# per-receipt refresh failed that way until the first nightly run).
+UNSCORED = "NULL::integer"
+
 SEGMENT_SQL = """
     CASE
         WHEN r IS NULL THEN ''
@@ -821,7 +826,7 @@ def write_metrics(
         scores = {kind: f"v.{kind}" for kind in ranking.RFM_KEYS}
     else:
         scores = {
-            kind: (_score_sql(kind, cuts[kind], p) if thresholds and kind in cuts else "NULL")
+            kind: (_score_sql(kind, cuts[kind], p) if thresholds and kind in cuts else UNSCORED)
             for kind in ranking.RFM_KEYS
         }
     updates = ", ".join(

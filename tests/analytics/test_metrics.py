@@ -696,3 +696,21 @@ def test_the_card_explains_each_figure_in_the_readers_language(shop, regulars, c
     assert "Запасная оценка" not in card
     # CLV is margin, like the LCV: never more than the revenue the model expects.
     assert got.predicted_clv <= got.predicted_value_12m
+
+
+def test_the_first_receipts_of_an_empty_install_queue_the_first_full_recompute(
+    shop, django_capture_on_commit_callbacks
+):
+    customer = shop.customer()
+    shop.buy(customer, days_ago(1), 100)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.customer_metrics_refresh(customer_id=customer.pk, as_of=AS_OF)
+    assert len(callbacks) == 1  # the task, sent to the worker after commit
+    run = RecomputeRun.objects.get()
+    assert run.status == RunStatus.QUEUED
+    services.metrics_recompute_all(run_id=run.pk, as_of=AS_OF)  # what the worker does
+    assert RecomputeRun.objects.get().status == RunStatus.DONE
+    assert ClvModelFit.objects.exists() and row(customer).value_class != ""
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.customer_metrics_refresh(customer_id=customer.pk, as_of=AS_OF)
+    assert callbacks == [] and RecomputeRun.objects.count() == 1  # only the first time

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.access import visible_customers
 from crm.inputs import validate_sane_date
 
 from . import selectors
@@ -103,3 +104,30 @@ class DashboardApi(APIView):
             "model": selectors.model_summary(),
         }
         return Response(DashboardOutputSerializer(data).data)
+
+
+class CustomerValueSerializer(serializers.Serializer):
+    figure = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.CharField(allow_null=True, help_text="A decimal string, or null.")
+    explanation = serializers.CharField()
+
+
+class CustomerValueOutputSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    currency = serializers.CharField()
+    clv_basis = serializers.CharField(help_text="model, fallback, or empty before any run.")
+    fallback_reasons = serializers.ListField(child=serializers.CharField())
+    figures = CustomerValueSerializer(many=True)
+
+
+class CustomerValueApi(APIView):
+    """GET /api/v1/analytics/customers/<id>/value/: the card's value figures, each explained in
+    the reader's language. Anyone who may see the card may read them; others get a 404."""
+
+    @extend_schema(responses=CustomerValueOutputSerializer)
+    def get(self, request, pk: int):
+        customer = visible_customers(request.user).filter(pk=pk).first()
+        if customer is None:
+            raise Http404
+        return Response(CustomerValueOutputSerializer(selectors.customer_value(customer)).data)

@@ -93,7 +93,8 @@ TEMP_TABLES = (
     "am_rc",
     "am_ret",
     "am_days",
-    "am_dret",
+    "am_pd",
+    "am_pdirty",
     "am_dirty",
     "am_dr",
     "am_fav",
@@ -183,7 +184,8 @@ def _filter(column: str, customer_id: int | None) -> str:
 class History:
     """What a nightly run may reuse of the previous full run's history-only aggregates.
 
-    Favourite categories and holiday affinity depend on nothing but a customer's own receipts,
+    Favourite categories, holiday affinity and purchase days (`PurchaseDays`) depend on nothing
+    but a customer's own receipts,
     returns and lines (plus the holiday settings and category names, which the signature
     covers). A customer is *dirty*, and gets them recomputed from the lines, when a receipt or
     return of theirs arrived since the previous run began (less an hour's overlap for
@@ -199,12 +201,17 @@ class History:
 
 
 def history_signature(params: Params) -> str:
-    """Everything besides the receipts that favourites and holiday affinity depend on."""
+    """Everything besides the receipts that favourites, holiday affinity and purchase days
+    depend on (purchase days: the stores' time zones and currencies)."""
     conf = params.settings
     year = timezone.localtime(params.as_of).year
     categories = _fetchall(
         "SELECT coalesce(md5(string_agg(id || ':' || name, ',' ORDER BY id)), '') "
         "FROM sales_category"
+    )[0][0]
+    stores = _fetchall(
+        "SELECT coalesce(md5(string_agg(id || ':' || timezone || ':' || currency, ',' "
+        "ORDER BY id)), '') FROM sales_store"
     )[0][0]
     parts = [
         ",".join(sorted(holiday_keys(conf, year))),
@@ -213,6 +220,8 @@ def history_signature(params: Params) -> str:
         str(conf.holiday_min_years),
         django_settings.TIME_ZONE,
         categories,
+        stores,
+        django_settings.CLIENTELE_DEFAULT_CURRENCY,
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -348,13 +357,6 @@ def build_base(
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         p,
     )
-    # Purchase days for the CLV models and their backtest (analytics.purchase_days).
-    progress("purchase days", 30)
-    zones = purchase_days.store_time_zones()
-    p.update(purchase_days.zone_params(zones))
-    scope = f"{_filter('r.customer_id', customer_id)} {mine_r}"
-    _execute(purchase_days.days_sql(scope, zones), p)
-    _execute(purchase_days.day_refunds_sql(scope, zones), p)
     _execute(
         """
         CREATE TEMP TABLE am_dirty AS
@@ -364,6 +366,8 @@ def build_base(
     )
     _execute("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)")
     _execute("ANALYZE am_rc, am_dirty")
+    progress("purchase days", 30)
+    build_purchase_days(p, customer_id, history is None, mine_r)
     progress("favourite categories", 35)
     # The dirty customers' receipts, read once (from the covering index alone) for their
     # favourites and their holiday affinity.
@@ -418,6 +422,43 @@ def build_base(
     # Its size varies from a handful of rows to the whole base: without statistics the
     # planner hashes the 200,000-row side of its join in `base_sql` instead of it.
     _execute("ANALYZE am_ret")
+
+
+def build_purchase_days(p: dict, customer_id: int | None, everyone: bool, mine: str) -> None:
+    """`am_days` (analytics.purchase_days) for one customer, from their receipts; or for the
+    base, from `PurchaseDays`, after rebuilding its rows for everyone (`everyone`) or for the
+    dirty customers and any buyer who has no row yet (a new install, a row lost)."""
+    zones = purchase_days.store_time_zones()
+    p.update(purchase_days.zone_params(zones))
+    if customer_id is not None:
+        source = purchase_days.history_sql("", f"AND r.customer_id = %(cid)s {mine}", zones)
+        _execute(f"CREATE TEMP TABLE am_pd AS {source}", p)
+        _execute(purchase_days.days_sql("am_pd p"), p)
+        return
+    table = "analytics_purchasedays"
+    columns = "(customer_id, days, first_value)"
+    if everyone:
+        _execute(f"TRUNCATE {table}")
+        _execute(f"INSERT INTO {table} {columns} {purchase_days.history_sql('', mine, zones)}", p)
+    else:
+        _execute(
+            f"""
+            CREATE TEMP TABLE am_pdirty AS
+            SELECT customer_id FROM am_dirty
+            UNION SELECT rc.customer_id FROM am_rc rc
+                  WHERE NOT EXISTS (SELECT 1 FROM {table} d WHERE d.customer_id = rc.customer_id)
+            """  # noqa: S608 - only fixed SQL fragments are formatted in
+        )
+        _execute(
+            f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM am_pdirty)"  # noqa: S608 - a fixed table name
+        )
+        scope = "JOIN am_pdirty x ON x.customer_id = r.customer_id"
+        _execute(
+            f"INSERT INTO {table} {columns} {purchase_days.history_sql(scope, mine, zones)}", p
+        )
+    # Only today's buyers: a row whose receipts left the scope since is not read.
+    buyers = f"{table} p JOIN am_rc rc ON rc.customer_id = p.customer_id"
+    _execute(purchase_days.days_sql(buyers), p)
 
 
 # Net money per buyer, in kopecks, from `am_rc` (rc) and `am_ret` (rt): the base rows and the

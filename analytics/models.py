@@ -5,6 +5,7 @@ Everything here is written by `analytics.metrics` in set-based SQL; nothing else
 
 from decimal import Decimal
 
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -124,6 +125,29 @@ class FavouriteCategories(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {', '.join(c.get('name', '') for c in self.categories)}"
+
+
+class PurchaseDays(models.Model):
+    """A buyer's purchase days (local day numbers since 1970-01-01, sorted) and the first day's
+    value net of its returns, in kopecks: the history the CLV models read (analytics.
+    purchase_days).
+
+    Kept like favourite categories: the nightly run replaces the rows of the customers whose
+    history changed and reads the rest, instead of regrouping every receipt by day every night.
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    days = ArrayField(models.IntegerField())
+    first_value = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("purchase days")
+        verbose_name_plural = _("purchase days")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {len(self.days)}"
 
 
 class HolidayAffinity(models.Model):

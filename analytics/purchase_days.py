@@ -18,8 +18,12 @@ The backtest uses the same days cut at a calibration end `weeks` before the as-o
 calibration history is the days up to and including that date, and the holdout is the number
 of purchase days after it (`PurchaseDays.backtest_arrays`).
 
-Two SQL steps build this from the receipts (`days_sql`, `day_refunds_sql`); `fetch` reads one
-row per buyer with binary COPY. Days travel as whole days since 1970-01-01.
+`history_sql` builds each buyer's sorted purchase days and first-day value from the receipts;
+the nightly run keeps them in `PurchaseDays` and rebuilds only the rows of the customers whose
+history changed (as it does favourite categories, see `analytics.metrics.History`), because
+grouping every receipt by customer and day costs about as much as the whole receipts scan.
+`days_sql` derives the counts from those rows, `fetch` reads one row per buyer with binary COPY.
+Days travel as whole days since 1970-01-01.
 """
 
 from __future__ import annotations
@@ -68,41 +72,58 @@ def _local_day(alias: str, zones: list[str]) -> tuple[str, str]:
     )
 
 
-def days_sql(customer_filter: str, zones: list[str]) -> str:
-    """`am_days`: per buyer, purchase days in all and up to the calibration end, the first and
-    last day, and the first day's gross value packed with its day (see VALUE_BITS)."""
+def history_sql(scope: str, filters: str, zones: list[str]) -> str:
+    """(customer_id, days, first_value) per buyer in scope: the sorted local day numbers with a
+    purchase, and the first day's value net of the returns of its receipts (kopecks).
+
+    `scope` is a join that limits the customers (to `am_dirty`-like tables) or ""; `filters`
+    more conditions on the receipts `r` (one customer, the main currency's stores).
+    """
     day, join = _local_day("r", zones)
     return f"""
-        CREATE TEMP TABLE am_days AS
-        SELECT customer_id,
-               count(*) AS days,
-               min(day) AS first_day,
-               max(day) AS last_day,
-               count(*) FILTER (WHERE day <= %(cal_end)s) AS days_cal,
-               coalesce(max(day) FILTER (WHERE day <= %(cal_end)s), -1) AS last_day_cal,
-               min(day::bigint * {1 << VALUE_BITS} + value + {VALUE_OFFSET}) AS first_key
-        FROM (
+        WITH per_day AS (
             SELECT r.customer_id, {day} AS day, bigint_sum(r.total_minor) AS value
-            FROM sales_receipt r {join}
-            WHERE r.customer_id IS NOT NULL AND r.purchased_at <= %(now)s {customer_filter}
+            FROM sales_receipt r {join} {scope}
+            WHERE r.customer_id IS NOT NULL AND r.purchased_at <= %(now)s {filters}
             GROUP BY 1, 2
-        ) per_day
-        GROUP BY customer_id
+        ),
+        refunds AS (
+            SELECT r.customer_id, {day} AS day, bigint_sum((rl.amount * 100)::bigint) AS refund
+            FROM sales_returnline rl
+            JOIN sales_return d ON d.id = rl.return_doc_id
+            JOIN sales_receipt r ON r.id = d.receipt_id {join} {scope}
+            WHERE r.customer_id IS NOT NULL AND d.returned_at <= %(now)s
+                  AND r.purchased_at <= %(now)s {filters}
+            GROUP BY 1, 2
+        ),
+        per_customer AS (
+            SELECT customer_id, array_agg(day ORDER BY day) AS days,
+                   min(day::bigint * {1 << VALUE_BITS} + value + {VALUE_OFFSET}) AS first_key
+            FROM per_day GROUP BY customer_id
+        )
+        SELECT c.customer_id, c.days,
+               (c.first_key & {(1 << VALUE_BITS) - 1}) - {VALUE_OFFSET}
+                   - coalesce(rf.refund, 0) AS first_value
+        FROM per_customer c
+        LEFT JOIN refunds rf
+               ON rf.customer_id = c.customer_id AND rf.day = (c.first_key >> {VALUE_BITS})
     """  # noqa: S608 - only fixed SQL fragments are formatted in
 
 
-def day_refunds_sql(customer_filter: str, zones: list[str]) -> str:
-    """`am_dret`: refunds per buyer and purchase day (the day of the returned receipt)."""
-    day, join = _local_day("r", zones)
+def days_sql(source: str) -> str:
+    """`am_days`: per buyer of `source` (rows of `history_sql`), purchase days in all and up to
+    the calibration end, the first and last day and the first day's net value."""
     return f"""
-        CREATE TEMP TABLE am_dret AS
-        SELECT r.customer_id, {day} AS day, bigint_sum((rl.amount * 100)::bigint) AS refund
-        FROM sales_returnline rl
-        JOIN sales_return d ON d.id = rl.return_doc_id
-        JOIN sales_receipt r ON r.id = d.receipt_id {join}
-        WHERE r.customer_id IS NOT NULL AND d.returned_at <= %(now)s
-              AND r.purchased_at <= %(now)s {customer_filter}
-        GROUP BY 1, 2
+        CREATE TEMP TABLE am_days AS
+        SELECT p.customer_id,
+               cardinality(p.days)::bigint AS days,
+               p.days[1]::bigint AS first_day,
+               p.days[cardinality(p.days)]::bigint AS last_day,
+               (SELECT count(*) FROM unnest(p.days) d WHERE d <= %(cal_end)s) AS days_cal,
+               coalesce((SELECT max(d) FROM unnest(p.days) d WHERE d <= %(cal_end)s), -1)::bigint
+                   AS last_day_cal,
+               p.first_value
+        FROM {source}
     """  # noqa: S608 - only fixed SQL fragments are formatted in
 
 
@@ -152,8 +173,7 @@ COLUMNS = [
     ("last_day", "int8"),
     ("days_cal", "int8"),
     ("last_day_cal", "int8"),
-    ("first_key", "int8"),
-    ("first_refund", "int8"),
+    ("first_value", "int8"),
     ("revenue", "int8"),
     ("margin", "int8"),
     ("margin_window", "int8"),
@@ -164,23 +184,19 @@ def fetch(net_sql: dict[str, str], *, as_of_day: int, cal_end: int) -> PurchaseD
     """Every buyer of `am_days` with their net money from `am_rc`/`am_ret`, in one COPY."""
     columns = pgbinary.copy_out(
         f"""
-        SELECT dy.customer_id, dy.days, dy.first_day::int8, dy.last_day::int8, dy.days_cal,
-               dy.last_day_cal::int8, dy.first_key, coalesce(fr.refund, 0),
+        SELECT dy.customer_id, dy.days, dy.first_day, dy.last_day, dy.days_cal,
+               dy.last_day_cal, dy.first_value,
                {net_sql["revenue"]}, {net_sql["margin"]}, {net_sql["margin_w"]}
         FROM am_days dy
         JOIN am_rc rc ON rc.customer_id = dy.customer_id
         LEFT JOIN am_ret rt ON rt.customer_id = dy.customer_id
-        LEFT JOIN am_dret fr ON fr.customer_id = dy.customer_id AND fr.day = dy.first_day
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         {},
         COLUMNS,
     )
     order = np.argsort(columns["ids"], kind="stable")
     columns = {name: values[order] for name, values in columns.items()}
-    key = columns.pop("first_key")
-    refund = columns.pop("first_refund")
-    gross = (key & ((1 << VALUE_BITS) - 1)) - VALUE_OFFSET
-    return PurchaseDays(**columns, first_value=gross - refund, as_of_day=as_of_day, cal_end=cal_end)
+    return PurchaseDays(**columns, as_of_day=as_of_day, cal_end=cal_end)
 
 
 def zone_params(zones: list[str]) -> dict:

@@ -31,6 +31,60 @@ def customer_metrics_for(customer) -> CustomerMetrics | None:
     return CustomerMetrics.objects.filter(customer_id=customer.pk).first()
 
 
+VALUE_EXPLANATIONS = {
+    "historical_lcv": _(
+        "Margin earned on the customer so far, net of returns, minus the cost of acquiring them."
+    ),
+    "predicted_clv": _(
+        "Margin the models expect the customer to bring over the horizon, discounted to "
+        "today: comparable with the LCV."
+    ),
+    "predicted_clv_fallback": _(
+        "Margin the customer would bring over the horizon at the rate of their last year, "
+        "discounted: a simple estimate while the model is not trusted."
+    ),
+    "p_alive": _(
+        "The chance the customer still buys from us, judged from how often they bought and "
+        "how long they have been away."
+    ),
+    "expected_purchases_90d": _("Purchase days the models expect in the next 90 days."),
+}
+VALUE_LABELS = {
+    "historical_lcv": _("Historical LCV"),
+    "predicted_clv": _("Predicted CLV"),
+    "p_alive": _("Probability of being active"),
+    "expected_purchases_90d": _("Expected purchases in 90 days"),
+}
+
+
+def customer_value(customer) -> dict:
+    """The card's value figures of a (visible) customer, each with a one-line explanation in
+    the reader's language; CLV says whether it comes from the model or the fallback."""
+    metrics = customer_metrics_for(customer)
+    basis = metrics.clv_basis if metrics else ""
+    figures = []
+    for name, label in VALUE_LABELS.items():
+        value = getattr(metrics, name, None) if metrics else None
+        key = "predicted_clv_fallback" if name == "predicted_clv" and basis == "fallback" else name
+        if isinstance(value, float):
+            value = round(value, 4)
+        figures.append(
+            {
+                "figure": name,
+                "label": str(label),
+                "value": None if value is None else str(value),
+                "explanation": str(VALUE_EXPLANATIONS[key]),
+            }
+        )
+    return {
+        "customer": customer.pk,
+        "currency": django_settings.CLIENTELE_DEFAULT_CURRENCY,
+        "clv_basis": basis,
+        "fallback_reasons": metrics.clv_fallback_reasons() if metrics else [],
+        "figures": figures,
+    }
+
+
 def holiday_affinities_for(customer) -> list[HolidayAffinity]:
     """The holidays a (visible) customer habitually shops before, with the category."""
     return list(HolidayAffinity.objects.filter(customer_id=customer.pk).select_related("category"))

@@ -20,8 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def customer_metrics_refresh(*, customer_id: int, as_of: dt.datetime | None = None) -> None:
-    """Recompute one customer's metrics after a receipt or return, ranked like the last full run."""
+    """Recompute one customer's metrics after a receipt or return, ranked like the last full run.
+
+    On an install that has never run (or queued) a full recompute, the first receipts also
+    queue one: classes and the model need the whole base, and the dashboard must not stay
+    blank until the first night.
+    """
     metrics.refresh_one(customer_id=customer_id, as_of=as_of)
+    if not RecomputeRun.objects.exists():
+        recompute_request()
 
 
 @transaction.atomic

@@ -275,3 +275,30 @@ def test_several_currencies_are_never_added_up(client, admin_user, chain, store_
     services.metrics_recompute_all()
     big = selectors.customer_metrics_for(chain["big"])
     assert big.receipts == 0  # their only receipt is in tenge: not in the rouble figures
+
+
+def test_an_empty_install_shows_the_dashboard_without_figures(client, marketer):
+    client.force_login(marketer)
+    page = client.get(PAGE, HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    assert "The model has not been fitted yet." in page.content.decode()
+    assert client.get(API).json()["model"] is None
+    for chart in ("kpis", "sales", "classes"):
+        assert client.get(f"{PAGE}csv/{chart}/").status_code == 200
+
+
+def test_the_value_api_explains_each_figure_and_hides_invisible_customers(
+    client, admin_user, manager_a, chain
+):
+    client.force_login(admin_user)
+    url = f"/api/v1/analytics/customers/{chain['big'].pk}/value/"
+    data = client.get(url, HTTP_ACCEPT_LANGUAGE="ru").json()
+    figures = {f["figure"]: f for f in data["figures"]}
+    assert set(figures) == {"historical_lcv", "predicted_clv", "p_alive", "expected_purchases_90d"}
+    # Three customers cannot carry a model: the fallback, said so, with the reason.
+    assert data["clv_basis"] == "fallback" and data["fallback_reasons"]
+    assert figures["predicted_clv"]["explanation"].startswith("Маржа, которую клиент принесёт")
+    assert figures["p_alive"]["value"] is None
+    assert Decimal(figures["historical_lcv"]["value"]) == Decimal("1200.00")  # 3000 - 60% cost
+    client.force_login(manager_a)  # store A's manager: the big buyer is store B's
+    assert client.get(url).status_code == 404

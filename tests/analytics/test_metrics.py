@@ -15,6 +15,7 @@ from analytics.models import (
     CustomerMetrics,
     FavouriteCategories,
     HolidayAffinity,
+    PurchaseDays,
     RecomputeRun,
     RunStatus,
 )
@@ -420,6 +421,10 @@ def snapshot():
         "customer_id", "categories"
     ):
         rows.setdefault(customer_id, {})["favourite_categories"] = categories
+    for customer_id, days, first_value in PurchaseDays.objects.values_list(
+        "customer_id", "days", "first_value"
+    ):
+        rows.setdefault(customer_id, {})["purchase_days"] = (days, first_value)
     affinity = set(
         HolidayAffinity.objects.values_list(
             "customer_id", "holiday", "years", "last_year", "category_id", "amount"
@@ -503,6 +508,18 @@ def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(sho
     assert favourites(stable) == [{"id": 0}]
     assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
     assert favourites(stable) == [{"id": toys.pk, "name": "Игрушки"}]
+
+    # Purchase days likewise; and a buyer whose row is missing (a fresh install, a lost row)
+    # gets one from the nightly run.
+    stored = PurchaseDays.objects.get(customer=stable)
+    PurchaseDays.objects.filter(customer=stable).update(first_value=1)
+    PurchaseDays.objects.filter(customer=returner).delete()
+    age_history(days=3)
+    assert services.metrics_recompute_all(as_of=later).status == RunStatus.DONE
+    assert PurchaseDays.objects.get(customer=stable).first_value == 1
+    assert PurchaseDays.objects.get(customer=returner).days  # rebuilt
+    assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
+    assert PurchaseDays.objects.get(customer=stable).first_value == stored.first_value == 70000
 
 
 def test_favourites_go_when_everything_in_them_was_returned(shop):
@@ -679,3 +696,21 @@ def test_the_card_explains_each_figure_in_the_readers_language(shop, regulars, c
     assert "Запасная оценка" not in card
     # CLV is margin, like the LCV: never more than the revenue the model expects.
     assert got.predicted_clv <= got.predicted_value_12m
+
+
+def test_the_first_receipts_of_an_empty_install_queue_the_first_full_recompute(
+    shop, django_capture_on_commit_callbacks
+):
+    customer = shop.customer()
+    shop.buy(customer, days_ago(1), 100)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.customer_metrics_refresh(customer_id=customer.pk, as_of=AS_OF)
+    assert len(callbacks) == 1  # the task, sent to the worker after commit
+    run = RecomputeRun.objects.get()
+    assert run.status == RunStatus.QUEUED
+    services.metrics_recompute_all(run_id=run.pk, as_of=AS_OF)  # what the worker does
+    assert RecomputeRun.objects.get().status == RunStatus.DONE
+    assert ClvModelFit.objects.exists() and row(customer).value_class != ""
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.customer_metrics_refresh(customer_id=customer.pk, as_of=AS_OF)
+    assert callbacks == [] and RecomputeRun.objects.count() == 1  # only the first time

@@ -12,8 +12,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -303,7 +304,14 @@ def contact_done(request, pk: int, contact_id: int):
     ):
         return HttpResponse(_("You may not close this follow-up."), status=403)
     services.contact_complete(actor=request.user, contact=contact)
-    return redirect(request.POST.get("next") or customer.get_absolute_url())
+    # `next` comes back from the page (Today or the card); anything else, or another site,
+    # falls back to the card: redirect() would try a view name and fail on odd text.
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = customer.get_absolute_url()
+    return HttpResponseRedirect(target)
 
 
 @login_required

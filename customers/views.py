@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -349,7 +349,8 @@ def contact_done(request, pk: int, contact_id: int):
         return HttpResponse(_("You may not close this follow-up."), status=403)
     services.contact_complete(actor=request.user, contact=contact)
     messages.success(request, _("The follow-up is done."))
-    return redirect(safe_next(request) or customer.get_absolute_url())
+    # HttpResponseRedirect, not redirect(): odd text in `next` is not a view name to reverse.
+    return HttpResponseRedirect(safe_next(request) or customer.get_absolute_url())
 
 
 def safe_next(request) -> str:

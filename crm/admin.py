@@ -51,19 +51,34 @@ class StaffUserAdmin(UserAdmin):
         instance = form.instance
         before_roles = sorted(instance.groups.values_list("name", flat=True)) if change else []
         before_stores = _store_codes(instance) if change else []
+        before_perms = _permission_codes(instance) if change else []
         super().save_related(request, form, formsets, change)
         after_roles = sorted(instance.groups.values_list("name", flat=True))
         after_stores = _store_codes(instance)
-        if (before_roles, before_stores) != (after_roles, after_stores):
+        after_perms = _permission_codes(instance)
+        # A permission granted to one person (export, say) is as much a change of access as a
+        # role, so it is audited the same way.
+        if (before_roles, before_stores, before_perms) != (after_roles, after_stores, after_perms):
             audit_record(
                 actor=request.user,
                 action=AuditAction.ROLE_CHANGE,
                 obj=instance,
                 request=request,
                 user=instance.get_username(),
-                before={"roles": before_roles, "stores": before_stores},
-                after={"roles": after_roles, "stores": after_stores},
+                before={
+                    "roles": before_roles,
+                    "stores": before_stores,
+                    "permissions": before_perms,
+                },
+                after={"roles": after_roles, "stores": after_stores, "permissions": after_perms},
             )
+
+
+def _permission_codes(user) -> list[str]:
+    return sorted(
+        f"{app}.{code}"
+        for app, code in user.user_permissions.values_list("content_type__app_label", "codename")
+    )
 
 
 def _store_codes(user) -> list[str]:

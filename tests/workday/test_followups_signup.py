@@ -351,3 +351,38 @@ def test_role_and_permission_names_read_in_russian():
         assert permission_label(export) == "Может выгружать списки клиентов"
         add = Permission.objects.get(codename="add_customer")
         assert permission_label(add) == "Может добавлять: клиент"
+
+
+# --- Saved list filters -------------------------------------------------------------------------
+
+
+def test_saved_filters_are_per_user_and_reopen_the_list(client, manager_a, manager_b, anna):
+    from customers.models import SavedFilter
+
+    client.force_login(manager_a)
+    body = client.get("/customers/", {"q": "Иванова", "stage": "customer"}).content.decode()
+    assert 'data-testid="save-filter-form"' in body
+    response = client.post(
+        "/customers/filters/", {"name": "Ивановы", "query": "q=Иванова&stage=customer&after=x"}
+    )
+    assert response.status_code == 302
+    saved = SavedFilter.objects.get(user=manager_a)
+    assert saved.query == "q=%D0%98%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2%D0%B0&stage=customer"
+    body = client.get("/customers/").content.decode()
+    assert 'data-testid="saved-filter"' in body and "Ивановы" in body
+    assert "Иванова Анна" in client.get("/customers/?" + saved.query).content.decode()
+    client.force_login(manager_b)
+    assert "Ивановы" not in client.get("/customers/").content.decode()
+    assert client.post(f"/customers/filters/{saved.pk}/delete/").status_code == 404
+    client.force_login(manager_a)
+    client.post(f"/customers/filters/{saved.pk}/delete/")
+    assert not SavedFilter.objects.exists()
+
+
+def test_saving_an_empty_filter_is_refused(client, manager_a):
+    from customers.models import SavedFilter
+
+    client.force_login(manager_a)
+    client.post("/customers/filters/", {"name": "Пусто", "query": ""})
+    client.post("/customers/filters/", {"name": "", "query": "q=x"})
+    assert not SavedFilter.objects.exists()

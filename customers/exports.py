@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Min
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -121,12 +121,50 @@ def safe_text(value: Any) -> str:
     return text
 
 
+def _labels() -> dict[str, dict[Any, str]]:
+    """Readable labels of the coded columns, in the reader's language."""
+    from .models import Gender, LifecycleStage
+
+    return {
+        "gender": {k: str(v) for k, v in Gender.choices},
+        "lifecycle_stage": {k: str(v) for k, v in LifecycleStage.choices},
+    }
+
+
+def _readable(row: list[Any], labels: dict[str, dict[Any, str]]) -> list[Any]:
+    """Codes as their labels and yes/no for flags: a file people read, not a database dump."""
+    out = []
+    for (name, _label), value in zip(COLUMNS, row, strict=True):
+        if name in labels:
+            value = labels[name].get(value, value) if value else ""
+        elif isinstance(value, bool):
+            value = _("yes") if value else _("no")
+        out.append(value)
+    return out
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).replace(tzinfo=None)
+    return value
+
+
+def _csv_value(value: Any) -> Any:
+    # Local time and the reader's date format (дд.мм.гггг in Russian), as spreadsheets expect.
+    if isinstance(value, dt.datetime):
+        return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+    if isinstance(value, dt.date):
+        return formats.date_format(value, "SHORT_DATE_FORMAT")
+    return value
+
+
 def _write_csv(out: IO[bytes], header: list[str], rows) -> None:
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
     writer = csv.writer(text, delimiter=";")
     writer.writerow([safe_text(h) for h in header])
+    labels = _labels()
     for row in rows:
-        writer.writerow([safe_text(v) for v in row])
+        writer.writerow([safe_text(_csv_value(v)) for v in _readable(row, labels)])
     text.flush()
     text.detach()
 
@@ -146,8 +184,9 @@ def _write_xlsx(out: IO[bytes], header: list[str], rows) -> None:
             yield cell
 
     sheet.append(list(cells(header)))
+    labels = _labels()
     for row in rows:
-        sheet.append(list(cells(row)))
+        sheet.append(list(cells(_csv_value(v) for v in _readable(row, labels))))
     book.save(out)
 
 

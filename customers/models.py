@@ -431,3 +431,29 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d} {self.topic}"
+
+
+class SavedFilter(models.Model):
+    """A named customer-list search and filter set of one user, shown beside the search box.
+
+    Only the query string is kept: opening it runs the list through the same door as any search,
+    so a saved filter never widens what its owner may see.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters"
+    )
+    name = models.CharField(_("name"), max_length=80)
+    query = models.CharField(_("filter"), max_length=1000)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("saved filter")
+        verbose_name_plural = _("saved filters")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_filter_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -488,3 +488,42 @@ def contact_complete(*, actor, contact: Contact) -> Contact:
         contact.done_at = timezone.now()
         contact.save(update_fields=["done_at"])
     return contact
+
+
+SAVED_FILTERS_PER_USER = 30
+
+
+@transaction.atomic
+def saved_filter_save(*, user, name: str, query: str):
+    """Save (or overwrite by name) one of the user's list filters."""
+    from django.http import QueryDict
+
+    from .models import SavedFilter
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": [_("Give the filter a name.")]})
+    params = QueryDict(query or "", mutable=True)
+    for key in ("after", "before", "page"):
+        params.pop(key, None)
+    clean_query = params.urlencode()
+    if not clean_query:
+        raise ValidationError({"name": [_("Search or set a filter first.")]})
+    existing = SavedFilter.objects.filter(user=user, name=name).first()
+    if existing is None and SavedFilter.objects.filter(user=user).count() >= SAVED_FILTERS_PER_USER:
+        raise ValidationError(
+            {"name": [_("At most %(n)s saved filters.") % {"n": SAVED_FILTERS_PER_USER}]}
+        )
+    saved, _created = SavedFilter.objects.update_or_create(
+        user=user, name=name[:80], defaults={"query": clean_query[:1000]}
+    )
+    return saved
+
+
+@transaction.atomic
+def saved_filter_delete(*, user, pk: int) -> bool:
+    """Delete one of the user's own saved filters; False if there is no such filter of theirs."""
+    from .models import SavedFilter
+
+    deleted, _rows = SavedFilter.objects.filter(user=user, pk=pk).delete()
+    return bool(deleted)

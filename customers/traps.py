@@ -315,6 +315,10 @@ def _norm(value: Any) -> str:
     text = text.lstrip("'")
     if re.fullmatch(r"\d+\.0", text):
         text = text[:-2]
+    # A Russian export writes dates as дд.мм.гггг; the trap keeps them in ISO form.
+    if found := re.fullmatch(r"(\d{2})\.(\d{2})\.(\d{4})(.*)", text):
+        day, month, year, rest = found.groups()
+        text = f"{year}-{month}-{day}{rest}"
     return text.casefold()
 
 

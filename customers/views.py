@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -118,6 +119,8 @@ def customer_list(request):
             for value in values
         ],
         "sort_string": _query_without(request, {"after", "before", "sort"}),
+        "saved_filters": list(request.user.saved_filters.all()),
+        "current_query": _query_without(request, {"after", "before"}),
     }
     template = "customers/list.html"
     if request.htmx and request.htmx.target == "results":
@@ -522,3 +525,29 @@ def export_trace_view(request):
     return render(
         request, "customers/export_trace.html", {"form": form, "matches": matches}, status=status
     )
+
+
+@perm_or_404("customers.view_customer")
+@require_POST
+def saved_filter_save_view(request):
+    try:
+        services.saved_filter_save(
+            user=request.user,
+            name=request.POST.get("name", "")[:80],
+            query=request.POST.get("query", "")[:1000],
+        )
+    except ValidationError as exc:
+        for problems in exc.message_dict.values():
+            for problem in problems:
+                messages.error(request, problem)
+        return redirect(reverse("customers:list") + "?" + request.POST.get("query", "")[:1000])
+    messages.success(request, _("The filter is saved."))
+    return redirect(reverse("customers:list") + "?" + request.POST.get("query", "")[:1000])
+
+
+@perm_or_404("customers.view_customer")
+@require_POST
+def saved_filter_delete_view(request, pk: int):
+    if not services.saved_filter_delete(user=request.user, pk=pk):
+        raise Http404
+    return redirect("customers:list")

@@ -256,3 +256,133 @@ def test_api_rejects_an_unknown_consent_method(client, manager_a):
         content_type="application/json",
     )
     assert response.status_code == 400
+
+
+# --- Defects 10-12 ------------------------------------------------------------------------------
+
+
+def test_csv_export_writes_labels_and_local_dates(client, admin_user, anna):
+    import csv
+    import io
+
+    from customers.models import Customer
+
+    Customer.objects.filter(pk=anna.pk).update(gender="f", consent_sms=True)
+    client.force_login(admin_user)
+    client.cookies["django_language"] = "ru"
+    response = client.get("/customers/export.csv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    header, body = rows[0], rows[1:]
+    row = next(r for r in body if r[1] == "Иванова")
+    record = dict(zip(header, row, strict=True))
+    assert record["пол"] == "Женский"
+    assert record["стадия"] not in ("customer", "lead")
+    assert "True" not in row and "False" not in row
+    assert record["дата рождения"] == "14.03.1985"
+    local = timezone.localtime(Customer.objects.get(pk=anna.pk).created_at)
+    assert record["создано"] == local.strftime("%d.%m.%Y %H:%M")
+
+
+def test_return_in_purchase_history_names_the_product(client, manager_a, anna):
+    from decimal import Decimal
+
+    from sales.services import return_record
+    from tests.web.conftest import add_receipts
+
+    receipt = add_receipts(anna, 1)[0]
+    line = receipt.lines.first()
+    return_record(
+        store=receipt.store,
+        receipt=receipt,
+        pos_return_id="R-1",
+        returned_at=timezone.now(),
+        lines=[(line.line_no, Decimal("1"))],
+    )
+    client.force_login(manager_a)
+    body = client.get(f"/customers/{anna.pk}/").content.decode()
+    cell = body[body.index('data-testid="return-line"') :][:300]
+    assert line.product.name in cell
+
+
+def test_leads_list_shows_phone_and_stage(client, manager_a, store_a):
+    from tests.factories import CustomerFactory
+
+    lead = CustomerFactory(surname="Лидова", home_store=store_a, lifecycle_stage="lead")
+    ContactFactory(customer=lead, staff=manager_a)
+    client.force_login(manager_a)
+    body = client.get("/customers/leads/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    row = body[body.index("Лидова") :][:600]
+    assert 'data-testid="lead-phone">+7 916' in row
+    assert 'data-testid="lead-stage">Лид' in row
+
+
+def test_unknown_page_is_a_russian_404_with_navigation(client, manager_a):
+    client.force_login(manager_a)
+    response = client.get("/no-such-page/", HTTP_ACCEPT_LANGUAGE="ru")
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert "Страница не найдена" in body and 'data-testid="error-page"' in body
+    assert 'href="/customers/"' in body and 'data-nav="today"' in body
+
+
+def test_recent_vips_show_their_last_purchase_date(client, admin_user, anna):
+    from analytics.models import CustomerMetrics
+
+    bought = timezone.now() - dt.timedelta(days=3)
+    CustomerMetrics.objects.update_or_create(
+        customer=anna,
+        defaults={"value_class": "VIP", "last_purchase_at": bought, "computed_at": bought},
+    )
+    client.force_login(admin_user)
+    body = client.get("/").content.decode()
+    assert f'data-testid="vip-date">{timezone.localtime(bought):%d.%m.%Y}<' in body
+
+
+def test_role_and_permission_names_read_in_russian():
+    from django.contrib.auth.models import Permission
+    from django.utils import translation
+
+    from crm.roles import permission_label, role_label
+
+    with translation.override("ru"):
+        assert role_label("Store manager") == "Управляющий магазином"
+        export = Permission.objects.get(codename="export_customers")
+        assert permission_label(export) == "Может выгружать списки клиентов"
+        add = Permission.objects.get(codename="add_customer")
+        assert permission_label(add) == "Может добавлять: клиент"
+
+
+# --- Saved list filters -------------------------------------------------------------------------
+
+
+def test_saved_filters_are_per_user_and_reopen_the_list(client, manager_a, manager_b, anna):
+    from customers.models import SavedFilter
+
+    client.force_login(manager_a)
+    body = client.get("/customers/", {"q": "Иванова", "stage": "customer"}).content.decode()
+    assert 'data-testid="save-filter-form"' in body
+    response = client.post(
+        "/customers/filters/", {"name": "Ивановы", "query": "q=Иванова&stage=customer&after=x"}
+    )
+    assert response.status_code == 302
+    saved = SavedFilter.objects.get(user=manager_a)
+    assert saved.query == "q=%D0%98%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2%D0%B0&stage=customer"
+    body = client.get("/customers/").content.decode()
+    assert 'data-testid="saved-filter"' in body and "Ивановы" in body
+    assert "Иванова Анна" in client.get("/customers/?" + saved.query).content.decode()
+    client.force_login(manager_b)
+    assert "Ивановы" not in client.get("/customers/").content.decode()
+    assert client.post(f"/customers/filters/{saved.pk}/delete/").status_code == 404
+    client.force_login(manager_a)
+    client.post(f"/customers/filters/{saved.pk}/delete/")
+    assert not SavedFilter.objects.exists()
+
+
+def test_saving_an_empty_filter_is_refused(client, manager_a):
+    from customers.models import SavedFilter
+
+    client.force_login(manager_a)
+    client.post("/customers/filters/", {"name": "Пусто", "query": ""})
+    client.post("/customers/filters/", {"name": "", "query": "q=x"})
+    assert not SavedFilter.objects.exists()

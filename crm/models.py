@@ -42,6 +42,9 @@ class AuditAction(models.TextChoices):
     ROLE_CHANGE = "role_change", _("Changed roles")
     API_KEY = "api_key", _("Managed an API key")
     CAMPAIGN_START = "campaign_start", _("Started a campaign")
+    IMPORT = "import", _("Imported a file")
+    IMPORT_REVERT = "import_revert", _("Reverted an import")
+    MERGE_UNDO = "merge_undo", _("Undid a merge")
 
 
 class AuditEvent(models.Model):

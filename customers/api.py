@@ -12,6 +12,7 @@ import django_filters
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
@@ -30,6 +31,7 @@ from sales.api.serializers import (
 )
 from sales.selectors import customer_receipts
 
+from .duplicates.merge import resolve_alias, resolve_card_alias
 from .models import (
     ContactChannel,
     Customer,
@@ -330,6 +332,10 @@ class CustomerLookupApi(GenericAPIView):
             customer = customers.filter(phones__number=number).first()
         else:
             customer = customers.filter(card_number=card[:32]).first()
+            if customer is None:
+                # An old card of a merged-away customer finds the card that absorbed it.
+                survivor_id = resolve_card_alias(card[:32])
+                customer = customers.filter(pk=survivor_id).first() if survivor_id else None
         if customer is None:
             raise Http404
         return Response(lookup_body(customer))
@@ -421,7 +427,17 @@ class CustomerDetailApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request, pk: int):
-        return Response(customer_body(self.get_object(), request.user))
+        try:
+            customer = self.get_object()
+        except Http404:
+            # A merged-away id answers 301 to the card that absorbed it, with `merged_into`.
+            survivor_id = resolve_alias(pk) if 1 <= pk <= MAX_ID else None
+            if survivor_id and visible_customers(request.user).filter(pk=survivor_id).exists():
+                response = Response({"merged_into": survivor_id}, status=301)
+                response["Location"] = reverse("api-customer-detail", args=[survivor_id])
+                return response
+            raise
+        return Response(customer_body(customer, request.user))
 
     @extend_schema(
         operation_id="customer_partial_update",

@@ -394,3 +394,8 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d} {self.topic}"
+
+
+# Models of the import and duplicates packages, registered with this app.
+from .duplicates.models import *  # noqa: E402, F403
+from .imports.models import *  # noqa: E402, F403

@@ -17,11 +17,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.access import can_export, can_see_contact_details, contact_details
+from crm.access import can_export, can_see_contact_details, contact_details, visible_customers
 from crm.audit import audit_record
 from crm.models import AuditAction
 
 from . import selectors, services
+from .duplicates.merge import resolve_alias
 from .exports import FORMATS, ExportRefused, customer_export, export_daily_cap, exported_today
 from .forms import ConsentForm, ContactForm, CustomerForm, CustomerListForm, CustomFieldsForm
 from .models import Channel, Customer, CustomField, Source
@@ -149,7 +150,14 @@ def _card_context(request, customer: Customer, **extra) -> dict:
 @perm_or_404("customers.view_customer")
 @require_GET
 def customer_detail(request, pk: int):
-    customer = _customer_or_404(request, pk)
+    try:
+        customer = _customer_or_404(request, pk)
+    except Http404:
+        # A card merged into another one opens the card that absorbed it.
+        survivor_id = resolve_alias(pk) if 1 <= pk < 2**63 else None
+        if survivor_id and visible_customers(request.user).filter(pk=survivor_id).exists():
+            return redirect(f"/customers/{survivor_id}/")
+        raise
     if request.htmx and request.htmx.target == "purchases":
         context = {
             "customer": customer,

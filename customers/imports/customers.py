@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
@@ -30,6 +31,8 @@ from ..models import (
     ConsentEvent,
     Customer,
     CustomerPhone,
+    CustomField,
+    CustomFieldType,
     LifecycleStage,
     Source,
 )
@@ -108,6 +111,7 @@ class CustomerProcessor:
             self.channels[channel.code.lower()] = channel
             self.channels[channel.name.lower()] = channel
         self.allowed_store_ids = self._allowed_store_ids()
+        self.custom_types = dict(CustomField.objects.values_list("key", "type"))
         # Keys seen earlier in this file in this process: rows matching each other are reported.
         self.seen: dict[tuple[str, str], int] = {}
 
@@ -157,9 +161,19 @@ class CustomerProcessor:
 
     def _parse_cell(self, record: Record, target: str, value: Any, raw_custom: dict) -> None:
         if target.startswith("custom:"):
-            raw_custom[target[7:]] = (
-                value.isoformat() if isinstance(value, dt.date) else parsing.text(value)
-            )
+            key = target[7:]
+            kind = self.custom_types.get(key)
+            if kind == CustomFieldType.NUMBER:
+                value = parsing.parse_decimal(value)
+            elif kind == CustomFieldType.DATE:
+                value = parsing.parse_date(value)
+            elif kind == CustomFieldType.BOOLEAN:
+                value = parsing.parse_bool(value)
+            elif kind == CustomFieldType.MULTI:
+                value = [v.strip() for v in parsing.text(value).split(";") if v.strip()]
+            elif not isinstance(value, Decimal | bool | list):
+                value = parsing.text(value)
+            raw_custom[key] = value.isoformat() if isinstance(value, dt.date) else value
             return
         if target == "full_name":
             surname, first, patronymic = parsing.split_full_name(value)

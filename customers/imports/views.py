@@ -142,7 +142,11 @@ def import_detail(request, pk: int):
 @require_GET
 def import_progress(request, pk: int):
     job = _job_or_404(request, pk)
-    return render(request, "customers/imports/_progress.html", {"job": job})
+    response = render(request, "customers/imports/_progress.html", {"job": job})
+    if job.status not in {ImportStatus.DRY_RUN, ImportStatus.RUNNING}:
+        # Polling only happens while it runs: the end reloads the page with the report.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @_importer

@@ -8,7 +8,8 @@ through Django's relation metadata, so this module never imports the apps above 
 cannot move because the survivor already has their twin (a segment membership, a per-customer
 metrics row) are derived data: they are dropped and recomputed. A consent withdrawal on any
 card wins over a grant. The absorbed ids and card numbers become `MergedAlias` rows that keep
-resolving to the survivor. One transaction; audited with before and after; undoable from the
+resolving to the survivor (the survivor keeps its own card number when it has one, else takes
+the highest-ranked card's). One transaction; audited with before and after; undoable from the
 merge record within N days (the dropped derived rows are recomputed, not restored).
 """
 
@@ -172,6 +173,14 @@ def customer_merge(
         if int(card_id) not in by_id:
             raise ValidationError({name: [_("Choose one of the merged cards.")]})
         proposed[name] = int(card_id)
+    if survivor.card_number:
+        # The survivor keeps the card it has: every other card's number then resolves to it
+        # through an alias, and none is lost.
+        if proposed["card_number"] != survivor.pk and "card_number" in (choices or {}):
+            raise ValidationError(
+                {"card_number": [_("The card that stays keeps its own loyalty card.")]}
+            )
+        proposed["card_number"] = survivor.pk
     snapshots = {c.pk: card_snapshot(c) for c in cards}
     ids = [c.pk for c in cards]
     latest = _latest_consents(ids)

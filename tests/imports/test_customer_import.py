@@ -22,7 +22,6 @@ from customers.models import (
     CustomFieldCategory,
     Source,
 )
-from customers.services import customer_update
 from tests.factories import CustomerFactory
 
 from .conftest import make_csv, make_xlsx, outcomes, run, upload

@@ -25,7 +25,7 @@ def _name(alias: str) -> str:
 
 _INSERT = """
 INSERT INTO customers_duplicatepair (first_id, second_id, reason, confidence, status, found_at)
-SELECT DISTINCT a.id, b.id, %(reason)s, %(confidence)s, 'open', now()
+SELECT DISTINCT a.id, b.id, %(reason)s::text, %(confidence)s::numeric, 'open', now()
 FROM customers_customer a
 JOIN customers_customer b ON a.id < b.id AND {join}
 WHERE a.erased_at IS NULL AND b.erased_at IS NULL AND {where}

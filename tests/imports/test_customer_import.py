@@ -113,7 +113,7 @@ def _xlsx_rows():
     return [
         ["ФИО", "Телефон", "E-mail", "Дата рождения", "Карта"],
         ["Кузнецова Анна Сергеевна", "8 (916) 111-22-01", "anna@example.ru", "12.04.1990", "A-1"],
-        ["Смирнов Игорь", "+7 916 111 22 02", "", dt.datetime(1988, 1, 31), ""],
+        ["Смирнов Игорь", "+7 916 111 22 02", "", dt.datetime(1988, 1, 31), ""],  # noqa: DTZ001 - an Excel cell,
         ["Орлова Вера Ивановна", "79161112203", "", 32874, ""],  # an Excel serial: 1990-01-01
         ["Лебедев Павел", "9161112204", "", "1975-06-15", ""],
         ["Зайцева Ольга", "8-916-111-22-05", "olga@example", "", ""],
@@ -215,7 +215,7 @@ def test_update_policy_fills_empty_fields_and_overwrites_only_chosen_ones(admin_
 
 
 def test_create_only_and_update_only_policies(admin_user):
-    existing = CustomerFactory(surname="Есть", phone_number="+79161112201")
+    CustomerFactory(surname="Есть", phone_number="+79161112201")
     rows = [
         ["Фамилия", "Телефон", "Город"],
         ["Есть", "89161112201", "Омск"],
@@ -230,7 +230,7 @@ def test_create_only_and_update_only_policies(admin_user):
 
 
 def test_match_order_is_configurable(admin_user):
-    by_phone = CustomerFactory(surname="ПоТелефону", email="", phone_number="+79161112201")
+    CustomerFactory(surname="ПоТелефону", email="", phone_number="+79161112201")
     by_email = CustomerFactory(surname="ПоПочте", email="x@example.ru")
     rows = [["Телефон", "Email", "Город"], ["89161112201", "x@example.ru", "Уфа"]]
     job = upload(admin_user, "m.csv", make_csv(rows))

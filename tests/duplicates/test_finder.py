@@ -18,34 +18,60 @@ BIRTH = dt.date(1985, 3, 14)
 
 
 def reasons() -> dict[frozenset, str]:
-    return {
-        frozenset((p.first_id, p.second_id)): p.reason for p in DuplicatePair.objects.all()
-    }
+    return {frozenset((p.first_id, p.second_id)): p.reason for p in DuplicatePair.objects.all()}
 
 
 def test_finder_reasons(store_a, store_b):
-    a = CustomerFactory(email="Same@Mail.ru", surname="Аа", first_name="Бб", birth_date=None,
-                        home_store=store_a)
-    b = CustomerFactory(email="same@mail.ru", surname="Вв", first_name="Гг", birth_date=None,
-                        home_store=store_a)
+    a = CustomerFactory(
+        email="Same@Mail.ru", surname="Аа", first_name="Бб", birth_date=None, home_store=store_a
+    )
+    b = CustomerFactory(
+        email="same@mail.ru", surname="Вв", first_name="Гг", birth_date=None, home_store=store_a
+    )
     c = CustomerFactory(card_number="1234-5678", email="", surname="Дд", birth_date=None)
     d = CustomerFactory(card_number="12345678", email="", surname="Ее", birth_date=None)
-    e = CustomerFactory(surname="Семёнов", first_name="Пётр", email="", birth_date=BIRTH,
-                        home_store=store_a)
-    f = CustomerFactory(surname="СЕМЕНОВ", first_name="Петр", email="", birth_date=BIRTH,
-                        home_store=store_a)
-    g = CustomerFactory(surname="Кузнецова", first_name="Ольга", email="", birth_date=BIRTH,
-                        home_store=store_a)
-    h = CustomerFactory(surname="Kuznetsova", first_name="Olga", email="", birth_date=BIRTH,
-                        home_store=store_a)
-    i = CustomerFactory(surname="Орлов", first_name="Игорь", email="", birth_date=None,
-                        home_store=store_a, address="ул. Мира, 5")
-    j = CustomerFactory(surname="Орлов", first_name="Игор", email="", birth_date=None,
-                        home_store=store_a, address="УЛ. МИРА, 5")
-    k = CustomerFactory(surname="Лебедев", first_name="Антон", email="",
-                        birth_date=dt.date(1990, 1, 1), home_store=store_a)
-    m = CustomerFactory(surname="Лебедев", first_name="Антон", email="",
-                        birth_date=dt.date(1990, 1, 1), home_store=store_b)
+    e = CustomerFactory(
+        surname="Семёнов", first_name="Пётр", email="", birth_date=BIRTH, home_store=store_a
+    )
+    f = CustomerFactory(
+        surname="СЕМЕНОВ", first_name="Петр", email="", birth_date=BIRTH, home_store=store_a
+    )
+    g = CustomerFactory(
+        surname="Кузнецова", first_name="Ольга", email="", birth_date=BIRTH, home_store=store_a
+    )
+    h = CustomerFactory(
+        surname="Kuznetsova", first_name="Olga", email="", birth_date=BIRTH, home_store=store_a
+    )
+    i = CustomerFactory(
+        surname="Орлов",
+        first_name="Игорь",
+        email="",
+        birth_date=None,
+        home_store=store_a,
+        address="ул. Мира, 5",
+    )
+    j = CustomerFactory(
+        surname="Орлов",
+        first_name="Игор",
+        email="",
+        birth_date=None,
+        home_store=store_a,
+        address="УЛ. МИРА, 5",
+    )
+    k = CustomerFactory(
+        surname="Лебедев",
+        first_name="Антон",
+        email="",
+        birth_date=dt.date(1990, 1, 1),
+        home_store=store_a,
+    )
+    m = CustomerFactory(
+        surname="Лебедев",
+        first_name="Антон",
+        email="",
+        birth_date=dt.date(1990, 1, 1),
+        home_store=store_b,
+    )
     CustomerFactory(surname="Никто", first_name="Другой", email="", birth_date=None)
     added = find_duplicates_task()
     assert sum(added.values()) == DuplicatePair.objects.count()
@@ -93,9 +119,9 @@ def test_duplicates_page_is_scoped_by_visibility(
     assert body.count('data-testid="pair-row"') == 6
     assert "Граница" not in body
     client.force_login(admin_user)
-    assert client.get("/customers/duplicates/").content.decode().count(
-        'data-testid="pair-row"'
-    ) == 7
+    assert (
+        client.get("/customers/duplicates/").content.decode().count('data-testid="pair-row"') == 7
+    )
 
 
 def test_duplicates_page_masks_contact_data_without_the_export_permission(

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from analytics.models import CustomerMetrics
 from analytics.services import metrics_recompute_all
@@ -35,8 +36,8 @@ HEADER = [
 
 
 def history_rows(store_code: str) -> list[list]:
-    last_year = (dt.date.today() - dt.timedelta(days=300)).strftime("%d.%m.%Y")
-    recent = (dt.date.today() - dt.timedelta(days=20)).strftime("%d.%m.%Y")
+    last_year = (timezone.localdate() - dt.timedelta(days=300)).strftime("%d.%m.%Y")
+    recent = (timezone.localdate() - dt.timedelta(days=20)).strftime("%d.%m.%Y")
     return [
         HEADER,
         [

@@ -83,7 +83,7 @@ def _batches(job: ImportJob, processor: Processor) -> Iterator[list[tuple[int, l
         if row_no < FIRST_DATA_ROW + job.processed_rows:
             continue  # done by an earlier worker
         key = processor.group_key(cells)
-        if len(batch) >= size and key != last_key:
+        if len(batch) >= size and (key is None or key != last_key):
             yield batch
             batch = []
         batch.append((row_no, cells))

@@ -42,6 +42,7 @@ from ..services import custom_fields_clean, customer_update
 from . import parsing
 from .engine import register_processor
 from .models import ImportJob, ImportKind, ImportRow, RowOutcome
+from .sql import column_defaults, json_insert, next_ids
 
 TEXT_FIELDS = (
     "surname",
@@ -59,6 +60,7 @@ TEXT_FIELDS = (
 # Fields an update may change; the user picks which of them may overwrite a non-empty value.
 UPDATABLE = (*TEXT_FIELDS, "email", "birth_date", "gender", "home_store", "acquisition_channel")
 MATCH_KEYS = ("phone", "card", "email")
+CHANNELS = frozenset(Channel.values)  # `.values` builds a new list on every access
 POLICIES = ("create", "update", "both")
 DEFAULT_OPTIONS = {
     "match_order": list(MATCH_KEYS),
@@ -111,6 +113,7 @@ class CustomerProcessor:
             self.channels[channel.code.lower()] = channel
             self.channels[channel.name.lower()] = channel
         self.allowed_store_ids = self._allowed_store_ids()
+        self.defaults: dict[str, Any] | None = None
         self.custom_types = dict(CustomField.objects.values_list("key", "type"))
         # Keys seen earlier in this file in this process: rows matching each other are reported.
         self.seen: dict[tuple[str, str], int] = {}
@@ -387,55 +390,66 @@ class CustomerProcessor:
 
     def _create(self, records: list[Record]) -> list[int]:
         actor = self.actor if getattr(self.actor, "is_authenticated", False) else None
-        customers = []
-        for record in records:
-            fields = dict(record.fields)
-            customer = Customer(
-                **fields,
+        if self.defaults is None:
+            self.defaults = column_defaults(Customer, {"created_at", "updated_at"})
+        ids = next_ids(Customer, len(records))
+        now = timezone.now()
+        note = _("Import #%(id)s") % {"id": self.job.pk}
+        customers, phones, consents, audits = [], [], [], []
+        for record, pk in zip(records, ids, strict=True):
+            row = dict(self.defaults)
+            for name, value in record.fields.items():
+                if name in _FK:
+                    row[f"{name}_id"] = value.pk if value is not None else None
+                else:
+                    row[name] = value
+            for channel, granted in record.consents.items():
+                row[f"consent_{channel}"] = granted
+            row.update(
+                id=pk,
                 phone=record.phones[0] if record.phones else "",
                 custom_fields=record.custom,
                 source=Source.IMPORT,
-                created_by=actor,
+                created_by_id=actor.pk if actor else None,
                 lifecycle_stage=LifecycleStage.LEAD,
+                created_at=now,
+                updated_at=now,
             )
-            for channel, granted in record.consents.items():
-                setattr(customer, f"consent_{channel}", granted)
-            customers.append(customer)
-        Customer.objects.bulk_create(customers)
-        note = _("Import #%(id)s") % {"id": self.job.pk}
-        phones, consents, audits = [], [], []
-        for record, customer in zip(records, customers, strict=True):
+            customers.append(row)
             phones.extend(
-                CustomerPhone(customer=customer, number=n, is_primary=i == 0)
+                {"customer_id": pk, "number": n, "kind": "mobile", "is_primary": i == 0}
                 for i, n in enumerate(record.phones)
             )
             consents.extend(
-                ConsentEvent(
-                    customer=customer,
-                    channel=c,
-                    granted=g,
-                    at=self.now,
-                    source=Source.IMPORT,
-                    actor=actor,
-                    note=note,
-                )
+                {
+                    "customer_id": pk,
+                    "channel": c,
+                    "granted": g,
+                    "at": now,
+                    "source": Source.IMPORT,
+                    "actor_id": actor.pk if actor else None,
+                    "note": note,
+                }
                 for c, g in record.consents.items()
-                if c in Channel.values
+                if c in CHANNELS
             )
             audits.append(
-                AuditEvent(
-                    actor=actor,
-                    actor_name=actor.get_username() if actor else "",
-                    action=AuditAction.CUSTOMER_CREATE,
-                    object_type="customers.customer",
-                    object_id=str(customer.pk),
-                    details={"source": "import", "import": self.job.pk},
-                )
+                {
+                    "at": now,
+                    "actor_id": actor.pk if actor else None,
+                    "actor_name": actor.get_username() if actor else "",
+                    "action": AuditAction.CUSTOMER_CREATE,
+                    "object_type": "customers.customer",
+                    "object_id": str(pk),
+                    "ip_address": None,
+                    "details": {"source": "import", "import": self.job.pk},
+                }
             )
-        CustomerPhone.objects.bulk_create(phones)
-        ConsentEvent.objects.bulk_create(consents)
-        AuditEvent.objects.bulk_create(audits)
-        return [c.pk for c in customers]
+        json_insert(Customer, customers)
+        json_insert(CustomerPhone, phones)
+        json_insert(ConsentEvent, consents)
+        json_insert(AuditEvent, audits)
+        return ids
 
     def _update(self, record: Record, customer_id: int, *, dry_run: bool) -> ImportRow:
         customer = Customer.objects.get(pk=customer_id)

@@ -26,6 +26,7 @@ from crm.models import AuditAction
 
 from .models import ImportJob, ImportRow, ImportStatus
 from .reader import FileShape, iter_rows
+from .sql import json_insert
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,21 @@ def import_execute(*, job_id: int, token: str | None = None) -> bool:
                     logger.warning("import %s was taken over; this worker stops", job_id)
                     return False
                 rows = processor.process(batch, dry_run=current.dry_run)
-                for row in rows:
-                    row.job_id, row.phase = job_id, current.phase
-                ImportRow.objects.bulk_create(rows)
+                json_insert(
+                    ImportRow,
+                    [
+                        {
+                            "job_id": job_id,
+                            "phase": current.phase,
+                            "row_no": row.row_no,
+                            "outcome": str(row.outcome),
+                            "customer_id": row.customer_id,
+                            "changes": row.changes or {},
+                            "message": str(row.message or "")[:500],
+                        }
+                        for row in rows
+                    ],
+                )
                 current.processed_rows += len(batch)
                 current.counts = _add_counts(current.counts, rows)
                 current.heartbeat_at = timezone.now()

@@ -24,7 +24,6 @@ from customers.imports import parsing
 from customers.imports.engine import register_processor
 from customers.imports.mapping import Target, normalise_header, register_kind
 from customers.imports.models import ImportJob, ImportKind, ImportRow, RowOutcome
-from customers.phones import normalize_phone
 
 from .ingest import IdempotencyConflict, receipts_ingest_bulk, return_ingest
 from .models import PaymentMethod, Receipt, SalesChannel, Store
@@ -168,7 +167,9 @@ class HistoryProcessor:
         purchased_at = naive.replace(tzinfo=zone)
         phone_raw = self._cell(first, "phone")
         card = parsing.text(self._cell(first, "card"))[:32]
-        phone = normalize_phone(parsing.text(phone_raw)) if not parsing.is_blank(phone_raw) else ""
+        phone = (
+            parsing.phone_e164(parsing.text(phone_raw)) if not parsing.is_blank(phone_raw) else ""
+        )
         lines = [self._line(cells) for _row, cells in rows]
         payment = parsing.text(self._cell(first, "payment_method")).lower()
         return {

@@ -1,10 +1,10 @@
 """The customer-card processor: parse a batch of rows, match them to cards, create or update.
 
-Validation is the services' own: `normalize_phone`, the email validator, `custom_fields_clean`
-and the model's field limits. Updates go through `customer_update` and `consent_set` one card at
-a time (they are few in a real import and each needs its before/after audit); new cards are
-written in bulk (card, phones, consent history and a `customer_create` audit row each), because
-a chain moving in creates tens of thousands at once.
+Validation is the services' own: `normalize_phone` (with an equivalent fast path for mobiles),
+the email validator, `custom_fields_clean` and the model's field limits. Updates go through
+`customer_update` and `consent_set` one card at a time (they are few in a real import and each
+needs its before/after audit); new cards are written in bulk (card, phones, consent history
+and a `customer_create` audit row each), because a chain moving in creates tens of thousands.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from ..models import (
     LifecycleStage,
     Source,
 )
-from ..phones import normalize_phone
 from ..services import consent_set as service_consent_set
 from ..services import custom_fields_clean, customer_update
 from . import parsing
@@ -190,7 +189,7 @@ class CustomerProcessor:
             self._check_lengths(record, ("surname", "first_name", "patronymic"))
         elif target == "phone":
             for raw in parsing.split_phones(value):
-                number = normalize_phone(raw)
+                number = parsing.phone_e164(raw)
                 if number not in record.phones:
                     record.phones.append(number)
         elif target == "email":

@@ -149,3 +149,36 @@ def split_phones(value: Any) -> list[str]:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return [text(value)]
     return [p.strip() for p in re.split(r"[;,]", text(value)) if p.strip()]
+
+
+_PHONE_CHARS = re.compile(r"[\s()\-.\u00a0]")
+_RU_MOBILE: re.Pattern | None = None
+
+
+def phone_e164(raw: str) -> str:
+    """`normalize_phone`, with a fast path for the common case of a file: a Russian mobile.
+
+    The fast path accepts exactly what phonenumbers' RU mobile pattern accepts (read from its
+    metadata), so the result is the same; anything else goes through `normalize_phone`.
+    """
+    global _RU_MOBILE
+    from django.conf import settings
+
+    from customers.phones import normalize_phone
+
+    if settings.CLIENTELE_DEFAULT_REGION == "RU":
+        if _RU_MOBILE is None:
+            import phonenumbers
+
+            pattern = phonenumbers.PhoneMetadata.metadata_for_region("RU").mobile
+            _RU_MOBILE = re.compile(pattern.national_number_pattern)
+        digits = _PHONE_CHARS.sub("", raw)
+        if digits.startswith("+7"):
+            national = digits[2:]
+        elif len(digits) == 11 and digits[0] in "78":
+            national = digits[1:]
+        else:
+            national = digits
+        if len(national) == 10 and national.isdigit() and _RU_MOBILE.fullmatch(national):
+            return "+7" + national
+    return normalize_phone(raw)

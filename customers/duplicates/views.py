@@ -12,6 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.access import can_export, contact_details, mask_email, mask_phone, visible_customers
+from crm.audit import audit_record
+from crm.models import AuditAction
 
 from ..models import Customer
 from . import selectors, services
@@ -120,6 +122,15 @@ def merge_screen(request):
             return redirect(f"/customers/{merge.survivor_id_value}/")
     proposed = proposed_values(cards)
     details = {c.pk: contact_details(c, request.user) for c in cards}
+    for card in cards:
+        # Each card shown side by side is a card read, as on its own page.
+        audit_record(
+            actor=request.user,
+            action=AuditAction.CUSTOMER_VIEW,
+            obj=card,
+            request=request,
+            via="merge_screen",
+        )
     rows = []
     for name in MERGE_FIELDS:
         field = Customer._meta.get_field(name)

@@ -11,6 +11,7 @@ import datetime as dt
 import django_filters
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -31,7 +32,7 @@ from sales.api.serializers import (
 )
 from sales.selectors import customer_receipts
 
-from .duplicates.merge import resolve_alias, resolve_card_alias
+from .duplicates.merge import card_alias_survivors, resolve_alias
 from .models import (
     ContactChannel,
     Customer,
@@ -331,11 +332,10 @@ class CustomerLookupApi(GenericAPIView):
                 raise serializers.ValidationError({"phone": [_("This is not a phone number.")]})
             customer = customers.filter(phones__number=number).first()
         else:
-            customer = customers.filter(card_number=card[:32]).first()
-            if customer is None:
-                # An old card of a merged-away customer finds the card that absorbed it.
-                survivor_id = resolve_card_alias(card[:32])
-                customer = customers.filter(pk=survivor_id).first() if survivor_id else None
+            # An old card of a merged-away customer finds the card that absorbed it (one query).
+            customer = customers.filter(
+                Q(card_number=card[:32]) | Q(pk__in=card_alias_survivors(card[:32]))
+            ).first()
         if customer is None:
             raise Http404
         return Response(lookup_body(customer))

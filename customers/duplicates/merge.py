@@ -423,3 +423,8 @@ def resolve_card_alias(card_number: str) -> int | None:
         .values_list("survivor_id", flat=True)
         .first()
     )
+
+
+def card_alias_survivors(card_number: str):
+    """Subquery of the card (if any) that absorbed the card carrying this old card number."""
+    return MergedAlias.objects.filter(old_card_number=card_number).values("survivor_id")

@@ -14,6 +14,7 @@ from customers.api import (
     CustomerLookupApi,
     CustomerReceiptsApi,
 )
+from customers.duplicates.api import CustomerMergeApi
 from sales.api.views import ProductBulkApi, ReceiptBulkApi, ReceiptCreateApi, ReturnCreateApi
 
 
@@ -41,6 +42,7 @@ def api_not_found(request, path: str = ""):
 
 v1 = [
     path("customers/lookup/", CustomerLookupApi.as_view(), name="api-customer-lookup"),
+    path("customers/merge/", CustomerMergeApi.as_view(), name="api-customer-merge"),
     path("customers/", CustomerListCreateApi.as_view(), name="api-customer-list"),
     path("customers/<id:pk>/", CustomerDetailApi.as_view(), name="api-customer-detail"),
     path(

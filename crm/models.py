@@ -57,6 +57,9 @@ class AuditAction(models.TextChoices):
     USER_STATUS = "user_status", _("Changed a user's status")
     SETTINGS_CHANGE = "settings_change", _("Changed settings")
     CATALOGUE_CHANGE = "catalogue_change", _("Changed the catalogue")
+    IMPORT = "import", _("Imported a file")
+    IMPORT_REVERT = "import_revert", _("Reverted an import")
+    MERGE_UNDO = "merge_undo", _("Undid a merge")
 
 
 class AuditEvent(models.Model):

@@ -344,3 +344,7 @@ class TagAdmin(admin.ModelAdmin):
 class AcquisitionChannelAdmin(SettingsAuditMixin, admin.ModelAdmin):
     list_display = ["name", "code", "acquisition_cost"]
     prepopulated_fields = {"code": ["name"]}
+
+
+# The order of sources, merges, candidates and imports (customers.duplicates, customers.imports).
+from .duplicates import admin as duplicates_admin  # noqa: E402, F401

@@ -12,7 +12,9 @@ import django_filters
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from django.http import Http404
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
@@ -46,6 +48,7 @@ from sales.api.serializers import (
 )
 from sales.selectors import customer_receipts
 
+from .duplicates.merge import card_alias_survivors, resolve_alias
 from .models import (
     ConsentMethod,
     ContactChannel,
@@ -379,7 +382,10 @@ class CustomerLookupApi(GenericAPIView):
                 raise serializers.ValidationError({"phone": [_("This is not a phone number.")]})
             customer = customers.filter(phones__number=number).first()
         else:
-            customer = customers.filter(card_number=card[:32]).first()
+            # An old card of a merged-away customer finds the card that absorbed it (one query).
+            customer = customers.filter(
+                Q(card_number=card[:32]) | Q(pk__in=card_alias_survivors(card[:32]))
+            ).first()
         if customer is None:
             raise Http404
         # The minimal card carries no contacts, so it is not counted; it is audited like any
@@ -533,7 +539,16 @@ class CustomerDetailApi(GenericAPIView):
     def get(self, request, pk: int):
         if is_till(request.user):
             return till_refused()
-        customer = self.get_object()
+        try:
+            customer = self.get_object()
+        except Http404:
+            # A merged-away id answers 301 to the card that absorbed it, with `merged_into`.
+            survivor_id = resolve_alias(pk) if 1 <= pk <= MAX_ID else None
+            if survivor_id and visible_customers(request.user).filter(pk=survivor_id).exists():
+                response = Response({"merged_into": survivor_id}, status=301)
+                response["Location"] = reverse("api-customer-detail", args=[survivor_id])
+                return response
+            raise
         shown = card_read(
             user=request.user, customer=customer, action=AuditAction.API_CARD_READ, request=request
         )

@@ -457,3 +457,8 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Models of the import and duplicates packages, registered with this app.
+from .duplicates.models import *  # noqa: E402, F403
+from .imports.models import *  # noqa: E402, F403

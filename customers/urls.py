@@ -1,6 +1,8 @@
 from django.urls import path
 
 from . import views
+from .duplicates import views as duplicate_views
+from .imports import views as import_views
 
 app_name = "customers"
 
@@ -13,6 +15,20 @@ urlpatterns = [
     path("filters/<int:pk>/delete/", views.saved_filter_delete_view, name="filter_delete"),
     path("export.<str:fmt>", views.customer_export_view, name="export"),
     path("export/trace/", views.export_trace_view, name="export_trace"),
+    path("imports/", import_views.import_list, name="imports"),
+    path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
+    path("imports/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
+    path("imports/<int:pk>/run/", import_views.import_run, name="import_run"),
+    path("imports/<int:pk>/mapping/", import_views.import_save_mapping, name="import_save_mapping"),
+    path("imports/<int:pk>/revert/", import_views.import_revert, name="import_revert"),
+    path("imports/<int:pk>/report.xlsx", import_views.import_report, name="import_report"),
+    path("duplicates/", duplicate_views.duplicate_list, name="duplicates_list"),
+    path(
+        "duplicates/<int:pk>/dismiss/", duplicate_views.duplicate_dismiss, name="duplicate_dismiss"
+    ),
+    path("merge/", duplicate_views.merge_screen, name="merge"),
+    path("merges/", duplicate_views.merge_list, name="merges"),
+    path("merges/<int:pk>/undo/", duplicate_views.merge_undo, name="merge_undo"),
     path("<int:pk>/", views.customer_detail, name="detail"),
     path("<int:pk>/edit/", views.customer_edit, name="edit"),
     path("<int:pk>/contacts/", views.contact_add, name="contact_add"),

@@ -19,11 +19,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.access import can_export
+from crm.access import can_export, visible_customers
 from crm.disclosure import card_read, daily_allowance, masked_contacts, taken_today
 from crm.models import AuditAction
 
 from . import selectors, services
+from .duplicates.merge import resolve_alias
 from .exports import FORMATS, ExportRefused, customer_export
 from .forms import (
     ConsentForm,
@@ -181,7 +182,14 @@ def _card_context(request, customer: Customer, *, contact=None, **extra) -> dict
 @perm_or_404("customers.view_customer")
 @require_GET
 def customer_detail(request, pk: int):
-    customer = _customer_or_404(request, pk)
+    try:
+        customer = _customer_or_404(request, pk)
+    except Http404:
+        # A card merged into another one opens the card that absorbed it.
+        survivor_id = resolve_alias(pk) if 1 <= pk < 2**63 else None
+        if survivor_id and visible_customers(request.user).filter(pk=survivor_id).exists():
+            return redirect(f"/customers/{survivor_id}/")
+        raise
     if request.htmx and request.htmx.target == "purchases":
         context = {
             "customer": customer,

@@ -5,3 +5,18 @@ from django.utils.translation import gettext_lazy as _
 class SalesConfig(AppConfig):
     name = "sales"
     verbose_name = _("Sales")
+
+    def ready(self) -> None:
+        # Purchase history is an import kind of its own, registered with customers' engine;
+        # merged cards get their metrics recomputed through the same path as new receipts.
+        from customers.duplicates.merge import customers_merged
+
+        from . import history_import  # noqa: F401
+        from .ingest import schedule_metrics_refresh
+
+        def refresh_after_merge(sender, survivor_id, absorbed_ids, **kwargs):
+            schedule_metrics_refresh([survivor_id])
+
+        customers_merged.connect(
+            refresh_after_merge, weak=False, dispatch_uid="sales.refresh_after_merge"
+        )

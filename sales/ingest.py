@@ -235,6 +235,13 @@ def customer_index(user, items: Iterable[dict[str, Any]]) -> CustomerIndex:
         )
     if cards:
         index.by_card = dict(scope.filter(card_number__in=cards).values_list("card_number", "pk"))
+        # A card merged into another one still finds its owner (customers.duplicates).
+        from customers.duplicates.models import MergedAlias
+
+        for number, survivor_id in MergedAlias.objects.filter(
+            old_card_number__in=cards - set(index.by_card), survivor__in=scope
+        ).values_list("old_card_number", "survivor_id"):
+            index.by_card[number] = survivor_id
     return index
 
 

@@ -45,9 +45,20 @@ def nav(page):
     [
         (
             "admin_user",
-            {"today", "customers", "leads", "new-card", "campaigns", "analytics", "audit", "admin"},
+            {
+                "today",
+                "customers",
+                "leads",
+                "new-card",
+                "duplicates",
+                "import",
+                "campaigns",
+                "analytics",
+                "audit",
+                "admin",
+            },
         ),
-        ("manager_a", {"today", "customers", "leads", "new-card", "analytics"}),
+        ("manager_a", {"today", "customers", "leads", "new-card", "duplicates", "analytics"}),
         ("marketer", {"today", "customers", "leads", "campaigns", "analytics"}),
         ("associate_a", {"today", "customers", "leads", "new-card"}),
     ],

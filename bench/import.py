@@ -1,0 +1,274 @@
+"""Import benchmark: customer rows and receipt lines from CSV/XLSX through the import engine,
+beside PostgreSQL COPY of the same rows into tables shaped like ours.
+
+Default sizes are small (5,000 customers, 20,000 receipt lines); `--full-size` imports
+100,000 customers and 1,000,000 receipt lines (targets: >= 5,000 customer rows/s and
+>= 20,000 receipt lines/s on the 2-core reference machine). `--xlsx` reads the customers from
+XLSX instead of CSV. The engine runs in this process, exactly the Celery task's body. Prints
+rows/s, COPY rows/s, the ratio, and the peak memory of the process (flat: files are streamed).
+
+Run as `.venv/bin/python bench/import.py [--full-size] [--xlsx]` with DATABASE_URL set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import recreate_database, scratch_urls, setup_django  # noqa: E402
+
+DB_NAME = "clientele_bench_import"
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def customer_rows(n: int):
+    yield [
+        "Фамилия",
+        "Имя",
+        "Отчество",
+        "Телефон",
+        "E-mail",
+        "Дата рождения",
+        "Пол",
+        "Карта",
+        "Город",
+        "Согласие на рассылку SMS",
+    ]
+    for i in range(n):
+        yield [
+            f"Фамилия{i}",
+            "Мария",
+            "Ивановна",
+            f"8 916 {1000000 + i:07d}",
+            f"c{i}@example.ru",
+            f"{1 + i % 28:02d}.{1 + i % 12:02d}.{1950 + i % 50}",
+            "Ж" if i % 2 else "М",
+            f"CARD{i:08d}",
+            "Москва",
+            "да" if i % 3 else "нет",
+        ]
+
+
+def write_csv(path: Path, rows) -> None:
+    with open(path, "w", encoding="cp1251", newline="") as handle:
+        csv.writer(handle, delimiter=";").writerows(rows)
+
+
+def write_xlsx(path: Path, rows) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+
+
+def history_rows(n_lines: int, n_customers: int, store_code: str):
+    yield [
+        "Магазин",
+        "Дата",
+        "Номер чека",
+        "Телефон",
+        "Артикул",
+        "Товар",
+        "Категория",
+        "Количество",
+        "Цена",
+        "Себестоимость",
+        "Скидка",
+    ]
+    start = dt.datetime(2024, 1, 1, 10, 0)  # noqa: DTZ001 - a file's local time
+    for line in range(n_lines):
+        receipt = line // 3
+        customer = receipt % n_customers
+        at = start + dt.timedelta(minutes=receipt)
+        sku = line % 500
+        yield [
+            store_code,
+            at.strftime("%d.%m.%Y %H:%M"),
+            f"R{receipt:08d}",
+            f"+7916{1000000 + customer:07d}",
+            f"SKU-{sku}",
+            f"Товар {sku}",
+            "Одежда/Разное",
+            "1",
+            f"{100 + sku},50",
+            f"{50 + sku},00",
+            "0",
+        ]
+
+
+def run_job(user, path: Path, kind: str, store=None):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from customers.imports.engine import import_execute
+    from customers.imports.services import import_start, import_upload
+
+    started = time.perf_counter()
+    job = import_upload(
+        actor=user, kind=kind, store=store, upload=SimpleUploadedFile(path.name, path.read_bytes())
+    )
+    uploaded = time.perf_counter()
+    import_start(actor=user, job=job, dry_run=False)
+    import_execute(job_id=job.pk)
+    done = time.perf_counter()
+    job.refresh_from_db()
+    return job, uploaded - started, done - uploaded
+
+
+def copy_rate(table_like: str, columns: list[str], rows: list[list]) -> float:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # The same columns and types as ours, without our indexes and triggers: the raw engine.
+        cursor.execute(
+            f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy AS "
+            f"SELECT {', '.join(columns)} FROM {table_like} WITH NO DATA"
+        )
+        raw = cursor.connection
+        started = time.perf_counter()
+        with (
+            raw.cursor() as pg,
+            pg.copy(f"COPY bench_copy ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        elapsed = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy")
+    return len(rows) / elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--full-size", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="the default small sizes")
+    parser.add_argument("--xlsx", action="store_true")
+    args = parser.parse_args()
+    n_customers, n_lines = (100_000, 1_000_000) if args.full_size else (5_000, 20_000)
+
+    admin_url, url = scratch_urls(DB_NAME)
+    recreate_database(admin_url, DB_NAME)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    os.environ["CLIENTELE_VAR_DIR"] = str(tmp)
+    os.environ["CLIENTELE_IMPORT_BATCH"] = os.environ.get("CLIENTELE_IMPORT_BATCH", "2000")
+    try:
+        setup_django(url)
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+        from django.utils import translation
+
+        translation.activate("en")
+        call_command("migrate", verbosity=0)
+        from sales.models import Store
+
+        store = Store.objects.create(code="bench", name="Bench")
+        user = get_user_model().objects.create_superuser("bench", "b@example.ru", "x")
+
+        path = tmp / ("customers.xlsx" if args.xlsx else "customers.csv")
+        (write_xlsx if args.xlsx else write_csv)(path, customer_rows(n_customers))
+        job, upload_s, run_s = run_job(user, path, "customers")
+        rate = n_customers / run_s
+        print(
+            f"customers: {n_customers} rows from {path.suffix[1:].upper()} in {run_s:.1f} s "
+            f"(+{upload_s:.1f} s upload and count) = {rate:,.0f} rows/s; counts {job.counts}"
+        )
+        copy_rows = [
+            [
+                f"Фамилия{i}",
+                "Мария",
+                "Ивановна",
+                f"+7917{i:07d}",
+                f"d{i}@example.ru",
+                dt.date(1980, 1, 1),
+                "f",
+                f"COPY{i:08d}",
+                "Москва",
+                True,
+                "import",
+                "lead",
+                dt.datetime.now(dt.UTC),
+                dt.datetime.now(dt.UTC),
+            ]
+            for i in range(n_customers)
+        ]
+        copy = copy_rate(
+            "customers_customer",
+            [
+                "surname",
+                "first_name",
+                "patronymic",
+                "phone",
+                "email",
+                "birth_date",
+                "gender",
+                "card_number",
+                "city",
+                "consent_sms",
+                "source",
+                "lifecycle_stage",
+                "created_at",
+                "updated_at",
+            ],
+            copy_rows,
+        )
+        del copy_rows
+        print(
+            f"customers: COPY of the same rows {copy:,.0f} rows/s; ours/COPY "
+            f"{rate / copy:.2f} (target >= 5,000 rows/s: {'met' if rate >= 5000 else 'NOT met'})"
+        )
+
+        path = tmp / "history.csv"
+        write_csv(path, history_rows(n_lines, n_customers, store.code))
+        job, upload_s, run_s = run_job(user, path, "history", store=store)
+        rate = n_lines / run_s
+        print(
+            f"history: {n_lines} receipt lines from CSV in {run_s:.1f} s (+{upload_s:.1f} s "
+            f"upload and count) = {rate:,.0f} lines/s; receipts {job.counts}"
+        )
+        from sales.models import ReceiptLine
+
+        product = ReceiptLine.objects.values_list("product_id", flat=True).first()
+        receipt = ReceiptLine.objects.values_list("receipt_id", flat=True).first()
+        copy_rows = [
+            [receipt, (i % 30000) + 1, product, 1, "100.50", "0", "50.00"] for i in range(n_lines)
+        ]
+        copy = copy_rate(
+            "sales_receiptline",
+            [
+                "receipt_id",
+                "line_no",
+                "product_id",
+                "quantity",
+                "unit_price",
+                "discount",
+                "unit_cost",
+            ],
+            copy_rows,
+        )
+        print(
+            f"history: COPY of the same lines {copy:,.0f} rows/s; ours/COPY {rate / copy:.2f} "
+            f"(target >= 20,000 lines/s: {'met' if rate >= 20000 else 'NOT met'})"
+        )
+        print(f"peak memory of the process: {peak_mb():.0f} MB")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        recreate_database(admin_url, DB_NAME, drop_only=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,560 @@
+"""The customer-card processor: parse a batch of rows, match them to cards, create or update.
+
+Validation is the services' own: `normalize_phone` (with an equivalent fast path for mobiles),
+the email validator, `custom_fields_clean` and the model's field limits. Updates go through
+`customer_update` and `consent_set` one card at a time (they are few in a real import and each
+needs its before/after audit); new cards are written in bulk (card, phones, consent history
+and a `customer_create` audit row each), because a chain moving in creates tens of thousands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.validators import validate_email
+from django.db.models.functions import Upper
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.access import visible_customers
+from crm.models import AuditAction, AuditEvent
+
+from ..models import (
+    AcquisitionChannel,
+    Channel,
+    ConsentEvent,
+    Customer,
+    CustomerPhone,
+    CustomField,
+    CustomFieldType,
+    LifecycleStage,
+    Source,
+)
+from ..services import consent_set as service_consent_set
+from ..services import custom_fields_clean, customer_update
+from . import parsing
+from .engine import register_processor
+from .models import ImportJob, ImportKind, ImportRow, RowOutcome
+from .sql import column_defaults, json_insert, next_ids
+
+TEXT_FIELDS = (
+    "surname",
+    "first_name",
+    "patronymic",
+    "card_number",
+    "postal_code",
+    "city",
+    "address",
+    "workplace",
+    "position",
+    "interests",
+    "notes",
+)
+# Fields an update may change; the user picks which of them may overwrite a non-empty value.
+UPDATABLE = (*TEXT_FIELDS, "email", "birth_date", "gender", "home_store", "acquisition_channel")
+MATCH_KEYS = ("phone", "card", "email")
+CHANNELS = frozenset(Channel.values)  # `.values` builds a new list on every access
+POLICIES = ("create", "update", "both")
+DEFAULT_OPTIONS = {
+    "match_order": list(MATCH_KEYS),
+    "policy": "both",
+    "overwrite": [],
+    "clear_empty": False,
+}
+
+
+@dataclass
+class Record:
+    row_no: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    phones: list[str] = field(default_factory=list)
+    consents: dict[str, bool] = field(default_factory=dict)
+    custom: dict[str, Any] = field(default_factory=dict)
+    empty: set[str] = field(default_factory=set)  # mapped columns left blank in this row
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(str(message))
+
+    def keys(self) -> list[tuple[str, str]]:
+        found = [("phone", p) for p in self.phones]
+        if self.fields.get("card_number"):
+            found.append(("card", self.fields["card_number"]))
+        if self.fields.get("email"):
+            found.append(("email", self.fields["email"].upper()))
+        return found
+
+
+def _max_length(name: str) -> int | None:
+    return Customer._meta.get_field(name).max_length
+
+
+class CustomerProcessor:
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.actor = job.created_by
+        self.options = {**DEFAULT_OPTIONS, **(job.options or {})}
+        self.mapping = {int(k): v for k, v in (job.mapping or {}).items() if v}
+        self.now = timezone.now()
+        Store = apps.get_model("sales", "Store")
+        self.stores: dict[str, Any] = {}
+        for store in Store.objects.all():
+            self.stores[store.code.lower()] = store
+            self.stores[store.name.lower()] = store
+        self.channels = {}
+        for channel in AcquisitionChannel.objects.all():
+            self.channels[channel.code.lower()] = channel
+            self.channels[channel.name.lower()] = channel
+        self.allowed_store_ids = self._allowed_store_ids()
+        self.defaults: dict[str, Any] | None = None
+        self.custom_types = dict(CustomField.objects.values_list("key", "type"))
+        # Keys seen earlier in this file in this process: rows matching each other are reported.
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def _allowed_store_ids(self) -> set[int] | None:
+        """None: any store; else the importing manager's own stores."""
+        user = self.actor
+        if user is None or user.is_superuser or user.has_perm("customers.view_all_customers"):
+            return None
+        from crm.access import user_store_ids
+
+        return set(user_store_ids(user))
+
+    def group_key(self, cells: list[Any]) -> Any:
+        return None
+
+    # --- parsing -----------------------------------------------------------------------------
+
+    def parse(self, row_no: int, cells: list[Any]) -> Record:
+        record = Record(row_no)
+        raw_custom: dict[str, Any] = {}
+        for index, target in self.mapping.items():
+            value = cells[index] if index < len(cells) else ""
+            if parsing.is_blank(value):
+                record.empty.add(target)
+                continue
+            try:
+                self._parse_cell(record, target, value, raw_custom)
+            except ValueError as exc:
+                record.error(target, str(exc))
+            except ValidationError as exc:
+                for message in exc.messages:
+                    record.error(target, message)
+        if raw_custom:
+            try:
+                record.custom = custom_fields_clean(raw_custom)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    record.error("custom_fields", message)
+        if self.job.store_id and "home_store" not in record.fields:
+            record.fields["home_store"] = self.job.store
+        store = record.fields.get("home_store")
+        if self.allowed_store_ids is not None and (
+            store is None or store.pk not in self.allowed_store_ids
+        ):
+            record.error("home_store", _("You may import only into your own stores."))
+        return record
+
+    def _parse_cell(self, record: Record, target: str, value: Any, raw_custom: dict) -> None:
+        if target.startswith("custom:"):
+            key = target[7:]
+            kind = self.custom_types.get(key)
+            if kind == CustomFieldType.NUMBER:
+                value = parsing.parse_decimal(value)
+            elif kind == CustomFieldType.DATE:
+                value = parsing.parse_date(value)
+            elif kind == CustomFieldType.BOOLEAN:
+                value = parsing.parse_bool(value)
+            elif kind == CustomFieldType.MULTI:
+                value = [v.strip() for v in parsing.text(value).split(";") if v.strip()]
+            elif not isinstance(value, Decimal | bool | list):
+                value = parsing.text(value)
+            raw_custom[key] = value.isoformat() if isinstance(value, dt.date) else value
+            return
+        if target == "full_name":
+            surname, first, patronymic = parsing.split_full_name(value)
+            for name, part in (
+                ("surname", surname),
+                ("first_name", first),
+                ("patronymic", patronymic),
+            ):
+                if part:
+                    record.fields.setdefault(name, part)
+            self._check_lengths(record, ("surname", "first_name", "patronymic"))
+        elif target == "phone":
+            for raw in parsing.split_phones(value):
+                number = parsing.phone_e164(raw)
+                if number not in record.phones:
+                    record.phones.append(number)
+        elif target == "email":
+            emails = parsing.split_emails(value)
+            for email in emails:
+                validate_email(email)
+            record.fields["email"] = emails[0]
+            if len(emails) > 1:
+                record.fields["extra_emails"] = emails[1:]
+        elif target == "birth_date":
+            record.fields["birth_date"] = parsing.parse_birth_date(value)
+        elif target == "gender":
+            record.fields["gender"] = parsing.parse_gender(value)
+        elif target == "home_store":
+            store = self.stores.get(parsing.text(value).lower())
+            if store is None:
+                raise ValueError(_("Unknown store %(store)s.") % {"store": parsing.text(value)})
+            record.fields["home_store"] = store
+        elif target == "acquisition_channel":
+            channel = self.channels.get(parsing.text(value).lower())
+            if channel is None:
+                raise ValueError(
+                    _("Unknown source %(source)s.") % {"source": parsing.text(value)[:60]}
+                )
+            record.fields["acquisition_channel"] = channel
+        elif target.startswith("consent_"):
+            record.consents[target[8:]] = parsing.parse_bool(value)
+        elif target in TEXT_FIELDS:
+            record.fields[target] = parsing.text(value)
+            self._check_lengths(record, (target,))
+
+    def _check_lengths(self, record: Record, names: Iterable[str]) -> None:
+        for name in names:
+            value = record.fields.get(name)
+            limit = _max_length(name)
+            if value and limit and len(value) > limit:
+                record.fields.pop(name)
+                record.error(
+                    name,
+                    _("Too long: at most %(n)s characters.") % {"n": limit},
+                )
+
+    # --- matching ----------------------------------------------------------------------------
+
+    def _existing(self, records: list[Record]) -> dict[tuple[str, str], int]:
+        phones = {p for r in records for p in r.phones}
+        cards = {r.fields["card_number"] for r in records if r.fields.get("card_number")}
+        emails = {r.fields["email"].upper() for r in records if r.fields.get("email")}
+        found: dict[tuple[str, str], int] = {}
+        if phones:
+            for number, cid in CustomerPhone.objects.filter(number__in=phones).values_list(
+                "number", "customer_id"
+            ):
+                found[("phone", number)] = cid
+        if cards:
+            for card, cid in Customer.objects.filter(card_number__in=cards).values_list(
+                "card_number", "pk"
+            ):
+                found[("card", card)] = cid
+            from customers.duplicates.models import MergedAlias
+
+            for card, cid in MergedAlias.objects.filter(old_card_number__in=cards).values_list(
+                "old_card_number", "survivor_id"
+            ):
+                found.setdefault(("card", card), cid)
+        if emails:
+            for email, cid in (
+                Customer.objects.annotate(e=Upper("email"))
+                .filter(e__in=emails)
+                .order_by("pk")
+                .values_list("e", "pk")
+            ):
+                found.setdefault(("email", email), cid)
+        return found
+
+    def _match(self, record: Record, existing: dict) -> tuple[int | None, str | None]:
+        """The matched card by the configured order, or an error when keys point at two cards."""
+        by_kind: dict[str, set[int]] = {}
+        for kind, value in record.keys():
+            cid = existing.get((kind, value))
+            if cid:
+                by_kind.setdefault(kind, set()).add(cid)
+        matched = None
+        for kind in self.options["match_order"]:
+            ids = by_kind.get(kind)
+            if ids:
+                matched = min(ids)
+                break
+        # Phones and card numbers are unique in the base: they cannot go to another card.
+        hard = {cid for kind in ("phone", "card") for cid in by_kind.get(kind, ())}
+        if matched is None and hard:
+            matched = min(hard)
+        if hard - {matched}:
+            return None, _("Phone or card belongs to another customer (#%(ids)s).") % {
+                "ids": ", #".join(str(i) for i in sorted(hard - {matched}))
+            }
+        return matched, None
+
+    # --- the batch ---------------------------------------------------------------------------
+
+    def process(self, batch: list[tuple[int, list[Any]]], *, dry_run: bool) -> list[ImportRow]:
+        records = [self.parse(row_no, cells) for row_no, cells in batch]
+        existing = self._existing([r for r in records if not r.errors])
+        visible = self._visible_ids(set(existing.values()))
+        created_by_job = self._created_by_this_job(set(existing.values()))
+        out: list[ImportRow] = []
+        to_create: list[Record] = []
+        for record in records:
+            if record.errors:
+                out.append(self._error_row(record))
+                continue
+            earlier = [self.seen[k] for k in record.keys() if k in self.seen]
+            for key in record.keys():
+                self.seen.setdefault(key, record.row_no)
+            customer_id, conflict = self._match(record, existing)
+            if conflict:
+                out.append(
+                    ImportRow(
+                        row_no=record.row_no, outcome=RowOutcome.ERROR, message=conflict[:500]
+                    )
+                )
+                continue
+            if earlier or customer_id in created_by_job:
+                first = min(earlier) if earlier else created_by_job[customer_id]
+                out.append(
+                    ImportRow(
+                        row_no=record.row_no,
+                        outcome=RowOutcome.SKIPPED,
+                        customer_id=customer_id,
+                        message=(_("Same customer as row %(row)s of this file.") % {"row": first}),
+                    )
+                )
+                continue
+            if customer_id is None:
+                if self.options["policy"] == "update":
+                    out.append(self._skip(record, _("No matching card (update-only import).")))
+                elif not (
+                    record.phones
+                    or record.fields.get("card_number")
+                    or record.fields.get("email")
+                    or record.fields.get("surname")
+                    or record.fields.get("first_name")
+                ):
+                    out.append(self._skip(record, _("Nothing to identify the customer by.")))
+                else:
+                    to_create.append(record)
+                    out.append(ImportRow(row_no=record.row_no, outcome=RowOutcome.CREATED))
+                continue
+            if customer_id not in visible:
+                out.append(self._skip(record, _("Matches a card outside your stores.")))
+                continue
+            if self.options["policy"] == "create":
+                out.append(
+                    ImportRow(
+                        row_no=record.row_no,
+                        outcome=RowOutcome.SKIPPED,
+                        customer_id=customer_id,
+                        message=_("The card exists (create-only import)."),
+                    )
+                )
+                continue
+            out.append(self._update(record, customer_id, dry_run=dry_run))
+        if to_create and not dry_run:
+            ids = self._create(to_create)
+            rows = {r.row_no: r for r in out}
+            for record, cid in zip(to_create, ids, strict=True):
+                rows[record.row_no].customer_id = cid
+        return out
+
+    def _visible_ids(self, ids: set[int]) -> set[int]:
+        if not ids:
+            return set()
+        return set(visible_customers(self.actor).filter(pk__in=ids).values_list("pk", flat=True))
+
+    def _created_by_this_job(self, ids: set[int]) -> dict[int, int]:
+        if not ids:
+            return {}
+        return dict(
+            ImportRow.objects.filter(
+                job=self.job, phase=self.job.phase, outcome=RowOutcome.CREATED, customer_id__in=ids
+            ).values_list("customer_id", "row_no")
+        )
+
+    def _error_row(self, record: Record) -> ImportRow:
+        first = next(iter(record.errors.items()))
+        return ImportRow(
+            row_no=record.row_no,
+            outcome=RowOutcome.ERROR,
+            changes=record.errors,
+            message=f"{field_label(first[0])}: {first[1][0]}"[:500],
+        )
+
+    def _skip(self, record: Record, message: str) -> ImportRow:
+        return ImportRow(row_no=record.row_no, outcome=RowOutcome.SKIPPED, message=message[:500])
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def _create(self, records: list[Record]) -> list[int]:
+        actor = self.actor if getattr(self.actor, "is_authenticated", False) else None
+        if self.defaults is None:
+            self.defaults = column_defaults(Customer, {"created_at", "updated_at"})
+        ids = next_ids(Customer, len(records))
+        now = timezone.now()
+        note = _("Import #%(id)s") % {"id": self.job.pk}
+        customers, phones, consents, audits = [], [], [], []
+        for record, pk in zip(records, ids, strict=True):
+            row = dict(self.defaults)
+            for name, value in record.fields.items():
+                if name in _FK:
+                    row[f"{name}_id"] = value.pk if value is not None else None
+                else:
+                    row[name] = value
+            for channel, granted in record.consents.items():
+                row[f"consent_{channel}"] = granted
+            row.update(
+                id=pk,
+                phone=record.phones[0] if record.phones else "",
+                custom_fields=record.custom,
+                source=Source.IMPORT,
+                created_by_id=actor.pk if actor else None,
+                lifecycle_stage=LifecycleStage.LEAD,
+                created_at=now,
+                updated_at=now,
+            )
+            customers.append(row)
+            phones.extend(
+                {"customer_id": pk, "number": n, "kind": "mobile", "is_primary": i == 0}
+                for i, n in enumerate(record.phones)
+            )
+            consents.extend(
+                {
+                    "customer_id": pk,
+                    "channel": c,
+                    "granted": g,
+                    "at": now,
+                    "source": Source.IMPORT,
+                    "actor_id": actor.pk if actor else None,
+                    "note": note,
+                }
+                for c, g in record.consents.items()
+                if c in CHANNELS
+            )
+            audits.append(
+                {
+                    "at": now,
+                    "actor_id": actor.pk if actor else None,
+                    "actor_name": actor.get_username() if actor else "",
+                    "action": AuditAction.CUSTOMER_CREATE,
+                    "object_type": "customers.customer",
+                    "object_id": str(pk),
+                    "ip_address": None,
+                    "details": {"source": "import", "import": self.job.pk},
+                }
+            )
+        json_insert(Customer, customers)
+        json_insert(CustomerPhone, phones)
+        json_insert(ConsentEvent, consents)
+        json_insert(AuditEvent, audits)
+        return ids
+
+    def _update(self, record: Record, customer_id: int, *, dry_run: bool) -> ImportRow:
+        customer = Customer.objects.get(pk=customer_id)
+        overwrite = set(self.options["overwrite"])
+        data: dict[str, Any] = {}
+        for name, value in record.fields.items():
+            if name not in UPDATABLE and name != "extra_emails":
+                continue
+            current = getattr(customer, f"{name}_id" if name in _FK else name)
+            new = value.pk if name in _FK else value
+            if current == new or (name == "email" and str(current).lower() == str(new).lower()):
+                continue
+            if current in (None, "", []) or name in overwrite:
+                data[name] = value
+        if self.options["clear_empty"]:
+            for name in record.empty & overwrite & set(UPDATABLE):
+                if getattr(customer, name) not in (None, ""):
+                    data[name] = None if name in {"birth_date", "card_number"} | _FK else ""
+        current_phones = list(customer.phones.values_list("number", flat=True))
+        new_phones = [p for p in record.phones if p not in current_phones]
+        custom = {
+            k: v
+            for k, v in record.custom.items()
+            if customer.custom_fields.get(k) != v
+            and (k not in customer.custom_fields or f"custom:{k}" in overwrite)
+        }
+        consents = {
+            c: g for c, g in record.consents.items() if getattr(customer, f"consent_{c}") != g
+        }
+        changes = {
+            n: [_plain(getattr(customer, f"{n}_id" if n in _FK else n)), _plain(v)]
+            for n, v in data.items()
+        }
+        if new_phones:
+            changes["phones"] = [current_phones, current_phones + new_phones]
+        if custom:
+            changes["custom_fields"] = [
+                customer.custom_fields,
+                {**customer.custom_fields, **custom},
+            ]
+        for channel, granted in consents.items():
+            changes[f"consent_{channel}"] = [not granted, granted]
+        if not changes:
+            return ImportRow(
+                row_no=record.row_no, outcome=RowOutcome.UNCHANGED, customer_id=customer_id
+            )
+        if not dry_run:
+            try:
+                customer_update(
+                    actor=self.actor,
+                    customer=customer,
+                    data=data,
+                    phones=current_phones + new_phones if new_phones else None,
+                    custom_fields=custom or None,
+                )
+            except ValidationError as exc:
+                messages = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+                first = next(iter(messages.items()))
+                return ImportRow(
+                    row_no=record.row_no,
+                    outcome=RowOutcome.ERROR,
+                    customer_id=customer_id,
+                    changes=messages,
+                    message=f"{field_label(first[0])}: {first[1][0]}"[:500],
+                )
+            for channel, granted in consents.items():
+                service_consent_set(
+                    customer=customer,
+                    channel=channel,
+                    granted=granted,
+                    source=Source.IMPORT,
+                    actor=self.actor,
+                    note=_("Import #%(id)s") % {"id": self.job.pk},
+                )
+        return ImportRow(
+            row_no=record.row_no,
+            outcome=RowOutcome.UPDATED,
+            customer_id=customer_id,
+            changes=changes,
+        )
+
+
+_FK = {"home_store", "acquisition_channel", "assigned_manager"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+def field_label(name: str) -> str:
+    """The user's-language name of a target or card field, for report lines."""
+    from .mapping import CUSTOMER_TARGETS
+
+    for target in CUSTOMER_TARGETS:
+        if target.key == name:
+            return str(target.label)
+    if name.startswith("custom:"):
+        return name[7:]
+    try:
+        return str(Customer._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
+
+
+register_processor(ImportKind.CUSTOMERS, CustomerProcessor)

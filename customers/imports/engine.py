@@ -1,0 +1,184 @@
+"""Running an import in resumable batches: the same loop for a dry run and the real run.
+
+A job is claimed by one worker with a conditional UPDATE and a heartbeat after every batch.
+Each batch is one transaction that writes its rows' effects, their report lines and the new
+cursor (`processed_rows`) together, so a worker killed anywhere leaves either the whole batch or
+none of it; the sweeper hands a job whose heartbeat stopped to another worker, which skips the
+rows already counted. Nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.audit import audit_record
+from crm.models import AuditAction
+
+from .models import ImportJob, ImportRow, ImportStatus
+from .reader import FileShape, iter_rows
+from .sql import json_insert
+
+logger = logging.getLogger(__name__)
+
+# A data row's number is its line in the file (the header is line 1), as the office sees it.
+FIRST_DATA_ROW = 2
+
+
+class Processor(Protocol):
+    def group_key(self, cells: list[Any]) -> Any:
+        """Rows with the same key stay in one batch (the lines of one receipt)."""
+
+    def process(self, batch: list[tuple[int, list[Any]]], *, dry_run: bool) -> list[ImportRow]:
+        """Apply (or only judge) a batch; one unsaved report row per outcome."""
+
+
+_PROCESSORS: dict[str, Callable[[ImportJob], Processor]] = {}
+
+
+def register_processor(kind: str, factory: Callable[[ImportJob], Processor]) -> None:
+    """Higher apps (sales: purchase history) register the processor of their kind of import."""
+    _PROCESSORS[kind] = factory
+
+
+def job_shape(job: ImportJob) -> FileShape:
+    return FileShape(job.file_format, encoding=job.encoding, delimiter=job.delimiter)
+
+
+def job_path(job: ImportJob) -> Path:
+    return Path(job.file.path)
+
+
+def job_data_rows(job: ImportJob) -> Iterator[tuple[int, list[Any]]]:
+    rows = iter_rows(job_path(job), job_shape(job))
+    next(rows, None)  # the header
+    for offset, cells in enumerate(rows):
+        yield FIRST_DATA_ROW + offset, cells
+
+
+def _claim(job_id: int, token: str) -> bool:
+    lease = timezone.now() - timedelta(seconds=settings.CLIENTELE_IMPORT_LEASE_SECONDS)
+    return bool(
+        ImportJob.objects.filter(
+            Q(claimed_by="") | Q(heartbeat_at__lt=lease) | Q(heartbeat_at__isnull=True),
+            pk=job_id,
+            status__in=[ImportStatus.DRY_RUN, ImportStatus.RUNNING],
+        ).update(claimed_by=token, heartbeat_at=timezone.now())
+    )
+
+
+def _batches(job: ImportJob, processor: Processor) -> Iterator[list[tuple[int, list[Any]]]]:
+    size = settings.CLIENTELE_IMPORT_BATCH
+    batch: list[tuple[int, list[Any]]] = []
+    last_key: Any = object()
+    for row_no, cells in job_data_rows(job):
+        if row_no < FIRST_DATA_ROW + job.processed_rows:
+            continue  # done by an earlier worker
+        key = processor.group_key(cells)
+        if len(batch) >= size and (key is None or key != last_key):
+            yield batch
+            batch = []
+        batch.append((row_no, cells))
+        last_key = key
+    if batch:
+        yield batch
+
+
+def _add_counts(counts: dict[str, int], rows: list[ImportRow]) -> dict[str, int]:
+    counts = dict(counts)
+    for row in rows:
+        counts[row.outcome] = counts.get(row.outcome, 0) + 1
+    return counts
+
+
+def import_execute(*, job_id: int, token: str | None = None) -> bool:
+    """Claim the job and process every row not yet processed; False when another worker has it.
+
+    Not atomic as a whole on purpose: each batch commits on its own (see the module docstring).
+    """
+    token = token or uuid.uuid4().hex
+    if not _claim(job_id, token):
+        return False
+    job = ImportJob.objects.get(pk=job_id)
+    processor = _PROCESSORS[job.kind](job)
+    try:
+        for batch in _batches(job, processor):
+            with transaction.atomic():
+                current = ImportJob.objects.select_for_update().get(pk=job_id)
+                if current.claimed_by != token:
+                    logger.warning("import %s was taken over; this worker stops", job_id)
+                    return False
+                rows = processor.process(batch, dry_run=current.dry_run)
+                json_insert(
+                    ImportRow,
+                    [
+                        {
+                            "job_id": job_id,
+                            "phase": current.phase,
+                            "row_no": row.row_no,
+                            "outcome": str(row.outcome),
+                            "customer_id": row.customer_id,
+                            "changes": row.changes or {},
+                            "message": str(row.message or "")[:500],
+                        }
+                        for row in rows
+                    ],
+                )
+                current.processed_rows += len(batch)
+                current.counts = _add_counts(current.counts, rows)
+                current.heartbeat_at = timezone.now()
+                current.save(update_fields=["processed_rows", "counts", "heartbeat_at"])
+                job.processed_rows = current.processed_rows
+    except Exception as exc:
+        logger.exception("import %s failed", job_id)
+        ImportJob.objects.filter(pk=job_id, claimed_by=token).update(
+            status=ImportStatus.FAILED, error=str(exc)[:2000], claimed_by=""
+        )
+        raise
+    _finish(job_id, token)
+    return True
+
+
+@transaction.atomic
+def _finish(job_id: int, token: str) -> None:
+    job = ImportJob.objects.select_for_update().get(pk=job_id)
+    if job.claimed_by != token:
+        return
+    job.status = ImportStatus.CHECKED if job.dry_run else ImportStatus.DONE
+    job.finished_at = timezone.now()
+    job.claimed_by = ""
+    if job.total_rows is None or job.total_rows < job.processed_rows:
+        job.total_rows = job.processed_rows
+    job.save(update_fields=["status", "finished_at", "claimed_by", "total_rows"])
+    if not job.dry_run:
+        audit_record(
+            actor=job.created_by,
+            action=AuditAction.IMPORT,
+            obj=job,
+            kind=job.kind,
+            file_name=job.file_name,
+            file_hash=job.file_hash,
+            rows=job.processed_rows,
+            counts=job.counts,
+            store=job.store_id,
+        )
+
+
+def stale_jobs() -> list[int]:
+    """Jobs under way whose worker stopped beating (killed, or lost its claim)."""
+    lease = timezone.now() - timedelta(seconds=settings.CLIENTELE_IMPORT_LEASE_SECONDS)
+    return list(
+        ImportJob.objects.filter(
+            Q(claimed_by="") | Q(heartbeat_at__lt=lease) | Q(heartbeat_at__isnull=True),
+            status__in=[ImportStatus.DRY_RUN, ImportStatus.RUNNING],
+        ).values_list("pk", flat=True)
+    )

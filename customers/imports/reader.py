@@ -1,0 +1,140 @@
+"""Reading uploaded files row by row, as Russian offices write them.
+
+CSV: UTF-8 with or without BOM, else Windows-1251; the separator (`;`, `,`, tab) is the one
+that splits the header and the first lines into the same number of columns. XLSX: openpyxl in
+read-only mode, so memory stays flat whatever the number of rows. Both yield lists of cells
+(text for CSV; text, numbers, dates for XLSX), the header first.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+SNIFF_BYTES = 64 * 1024
+DELIMITERS = (";", ",", "\t")
+
+
+@dataclass(frozen=True)
+class FileShape:
+    file_format: str  # csv | xlsx
+    encoding: str = ""
+    delimiter: str = ""
+
+
+def detect_encoding(sample: bytes) -> str:
+    """`utf-8-sig` when the sample decodes as UTF-8 (BOM or not), else Windows-1251."""
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        # A multi-byte character cut at the sample's end is not a decoding failure.
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 3:
+            return "cp1251"
+    return "utf-8-sig"
+
+
+def detect_delimiter(text: str) -> str:
+    """The separator that gives the header and the next lines the same, largest, column count."""
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    best, best_score = ";", -1
+    for delimiter in DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(1 for n in counts if n == counts[0])
+        score = consistent * 1000 + counts[0]
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def detect_shape(path: Path, file_name: str) -> FileShape:
+    """Decide the format, encoding and separator of a stored upload; ValidationError if unusable."""
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if head.startswith(b"PK\x03\x04") or file_name.lower().endswith(".xlsx"):
+        if not head.startswith(b"PK\x03\x04"):
+            raise ValidationError({"file": [_("This is not an XLSX file.")]})
+        return FileShape("xlsx")
+    if b"\x00" in head:
+        raise ValidationError({"file": [_("Upload an XLSX or CSV file.")]})
+    encoding = detect_encoding(head)
+    text = head.decode(encoding, errors="ignore")
+    return FileShape("csv", encoding=encoding, delimiter=detect_delimiter(text))
+
+
+def _clean_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        # NUL cannot be stored in PostgreSQL text; it is never meaningful in an office file.
+        return value.replace("\x00", "").strip()
+    return value
+
+
+def iter_rows(path: Path, shape: FileShape) -> Iterator[list[Any]]:
+    """Every row of the file, the header first, blank rows skipped."""
+    if shape.file_format == "xlsx":
+        yield from _iter_xlsx(path)
+        return
+    with open(path, encoding=shape.encoding, errors="replace", newline="") as handle:
+        for row in csv.reader(handle, delimiter=shape.delimiter):
+            cells = [_clean_cell(c) for c in row]
+            if any(c != "" for c in cells):
+                yield cells
+
+
+def _iter_xlsx(path: Path) -> Iterator[list[Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged archive
+        raise ValidationError({"file": [_("The XLSX file cannot be read.")]}) from exc
+    try:
+        sheet = book.worksheets[0]
+        for row in sheet.iter_rows(values_only=True):
+            cells = [_clean_cell(c) if c is not None else "" for c in row]
+            while cells and cells[-1] == "":
+                cells.pop()
+            if cells:
+                yield cells
+    finally:
+        book.close()
+
+
+def count_rows(path: Path, shape: FileShape) -> int:
+    """Data rows (header excluded), for the progress bar; a cheap pass for CSV."""
+    if shape.file_format == "csv":
+        return max(0, sum(1 for _row in iter_rows(path, shape)) - 1)
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True)
+    try:
+        sheet = book.worksheets[0]
+        dimension = sheet.max_row
+    finally:
+        book.close()
+    if dimension:
+        return max(0, dimension - 1)
+    return max(0, sum(1 for _row in _iter_xlsx(path)) - 1)
+
+
+def read_head(path: Path, shape: FileShape, rows: int = 5) -> tuple[list[str], list[list[Any]]]:
+    """The header and the first `rows` data rows, for the mapping preview."""
+    iterator = iter_rows(path, shape)
+    header = [str(c) for c in next(iterator, [])]
+    sample = []
+    for row in iterator:
+        sample.append(row)
+        if len(sample) >= rows:
+            break
+    if not header:
+        raise ValidationError({"file": [_("The file is empty.")]})
+    return header, sample

@@ -42,6 +42,9 @@ class AuditAction(models.TextChoices):
     ROLE_CHANGE = "role_change", _("Changed roles")
     API_KEY = "api_key", _("Managed an API key")
     CAMPAIGN_START = "campaign_start", _("Started a campaign")
+    PROCESSING_CONSENT = "processing_consent", _("Recorded consent to processing")
+    PROCESSING_WITHDRAWN = "processing_withdrawn", _("Withdrew consent to processing")
+    SUBJECT_ACCESS = "subject_access", _("Answered a subject-access request")
 
 
 class AuditEvent(models.Model):

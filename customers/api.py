@@ -11,6 +11,7 @@ import datetime as dt
 import django_filters
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -40,6 +41,8 @@ from .models import (
     Source,
 )
 from .phones import try_normalize_phone
+from .privacy.serializers import ProcessingConsentInputSerializer, processing_body
+from .privacy.services import record_from_api
 from .services import DuplicateCustomer, contact_record, customer_create, customer_update
 
 # --- Permissions ---------------------------------------------------------------------------
@@ -214,6 +217,10 @@ class CustomerWriteSerializer(StrictSerializer):
 
 class CustomerCreateSerializer(CustomerWriteSerializer):
     consent = ConsentInputSerializer(required=False, help_text="Consent given at registration.")
+    processing_consent = ProcessingConsentInputSerializer(
+        required=False,
+        help_text="Consent to processing of personal data given at registration (152-FZ).",
+    )
     home_store = serializers.IntegerField(
         min_value=1,
         max_value=MAX_ID,
@@ -387,19 +394,26 @@ class CustomerListCreateApi(GenericAPIView):
                 if store is None:
                     raise serializers.ValidationError({"home_store": [_("No such store.")]})
                 data["home_store"] = store
+        processing = data.pop("processing_consent", None)
         try:
-            customer = customer_create(
-                actor=service_actor(user),
-                phones=phones,
-                consents={channel: granted for channel, granted in consent.items()},
-                source=source,
-                request=request,
-                **data,
-            )
+            # One transaction: a card is never left without the consent it came with.
+            with transaction.atomic():
+                customer = customer_create(
+                    actor=service_actor(user),
+                    phones=phones,
+                    consents={channel: granted for channel, granted in consent.items()},
+                    source=source,
+                    request=request,
+                    **data,
+                )
+                if processing is not None:
+                    record_from_api(customer=customer, user=user, data=processing, request=request)
         except DuplicateCustomer as exc:
             return duplicate_response(exc)
         customer = Customer.objects.prefetch_related("phones").get(pk=customer.pk)
-        return Response(customer_body(customer, user), status=status.HTTP_201_CREATED)
+        body = customer_body(customer, user)
+        body["processing_consent"] = processing_body(customer)
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class CustomerDetailApi(GenericAPIView):

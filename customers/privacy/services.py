@@ -437,3 +437,20 @@ def customers_erase_bulk(*, actor, customer_ids: list[int], basis: str, request=
         customer_erase(customer=customer, actor=actor, basis=basis, request=request)
         done += 1
     return done
+
+
+def record_from_api(*, customer: Customer, user, data: dict, request) -> None:
+    """Record consent sent to the API (validated `ProcessingConsentInputSerializer` data);
+    a till (POS key) is not a person, so its store and key name stand for "taken by"."""
+    is_pos = getattr(user, "is_pos_client", False)
+    default = ConsentMethod.TILL_SCREEN if is_pos else ConsentMethod.API
+    processing_consent_record(
+        customer=customer,
+        actor=None if is_pos else user,
+        method=data.get("method") or default,
+        document=data.get("version"),
+        paper_number=data.get("paper_number", ""),
+        store=user.store if is_pos else customer.home_store,
+        note=f"POS {user.get_username()}" if is_pos else "",
+        request=request,
+    )

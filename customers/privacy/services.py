@@ -278,18 +278,24 @@ def subject_access_answer(
 # --- erasure ---------------------------------------------------------------------------------
 
 
-def _identifiers(customer: Customer) -> list[str]:
-    """Strings that would name the person in free text elsewhere: scrubbed from the audit log."""
+def _identifiers(customer: Customer) -> tuple[list[str], list[str]]:
+    """Strings that name the person: (unambiguous ones, bare names).
+
+    Phones, emails, the card and the full name are theirs alone; a bare surname or first name
+    may be someone else's too, so it is scrubbed only where no other customer is concerned.
+    """
     values = {customer.email, customer.card_number or "", *customer.extra_emails}
     for number in customer.phones.values_list("number", flat=True):
         values.update({number, number.lstrip("+")})
         if number.startswith("+7"):
-            values.add("8" + number[2:])
+            values.update({"8" + number[2:], number[2:]})
     if customer.surname and customer.first_name:
         values.add(f"{customer.surname} {customer.first_name}")
         values.add(f"{customer.first_name} {customer.surname}")
     values.add(customer.full_name)
-    return sorted(v for v in values if v and len(v) >= 5)
+    names = {customer.surname, customer.first_name, customer.patronymic}
+    strong = sorted(v for v in values if v and len(v) >= 5)
+    return strong, sorted(v for v in names if v and len(v) >= 3)
 
 
 def _scrub(value: Any, needles: Iterable[str]) -> Any:
@@ -305,19 +311,27 @@ def _scrub(value: Any, needles: Iterable[str]) -> Any:
     return value
 
 
-def _scrub_audit(customer: Customer, pseudonym: str, needles: list[str]) -> int:
-    """Earlier audit rows keep who did what, but no longer what the person's data was."""
+def _scrub_audit(customer: Customer, pseudonym: str, strong: list[str], names: list[str]) -> int:
+    """Earlier audit rows keep who did what, but no longer what the person's data was.
+
+    Rows about the person lose their details; other rows lose every string naming them
+    (an export's search filter, a merge report); rows about another customer lose only the
+    unambiguous identifiers, so a namesake's history stays intact.
+    """
     about = AuditEvent.objects.filter(object_type="customers.customer", object_id=str(customer.pk))
     changed = about.update(details={"erased": pseudonym})
-    if needles:
-        mention = Q()
-        for needle in needles:
-            mention |= Q(details__icontains=needle)
-        # jsonb has no icontains of its own: Django casts it to text, which is what we want.
+    mention = Q()
+    for needle in [*strong, *names]:
+        # jsonb has no icontains of its own: Django compares its text, which is what we want.
+        mention |= Q(details__icontains=needle)
+    if strong or names:
         for event in AuditEvent.objects.filter(mention).exclude(pk__in=about.values("pk")):
-            event.details = _scrub(event.details, needles)
-            event.save(update_fields=["details"])
-            changed += 1
+            other_customer = event.object_type == "customers.customer"
+            details = _scrub(event.details, strong if other_customer else [*strong, *names])
+            if details != event.details:
+                event.details = details
+                event.save(update_fields=["details"])
+                changed += 1
     entries = LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk)
     )
@@ -346,7 +360,7 @@ def customer_erase(*, customer: Customer, actor, basis: str, request=None) -> Cu
     row = _locked(customer)
     if row.erased_at is not None:
         raise ValidationError(_("This customer's personal data has already been erased."))
-    needles = _identifiers(row)
+    strong, names = _identifiers(row)
     pseudonym = new_pseudonym()
     now = timezone.now()
     for consent in row.processing_consents.exclude(scan=""):
@@ -395,7 +409,7 @@ def customer_erase(*, customer: Customer, actor, basis: str, request=None) -> Cu
     if row.processing_withdrawn_at is None:
         blank["processing_withdrawn_at"] = now
     Customer.objects.filter(pk=row.pk).update(**blank, updated_at=now)
-    _scrub_audit(row, pseudonym, needles)
+    _scrub_audit(row, pseudonym, strong, names)
     row.refresh_from_db()
     audit_record(
         actor=actor,

@@ -50,3 +50,6 @@ def campaign_settings(settings):
     settings.CLIENTELE_CAP_MESSAGES = 1000
     settings.LANGUAGE_CODE = "en"
     return settings
+
+
+from tests.browser.conftest import browser, page, sign_in  # noqa: E402, F401 - Playwright

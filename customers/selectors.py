@@ -640,6 +640,7 @@ def recent_vips(*, user, days: int = 30, limit: int = 10) -> list[Customer]:
     return list(
         visible_customers(user)
         .filter(metrics__value_class="VIP", metrics__last_purchase_at__gte=since)
+        .filter(erased_at__isnull=True)
         .select_related("home_store", "metrics")
         .order_by("-metrics__last_purchase_at")[:limit]
     )

@@ -88,3 +88,23 @@ def test_card_page_with_the_privacy_panel_keeps_its_query_budget(
     client.force_login(admin_user)
     with django_assert_max_num_queries(30):
         assert client.get(customer.get_absolute_url()).status_code == 200
+
+
+def test_personal_data_pages_speak_russian(client, admin_user, store_a, document):
+    from customers.privacy.services import withdrawal_token
+
+    customer = CustomerFactory(home_store=store_a)
+    client.force_login(admin_user)
+    client.cookies["django_language"] = "ru"
+    pages = {
+        customer.get_absolute_url(): ["Personal data", "Withdraw consent", "Register a request"],
+        "/customers/new/": ["Consent to processing", "Paper form number", "Not taken now"],
+        f"/customers/{customer.pk}/erase/": ["Erase personal data", "Basis", "cannot be undone"],
+        "/customers/retention/": ["Retention review", "Leads with no purchase", "Anonymise"],
+        f"/privacy/withdraw/{withdrawal_token(customer)}/": ["Withdraw your consent"],
+    }
+    for url, english in pages.items():
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+        for text in english:
+            assert text not in html, (url, text)
+    assert "Персональные данные" in client.get(customer.get_absolute_url()).content.decode()

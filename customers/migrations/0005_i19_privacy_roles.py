@@ -1,28 +1,9 @@
-import datetime as dt
-
 from django.db import migrations
 
 from crm.roles import ADMINISTRATOR, SALES_ASSOCIATE, STORE_MANAGER, create_permissions_now, grant
+from customers.privacy import defaults
 
 ERASURE_TASK = "customers: erase personal data after the withdrawal grace period"
-
-FIRST_TEXT = """Я, субъект персональных данных, свободно, своей волей и в своём интересе даю согласие \
-оператору (торговой сети) на обработку моих персональных данных: фамилия, имя, отчество, пол, \
-дата рождения, номера телефонов, адреса электронной почты, почтовый адрес, номер карты \
-лояльности, сведения о покупках и возвратах, сведения о контактах со мной.
-
-Цели обработки: заключение и исполнение договора розничной купли-продажи, участие в программе \
-лояльности, учёт покупок, предоставление скидок и бонусов, анализ покупательского поведения.
-
-Действия с данными: сбор, запись, систематизация, накопление, хранение, уточнение, извлечение, \
-использование, обезличивание, блокирование, удаление, уничтожение — с использованием средств \
-автоматизации и без них.
-
-Согласие действует до его отзыва. Я могу отозвать согласие, подав заявление в любом магазине \
-сети или по ссылке в сообщении; после отзыва мои данные будут обезличены, а сведения о покупках \
-сохранятся в обезличенном виде для бухгалтерского учёта.
-
-Согласие на получение рекламных сообщений даётся отдельно."""
 
 
 def forwards(apps, schema_editor):
@@ -46,12 +27,12 @@ def forwards(apps, schema_editor):
         grant(apps, role, ["customers.add_processingconsent", "customers.view_processingconsent"])
     Document = apps.get_model("customers", "ProcessingConsentDocument")
     Document.objects.get_or_create(
-        version="2025-09",
+        version=defaults.DEFAULT_VERSION,
         defaults={
-            "title": "Согласие на обработку персональных данных",
-            "text": FIRST_TEXT,
+            "title": defaults.DEFAULT_TITLE,
+            "text": defaults.DEFAULT_TEXT,
             "language": "ru",
-            "effective_from": dt.date(2025, 9, 1),
+            "effective_from": defaults.DEFAULT_EFFECTIVE_FROM,
         },
     )
     from django.conf import settings

@@ -179,16 +179,18 @@ def processing_consent_withdraw(
         return None
     at = at or timezone.now()
     document = row.processing_document or processing_document_current()
-    if document is None:
-        raise ValidationError(_("No consent document is in force; an admin must add one."))
-    consent = ProcessingConsent.objects.create(
-        customer=row,
-        document=document,
-        granted=False,
-        at=at,
-        method=method,
-        taken_by=_user(actor),
-    )
+    consent = None
+    # With no document ever in force there is no consent row to close, but the withdrawal
+    # still stops the mailings and schedules the erasure.
+    if document is not None:
+        consent = ProcessingConsent.objects.create(
+            customer=row,
+            document=document,
+            granted=False,
+            at=at,
+            method=method,
+            taken_by=_user(actor),
+        )
     source = _SOURCE_FOR_METHOD.get(method, Source.WEB)
     for channel in Channel.values:
         consent_set(

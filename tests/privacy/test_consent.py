@@ -232,3 +232,30 @@ def test_withdrawal_api_of_an_invisible_customer_is_404(manager_b, store_a, docu
     api.force_authenticate(manager_b)
     response = api.post(f"/api/v1/customers/{customer.pk}/processing-consent/withdraw/")
     assert response.status_code == 404
+
+
+def test_a_till_records_consent_for_an_existing_card_and_an_outsider_gets_404(
+    pos_a, store_a, store_b, document
+):
+    mine = CustomerFactory(home_store=store_a)
+    response = pos_a.post(f"/api/v1/customers/{mine.pk}/processing-consent/", {}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["state"] == "valid"
+    assert ProcessingConsent.objects.get(customer=mine).method == "till_screen"
+    bad = pos_a.post(
+        f"/api/v1/customers/{mine.pk}/processing-consent/", {"method": "telepathy"}, format="json"
+    )
+    assert bad.status_code == 400 and "method" in bad.json()["error"]["fields"]
+    other = CustomerFactory(home_store=store_b)
+    response = pos_a.post(f"/api/v1/customers/{other.pk}/processing-consent/", {}, format="json")
+    assert response.status_code == 404
+    assert not ProcessingConsent.objects.filter(customer=other).exists()
+
+
+def test_withdrawal_works_even_with_no_document_ever_in_force(client, store_a):
+    ProcessingConsentDocument.objects.all().delete()
+    customer = CustomerFactory(home_store=store_a, consent_email=True)
+    assert client.post(f"/privacy/withdraw/{withdrawal_token(customer)}/").status_code == 200
+    customer.refresh_from_db()
+    assert customer.processing_withdrawn_at is not None and not customer.consent_email
+    assert processing_state(customer) == ProcessingState.WITHDRAWN

@@ -15,6 +15,7 @@ from customers.api import (
     CustomerReceiptsApi,
 )
 from customers.duplicates.api import CustomerMergeApi
+from customers.privacy.api import ProcessingConsentApi, ProcessingWithdrawApi
 from sales.api.views import ProductBulkApi, ReceiptBulkApi, ReceiptCreateApi, ReturnCreateApi
 
 
@@ -50,6 +51,16 @@ v1 = [
     ),
     path(
         "customers/<id:pk>/contacts/", CustomerContactsApi.as_view(), name="api-customer-contacts"
+    ),
+    path(
+        "customers/<id:pk>/processing-consent/",
+        ProcessingConsentApi.as_view(),
+        name="api-customer-processing-consent",
+    ),
+    path(
+        "customers/<id:pk>/processing-consent/withdraw/",
+        ProcessingWithdrawApi.as_view(),
+        name="api-customer-processing-withdraw",
     ),
     path("receipts/", ReceiptCreateApi.as_view(), name="api-receipt-create"),
     path("receipts/bulk/", ReceiptBulkApi.as_view(), name="api-receipt-bulk"),

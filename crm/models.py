@@ -60,6 +60,9 @@ class AuditAction(models.TextChoices):
     IMPORT = "import", _("Imported a file")
     IMPORT_REVERT = "import_revert", _("Reverted an import")
     MERGE_UNDO = "merge_undo", _("Undid a merge")
+    PROCESSING_CONSENT = "processing_consent", _("Recorded consent to processing")
+    PROCESSING_WITHDRAWN = "processing_withdrawn", _("Withdrew consent to processing")
+    SUBJECT_ACCESS = "subject_access", _("Answered a subject-access request")
 
 
 class AuditEvent(models.Model):

@@ -300,6 +300,17 @@ CLIENTELE_MESSENGER_GATEWAY_URL = os.getenv("CLIENTELE_MESSENGER_GATEWAY_URL", "
 CLIENTELE_MESSENGER_GATEWAY_TOKEN = os.getenv("CLIENTELE_MESSENGER_GATEWAY_TOKEN", "")
 CLIENTELE_GATEWAY_TIMEOUT = float(os.getenv("CLIENTELE_GATEWAY_TIMEOUT", "10"))
 
+# Personal data (152-FZ), see customers/privacy and the README's "Personal data" section.
+# Days between a withdrawal of consent to processing and the erasure (the law allows 30 at most).
+CLIENTELE_ERASURE_GRACE_DAYS = int(os.getenv("CLIENTELE_ERASURE_GRACE_DAYS", "14"))
+# Working days to answer a subject-access request (152-FZ art. 14 since 2022: ten).
+CLIENTELE_SUBJECT_ACCESS_DAYS = int(os.getenv("CLIENTELE_SUBJECT_ACCESS_DAYS", "10"))
+# Retention review: leads with no purchase and no contact, customers with no purchase (years).
+CLIENTELE_RETENTION_LEAD_YEARS = int(os.getenv("CLIENTELE_RETENTION_LEAD_YEARS", "3"))
+CLIENTELE_RETENTION_INACTIVE_YEARS = int(os.getenv("CLIENTELE_RETENTION_INACTIVE_YEARS", "5"))
+# Receipts are accounting records: kept under the pseudonymous id (years, shown to the customer).
+CLIENTELE_RETENTION_RECEIPT_YEARS = int(os.getenv("CLIENTELE_RETENTION_RECEIPT_YEARS", "5"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from campaigns.urls import public_urlpatterns as campaign_public_urls
+from customers.privacy.views import withdraw_link
 
 from .health import healthz
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("api/", include("crm.api_urls")),
     path("", include("crm.web_urls")),
     path("", include((campaign_public_urls, "campaigns_public"))),
+    path("privacy/withdraw/<str:token>/", withdraw_link, name="privacy_withdraw"),
 ]
 
 if settings.DEBUG:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from customers import selectors
+from customers.privacy.selectors import subject_access_overdue
 from customers.selectors import can_close_followup
 
 from .forms import AuditFilterForm
@@ -48,6 +49,8 @@ def home(request):
         "birthdays": selectors.upcoming_birthdays(user=user, days=7),
         "leads": selectors.leads(user=user, limit=10, new_since_days=30),
         "vips": selectors.recent_vips(user=user),
+        "sar_overdue": subject_access_overdue(user=user, today=today),
+        "can_review_retention": user.has_perm("customers.erase_customer"),
     }
     if request.htmx and request.htmx.target == "followups":
         return render(request, "crm/_followups.html", context)

@@ -1,6 +1,9 @@
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.access import (
@@ -24,9 +27,13 @@ from .models import (
     CustomField,
     CustomFieldCategory,
     ImportantDate,
+    ProcessingConsent,
+    ProcessingConsentDocument,
+    SubjectAccessRequest,
     Tag,
 )
 from .phones import normalize_phone
+from .privacy.services import ErasureBasis, customer_erase
 
 
 class PhoneForm(forms.ModelForm):
@@ -82,6 +89,19 @@ def _lists_unmasked(user) -> bool:
     return can_see_contact_details(user) and can_export(user)
 
 
+class ProcessingConsentInline(admin.TabularInline):
+    """Consent to processing is a legal record too: shown, never edited here."""
+
+    model = ProcessingConsent
+    extra = 0
+    fields = ["at", "document", "granted", "method", "paper_number", "scan", "taken_by", "store"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = [
@@ -116,12 +136,24 @@ class CustomerAdmin(admin.ModelAdmin):
         "consent_messenger",
         "consent_phone",
         "erased_at",
+        "processing_document",
+        "processing_consent_at",
+        "processing_withdrawn_at",
+        "erasure_due_at",
+        "pseudonym",
         "source",
         "created_by",
         "created_at",
         "updated_at",
     ]
-    inlines = [PhoneInline, ImportantDateInline, ConsentInline, ContactInline]
+    inlines = [
+        PhoneInline,
+        ImportantDateInline,
+        ConsentInline,
+        ProcessingConsentInline,
+        ContactInline,
+    ]
+    delete_confirmation_template = "admin/customers/customer/erase_confirmation.html"
     show_full_result_count = False  # a COUNT(*) over a million cards on every page is waste
     fieldsets = [
         (
@@ -173,7 +205,16 @@ class CustomerAdmin(admin.ModelAdmin):
                 "fields": [
                     ("consent_email", "consent_sms", "consent_messenger", "consent_phone"),
                     "do_not_contact",
-                    "erased_at",
+                ]
+            },
+        ),
+        (
+            _("Personal data"),
+            {
+                "fields": [
+                    "processing_document",
+                    ("processing_consent_at", "processing_withdrawn_at"),
+                    ("erasure_due_at", "erased_at", "pseudonym"),
                 ]
             },
         ),
@@ -277,6 +318,53 @@ class CustomerAdmin(admin.ModelAdmin):
     def masked_address(self, obj) -> str:
         return mask_text(obj.address)
 
+    # Deleting a card would cascade over its contacts, consents and metrics (or be blocked by
+    # the read-only admins of those) and orphan its receipts. "Delete" here is the erasure of
+    # customers.privacy: audited, irreversible, receipts kept under a pseudonymous id.
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.erased_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.erased_at is not None:
+            return False
+        return request.user.has_perm("customers.erase_customer")
+
+    def get_actions(self, request):
+        # No bulk delete: bulk anonymisation is the retention review's, with its confirmation.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs, request):
+        # Nothing is deleted, so nothing related is listed or checked.
+        return [str(obj) for obj in objs], {Customer._meta.verbose_name: len(objs)}, set(), []
+
+    def delete_model(self, request, obj):
+        try:
+            customer_erase(
+                customer=obj, actor=request.user, basis=ErasureBasis.ADMIN_DELETE, request=request
+            )
+        except ValidationError as exc:
+            raise PermissionDenied(" ".join(exc.messages)) from exc
+
+    def delete_queryset(self, request, queryset):
+        for customer in queryset:
+            self.delete_model(request, customer)
+
+    def response_delete(self, request, obj_display, obj_id):
+        self.message_user(
+            request,
+            gettext(
+                "The personal data of customer #%(id)s is erased; receipts and metrics stay "
+                "under a pseudonymous id."
+            )
+            % {"id": obj_id},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:customers_customer_changelist"))
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         audit_record(
@@ -348,3 +436,47 @@ class AcquisitionChannelAdmin(SettingsAuditMixin, admin.ModelAdmin):
 
 # The order of sources, merges, candidates and imports (customers.duplicates, customers.imports).
 from .duplicates import admin as duplicates_admin  # noqa: E402, F401
+
+
+@admin.register(ProcessingConsentDocument)
+class ProcessingConsentDocumentAdmin(admin.ModelAdmin):
+    """The consent text by version. A version someone agreed to is frozen: publish a new one."""
+
+    list_display = ["version", "title", "language", "effective_from", "requires_reconsent"]
+    list_filter = ["language", "requires_reconsent"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.consents.exists():
+            return ["version", "title", "text", "language", "effective_from", "requires_reconsent"]
+        return []
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.consents.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(SubjectAccessRequest)
+class SubjectAccessRequestAdmin(admin.ModelAdmin):
+    list_display = ["customer", "received_on", "due_on", "answered_at", "answered_by"]
+    list_filter = [("answered_at", admin.EmptyFieldListFilter)]
+    readonly_fields = [
+        "customer",
+        "received_on",
+        "due_on",
+        "received_by",
+        "answered_at",
+        "answered_by",
+        "file_sha256",
+        "note",
+    ]
+    list_select_related = ["customer", "answered_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -12,6 +12,7 @@ import django_filters
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
@@ -60,6 +61,8 @@ from .models import (
     Source,
 )
 from .phones import try_normalize_phone
+from .privacy.serializers import ProcessingConsentInputSerializer, processing_body
+from .privacy.services import record_from_api
 from .services import DuplicateCustomer, contact_record, customer_create, customer_update
 
 # --- Permissions ---------------------------------------------------------------------------
@@ -266,6 +269,10 @@ class CustomerWriteSerializer(StrictSerializer):
 
 class CustomerCreateSerializer(CustomerWriteSerializer):
     consent = ConsentInputSerializer(required=False, help_text="Consent given at registration.")
+    processing_consent = ProcessingConsentInputSerializer(
+        required=False,
+        help_text="Consent to processing of personal data given at registration (152-FZ).",
+    )
     home_store = serializers.IntegerField(
         min_value=1,
         max_value=MAX_ID,
@@ -495,23 +502,30 @@ class CustomerListCreateApi(GenericAPIView):
                         {"home_store": [_("Choose one of your own stores.")]}
                     )
                 data["home_store"] = store
+        processing = data.pop("processing_consent", None)
         try:
-            customer = customer_create(
-                actor=service_actor(user),
-                phones=phones,
-                consents={channel: granted for channel, granted in consent.items()},
-                consent_method=consent_method,
-                source=source,
-                request=request,
-                **data,
-            )
+            # One transaction: a card is never left without the consent it came with.
+            with transaction.atomic():
+                customer = customer_create(
+                    actor=service_actor(user),
+                    phones=phones,
+                    consents={channel: granted for channel, granted in consent.items()},
+                    consent_method=consent_method,
+                    source=source,
+                    request=request,
+                    **data,
+                )
+                if processing is not None:
+                    record_from_api(customer=customer, user=user, data=processing, request=request)
         except DuplicateCustomer as exc:
             return duplicate_response(exc)
         customer = Customer.objects.prefetch_related("phones").get(pk=customer.pk)
         # A person who typed the contacts in gets them back (nothing new leaves); a till gets
         # the card masked, as it never reads contacts.
         shown = contact_details(customer, user, masked=is_till(user))
-        return Response(customer_body(customer, user, shown), status=status.HTTP_201_CREATED)
+        body = customer_body(customer, user, shown)
+        body["processing_consent"] = processing_body(customer)
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class CustomerDetailApi(GenericAPIView):

@@ -21,6 +21,7 @@ from .models import (
     LifecycleStage,
     Tag,
 )
+from .privacy.selectors import ProcessingState
 from .selectors import ListFilters
 from .services import CARD_FIELDS
 
@@ -77,6 +78,11 @@ class CustomerListForm(forms.Form):
     consent = forms.ChoiceField(
         label=_("Consents to"), choices=[("", _("Any")), *Channel.choices], required=False
     )
+    processing = forms.ChoiceField(
+        label=_("Consent to processing"),
+        choices=[("", _("Any")), *ProcessingState.CHOICES],
+        required=False,
+    )
     purchased_after = forms.DateField(
         label=_("Last purchase after"), required=False, widget=DateInput()
     )
@@ -120,6 +126,7 @@ class CustomerListForm(forms.Form):
             consent=data.get("consent") or "",
             value_class=data.get("value_class") or "",
             rfm_segment=data.get("rfm_segment") or "",
+            processing=data.get("processing") or "",
             purchased_after=data.get("purchased_after"),
             purchased_before=data.get("purchased_before"),
         )

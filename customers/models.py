@@ -206,6 +206,24 @@ class Customer(models.Model):
     consent_phone = models.BooleanField(_("phone call consent"), default=False)
     do_not_contact = models.BooleanField(_("do not contact"), default=False)
     erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
+    # Consent to processing (152-FZ), mirrored from customers.privacy.ProcessingConsent.
+    processing_document = models.ForeignKey(
+        "customers.ProcessingConsentDocument",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("consent to processing, version"),
+    )
+    processing_consent_at = models.DateTimeField(
+        _("consent to processing given at"), null=True, blank=True
+    )
+    processing_withdrawn_at = models.DateTimeField(
+        _("consent to processing withdrawn at"), null=True, blank=True
+    )
+    erasure_due_at = models.DateTimeField(_("erasure scheduled for"), null=True, blank=True)
+    # What receipts and aggregates are kept under once the person is erased.
+    pseudonym = models.CharField(_("pseudonymous id"), max_length=24, blank=True, default="")
     # Stamps
     source = models.CharField(_("source"), max_length=12, choices=Source, default=Source.WEB)
     created_by = models.ForeignKey(
@@ -460,5 +478,14 @@ class SavedFilter(models.Model):
 
 
 # Models of the import and duplicates packages, registered with this app.
+# Personal-data models live in their own module; importing them here registers them.
+# (Its ConsentMethod, how consent to processing was taken, stays there: this module's
+# ConsentMethod is how a mailing consent was given.)
+from customers.privacy.models import (  # noqa: E402, F401
+    ProcessingConsent,
+    ProcessingConsentDocument,
+    SubjectAccessRequest,
+)
+
 from .duplicates.models import *  # noqa: E402, F403
 from .imports.models import *  # noqa: E402, F403

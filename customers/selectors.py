@@ -296,10 +296,13 @@ class ListFilters:
     purchased_before: dt.date | None = None
     value_class: str = ""
     rfm_segment: str = ""
+    # State of consent to processing (customers.privacy.selectors.ProcessingState).
+    processing: str = ""
 
     def is_empty(self) -> bool:
         return not any(
             (
+                self.processing,
                 self.query,
                 self.store,
                 self.tag,
@@ -343,6 +346,13 @@ def birthday_filter(customers: QuerySet[Customer], days: int, today: dt.date | N
 def customer_filter(*, user, filters: ListFilters) -> QuerySet[Customer]:
     """Visible customers narrowed by the list's search box and filters (no ordering applied)."""
     customers = visible_customers(user)
+    if filters.processing:
+        from .privacy.selectors import processing_state_q
+
+        customers = customers.filter(processing_state_q(filters.processing))
+    else:
+        # Erased people are out of every list and export; the filter "erased" finds their cards.
+        customers = customers.filter(erased_at__isnull=True)
     if filters.query:
         customers = customer_search(user=user, query=filters.query, queryset=customers)
     if filters.store:
@@ -726,6 +736,7 @@ def recent_vips(*, user, days: int = 30, limit: int = 10) -> list[Customer]:
     return list(
         visible_customers(user)
         .filter(metrics__value_class="VIP", metrics__last_purchase_at__gte=since)
+        .filter(erased_at__isnull=True)
         .select_related("home_store", "metrics")
         .order_by("-metrics__last_purchase_at")[:limit]
     )

@@ -419,9 +419,18 @@ def consent_set(
         raise ValidationError({"method": [_("Unknown way of agreeing %(m)s.") % {"m": method}]})
     field = f"consent_{channel}"
     # Lock the row: an unsubscribe and a staff edit racing must both land in the history.
-    current = Customer.objects.select_for_update().values_list(field, flat=True).get(pk=customer.pk)
+    current, withdrawn_at, erased_at = (
+        Customer.objects.select_for_update()
+        .values_list(field, "processing_withdrawn_at", "erased_at")
+        .get(pk=customer.pk)
+    )
     if current == granted:
         return None
+    if granted and (withdrawn_at or erased_at):
+        # No mailing to someone who withdrew consent to processing (customers.privacy).
+        raise ValidationError(
+            {"channel": [_("Consent to processing is withdrawn: no mailing consent can be given.")]}
+        )
     event = ConsentEvent.objects.create(
         customer=customer,
         channel=channel,

@@ -12,9 +12,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -36,6 +38,10 @@ from .forms import (
     TraceForm,
 )
 from .models import Channel, Customer, CustomField, Source
+from .privacy.card import privacy_context
+from .privacy.forms import ProcessingConsentForm
+from .privacy.selectors import processing_document_current
+from .privacy.services import processing_consent_record
 from .traps import export_trace
 
 BAD_INPUT = 400
@@ -175,6 +181,8 @@ def _card_context(request, customer: Customer, *, contact=None, **extra) -> dict
         "can_add_contact": request.user.has_perm("customers.add_contact"),
         "contact_form": extra.pop("contact_form", None) or ContactForm(),
         "channels": Channel.choices,
+        "today": timezone.localdate(),
+        **privacy_context(request, customer),
         **extra,
     }
 
@@ -412,16 +420,20 @@ def customer_create(request):
     duplicates = []
     if request.method == "POST":
         form = SignUpForm(request.POST, user=request.user)
-        if form.is_valid():
+        processing_form = ProcessingConsentForm(request.POST, request.FILES, prefix="pc")
+        if form.is_valid() and processing_form.is_valid():
             try:
-                customer = services.customer_create(
-                    actor=request.user,
-                    phones=form.phone_list(),
-                    consents=form.consents(),
-                    consent_method=form.cleaned_data.get("consent_method") or "",
-                    request=request,
-                    **{k: v for k, v in form.card_data().items() if v not in (None, "")},
-                )
+                # One transaction: a card is never left without the consent it was signed with.
+                with transaction.atomic():
+                    customer = services.customer_create(
+                        actor=request.user,
+                        phones=form.phone_list(),
+                        consents=form.consents(),
+                        consent_method=form.cleaned_data.get("consent_method") or "",
+                        request=request,
+                        **{k: v for k, v in form.card_data().items() if v not in (None, "")},
+                    )
+                    _record_signup_consent(request, customer, processing_form)
             except services.DuplicateCustomer as exc:
                 # Before add_error, which drops the field from cleaned_data.
                 duplicates = selectors.possible_duplicates(
@@ -441,13 +453,38 @@ def customer_create(request):
         status = BAD_INPUT
     else:
         form = SignUpForm(user=request.user)
+        processing_form = ProcessingConsentForm(prefix="pc")
         status = 200
     return render(
         request,
         "customers/create.html",
-        {"form": form, "duplicates": _duplicate_rows(request, duplicates)},
+        {
+            "form": form,
+            "processing_form": processing_form,
+            "processing_document": processing_document_current(),
+            "duplicates": _duplicate_rows(request, duplicates),
+        },
         status=status,
     )
+
+
+def _record_signup_consent(request, customer: Customer, processing_form) -> None:
+    method = processing_form.cleaned_data.get("method")
+    if not method:
+        return
+    try:
+        processing_consent_record(
+            customer=customer,
+            actor=request.user,
+            method=method,
+            paper_number=processing_form.cleaned_data["paper_number"],
+            scan=processing_form.cleaned_data["scan"],
+            store=customer.home_store,
+            request=request,
+        )
+    except ValidationError as exc:
+        # Shown on the processing fieldset, not as a card error.
+        raise ValidationError({"processing": exc.messages}) from exc
 
 
 def _duplicate_rows(request, customers):

@@ -92,6 +92,7 @@ class PosPrincipal:
         {
             "customers.lookup_customers",
             "customers.add_customer",
+            "customers.add_processingconsent",
             "customers.view_customer",
             "customers.view_contact_details",
             "sales.add_receipt",

@@ -100,6 +100,12 @@ FIELDS: dict[str, FieldSpec] = {
     "home_store": FieldSpec(_("Home store"), CARD, {"in": "ids", "not_in": "ids"}),
     "consent": FieldSpec(_("Consent"), CONTACT, {"granted": "channel", "not_granted": "channel"}),
     "do_not_contact": FieldSpec(_("Do not contact"), CONTACT, {"yes": "none", "no": "none"}),
+    "processing_consent": FieldSpec(
+        _("Consent to processing"),
+        CONTACT,
+        {"in": "choices", "not_in": "choices"},
+        ("valid", "reconsent", "missing", "withdrawn", "erased"),
+    ),
     "value_class": FieldSpec(
         _("Value class"),
         METRICS,
@@ -440,6 +446,13 @@ def _condition(node: dict, today: dt.date) -> Q:  # noqa: C901 - one branch per 
         return q if op == "granted" else ~q
     if field == "do_not_contact":
         return Q(do_not_contact=(op == "yes"))
+    if field == "processing_consent":
+        from customers.privacy.selectors import processing_state_q
+
+        q = Q(pk__in=[])
+        for state in value:
+            q |= processing_state_q(state, on=today)
+        return q if op == "in" else ~q
     if field in {"value_class", "rfm_segment"}:
         q = Q(_metrics(**{f"{field}__in": value}))
         return q if op == "in" else ~q

@@ -26,6 +26,7 @@ from customers.models import (
     Customer,
     CustomerPhone,
     ImportantDate,
+    ProcessingConsent,
 )
 from sales.models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine, Store
 
@@ -56,6 +57,7 @@ BULK_MODELS = [
     CustomerPhone,
     ImportantDate,
     ConsentEvent,
+    ProcessingConsent,
     Receipt,
     ReceiptLine,
     Return,

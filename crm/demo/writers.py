@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
+from django.db import connection
 
 from customers.models import (
     ConsentEvent,
@@ -17,6 +18,8 @@ from customers.models import (
     CustomerPhone,
     ImportantDate,
     LifecycleStage,
+    ProcessingConsent,
+    ProcessingConsentDocument,
     Source,
 )
 from sales.models import Receipt, ReceiptLine, Return, ReturnLine
@@ -177,12 +180,62 @@ def write_card_details(
         ["customer_id", "channel", "granted", "at", "source", "note"],
         ((c, ch, g, at, Source.DEMO.value, note) for c, ch, g, at, note in events),
     )
+    processing = _write_processing_consents(first_id=first_id, registered=registered, now=now)
     return {
         "phones": len(people.phones),
         "tags": len(people.tags),
         "important dates": len(people.children),
         "consent events": len(events),
+        "processing consents": processing,
     }
+
+
+def _write_processing_consents(*, first_id: int, registered: list[dt.datetime], now) -> int:
+    """Paper consent to processing for the cards issued since the document came into force;
+    older cards show "no consent", as in a chain that has yet to collect them again."""
+    from customers.privacy import defaults
+
+    # Resetting the demo empties the customers tables, the consent documents included.
+    document, _created = ProcessingConsentDocument.objects.get_or_create(
+        version=defaults.DEFAULT_VERSION,
+        defaults={
+            "title": defaults.DEFAULT_TITLE,
+            "text": defaults.DEFAULT_TEXT,
+            "effective_from": defaults.DEFAULT_EFFECTIVE_FROM,
+        },
+    )
+    since = dt.datetime.combine(document.effective_from, dt.time.min, tzinfo=dt.UTC)
+    rows = [
+        (first_id + i, document.pk, True, at, "paper", f"А-{first_id + i:07d}", "", "", "")
+        for i, at in enumerate(registered)
+        if at >= since
+    ]
+    copy_rows(
+        ProcessingConsent,
+        [
+            "customer_id",
+            "document_id",
+            "granted",
+            "at",
+            "method",
+            "paper_number",
+            "scan",
+            "import_source",
+            "note",
+        ],
+        rows,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE customers_customer c
+               SET processing_document_id = p.document_id, processing_consent_at = p.at
+              FROM customers_processingconsent p
+             WHERE p.customer_id = c.id AND c.id >= %s
+            """,
+            [first_id],
+        )
+    return len(rows)
 
 
 def _quantity_text(milli: int) -> str:

@@ -59,6 +59,7 @@ urlpatterns = [
     path("v1/", include(v1)),
     path("v1/analytics/", include("analytics.api_urls")),
     path("v1/campaigns/", include("campaigns.api")),
+    path("v1/loyalty/", include("loyalty.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Keep last: everything else under /api/ is a JSON 404.

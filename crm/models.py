@@ -42,6 +42,7 @@ class AuditAction(models.TextChoices):
     ROLE_CHANGE = "role_change", _("Changed roles")
     API_KEY = "api_key", _("Managed an API key")
     CAMPAIGN_START = "campaign_start", _("Started a campaign")
+    POINTS_ADJUST = "points_adjust", _("Adjusted bonus points")
 
 
 class AuditEvent(models.Model):

@@ -19,6 +19,7 @@ from sales.ingest import (
     return_ingest,
 )
 from sales.selectors import receipt_with_lines, return_with_lines
+from sales.signals import ReceiptRefused, answer_extra
 
 from .fastpath import receipt_fast
 from .serializers import (
@@ -53,6 +54,10 @@ class CanUpsertProducts(permissions.BasePermission):
         )
 
 
+def refused_response(exc: ReceiptRefused) -> Response:
+    return error_response(exc.code, exc.message, exc.status, exc.fields, **exc.extra)
+
+
 def receipt_body(receipt) -> dict:
     lines = [
         {
@@ -77,6 +82,7 @@ def receipt_body(receipt) -> dict:
             "channel": receipt.channel,
             "total": receipt.total,
             "lines": lines,
+            **answer_extra(receipt),
         }
     ).data
 
@@ -158,6 +164,8 @@ class ReceiptCreateApi(APIView):
             outcome = receipt_ingest(user=request.user, store=store, data=serializer.validated_data)
         except IdempotencyConflict as exc:
             return conflict_response(exc)
+        except ReceiptRefused as exc:
+            return refused_response(exc)
         return Response(
             receipt_body(receipt_with_lines(outcome.obj.pk)),
             status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK,
@@ -231,6 +239,7 @@ class ReceiptBulkApi(APIView):
                         "status": result.status,
                         "id": result.id,
                         "error": result.error,
+                        **(result.extra or {}),
                     }
                 )
         counts = {"created": 0, "duplicate": 0, "error": 0}

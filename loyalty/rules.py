@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from dateutil.relativedelta import relativedelta
 
-from .models import ZERO, Programme, ProductRule, Promotion, Tier
+from .models import ZERO, ProductRule, Programme, Promotion, Tier
 
 KOPECK = Decimal("0.01")
 

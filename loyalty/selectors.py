@@ -15,13 +15,14 @@ from .models import ZERO, Account, Entry, ReceiptPoints
 
 def receipt_answer_of(points: ReceiptPoints) -> dict[str, Any]:
     """What the till gets back about the points of one receipt (same on every replay)."""
+    # Strings, as the serializers render money: the bulk answer is not passed through one.
     return {
-        "requested": points.requested,
-        "redeemed": points.redeemed,
-        "earned": points.earned,
+        "requested": f"{points.requested:.2f}",
+        "redeemed": f"{points.redeemed:.2f}",
+        "earned": f"{points.earned:.2f}",
         "refused": points.refused,
-        "available": points.available_after,
-        "pending": points.pending_after,
+        "available": f"{points.available_after:.2f}",
+        "pending": f"{points.pending_after:.2f}",
         "tier": points.tier_name or None,
     }
 

@@ -287,6 +287,7 @@ def receipt_points_book(
     tiers_recompute(customer_ids=[receipt.customer_id])
     _refresh_sums(account)
     booked.points.available_after, booked.points.pending_after = account.available, account.pending
+    booked.points.tier_name = _tier_names([account.pk]).get(account.pk, "")
     booked.points.save(force_insert=True)
     return booked.points
 
@@ -322,9 +323,21 @@ def receipts_points_book_bulk(
         entries.extend(booked.entries)
         points[receipt.pk] = booked.points
     Entry.objects.bulk_create(entries)
-    ReceiptPoints.objects.bulk_create(points.values())
     tiers_recompute(customer_ids=list(accounts))
+    names = _tier_names([a.pk for a in accounts.values()])
+    for booked in points.values():
+        booked.tier_name = names.get(booked.account_id, "")
+    ReceiptPoints.objects.bulk_create(points.values())
     return points
+
+
+def _tier_names(account_ids: list[int]) -> dict[int, str]:
+    """Tier of each account as placed after the receipt (what the till shows next)."""
+    return dict(
+        Account.objects.filter(pk__in=account_ids, tier__isnull=False).values_list(
+            "pk", "tier__name"
+        )
+    )
 
 
 # --- Returns -----------------------------------------------------------------------------
@@ -461,7 +474,8 @@ WITH spend AS (
                 - coalesce((SELECT sum(rl.amount) FROM sales_returnline rl
                             JOIN sales_return rt ON rt.id = rl.return_doc_id
                             JOIN sales_receipt r ON r.id = rt.receipt_id
-                            WHERE r.customer_id = a.customer_id AND rt.returned_at >= %(since)s), 0),
+                            WHERE r.customer_id = a.customer_id
+                              AND rt.returned_at >= %(since)s), 0),
                   0) AS spend
   FROM loyalty_account a
   WHERE %(all)s OR a.customer_id = ANY(%(ids)s)

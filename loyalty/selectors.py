@@ -141,7 +141,8 @@ def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str
     )
     available, pending = balance_now(account, now=timezone.now())
     book = RuleBook.load(start=at)
-    tier = account.tier if account else (book.tiers[0] if book.tiers else None)
+    # A new account is placed by the nightly run or its first receipt; until then, the first tier.
+    tier = (account.tier if account else None) or book.tier_for_spend(ZERO)
     calc = calculate(
         book=book,
         tier=tier,

@@ -26,6 +26,7 @@ from campaigns.services import results as results_service
 from campaigns.services.render import unsubscribe_message_id
 from campaigns.services.segments import FIELDS, segment_customers
 from customers.models import Customer, Tag
+from loyalty.models import Tier
 from sales.models import Category, Store
 
 BAD_INPUT = 400
@@ -230,6 +231,7 @@ def _builder_schema() -> dict:
         "home_store": list(Store.objects.values_list("id", "name")),
         "tag": list(Tag.objects.values_list("id", "name")),
         "bought_category": list(Category.objects.values_list("id", "path")[:500]),
+        "loyalty_tier": list(Tier.objects.values_list("id", "name")),
     }
     return {
         name: {

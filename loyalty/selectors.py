@@ -169,3 +169,19 @@ def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str
         "to_pay": total - calc.redeemed,
         "lines": [line.__dict__ for line in calc.lines],
     }
+
+
+_EXPIRING_CUSTOMERS = """
+SELECT a.customer_id FROM loyalty_account a JOIN loyalty_entry e ON e.account_id = a.id
+WHERE a.available > 0
+GROUP BY a.customer_id
+HAVING coalesce(sum(e.available_delta) FILTER (WHERE e.available_delta > 0
+                                                AND e.expires_at < %s), 0)
+       + coalesce(sum(e.available_delta) FILTER (WHERE e.available_delta < 0), 0) > 0
+"""
+
+
+def expiring_by_sql(until: dt.datetime) -> tuple[str, list]:
+    """SQL of the customers some of whose points will have expired before `until` (the same
+    earliest-first rule as the expiry run), for segments and the expiry trigger."""
+    return _EXPIRING_CUSTOMERS, [until]

@@ -13,8 +13,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _cart(customer=None, wanted="0", lines=None):
-    body = {"lines": lines or [line("DRESS", "2", "500.00"), line("TOBACCO", "1", "200.00")],
-            "points_wanted": wanted}
+    body = {
+        "lines": lines or [line("DRESS", "2", "500.00"), line("TOBACCO", "1", "200.00")],
+        "points_wanted": wanted,
+    }
     if customer is not None:
         body["card"] = customer.card_number
     return body
@@ -33,15 +35,16 @@ def test_calculate_answers_line_by_line_and_writes_nothing(
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["available"], body["max_redeemable"], body["redeemed"]) == (
-        "500.00", "300.00", "300.00",
+        "500.00",
+        "300.00",
+        "300.00",
     )
     assert body["to_pay"] == "900.00" and body["earned"] == "21.00" and body["tier"] == "Базовый"
     assert [(x["sku"], x["burnable"], x["redeemed"], x["earned"]) for x in body["lines"]] == [
         ("DRESS", True, "300.00", "21.00"),
         ("TOBACCO", False, "0.00", "0.00"),
     ]
-    assert counts == (Entry.objects.count(), Account.objects.count(),
-                      ReceiptPoints.objects.count())
+    assert counts == (Entry.objects.count(), Account.objects.count(), ReceiptPoints.objects.count())
 
 
 def test_calculate_for_an_anonymous_cart_earns_nothing(pos, catalogue):
@@ -90,15 +93,20 @@ def test_manager_of_another_store_gets_404_for_the_panel(client, manager_b, cust
     client.force_login(manager_b)
 
     assert client.get(f"/loyalty/customers/{customer.pk}/").status_code == 404
-    assert client.post(f"/loyalty/customers/{customer.pk}/adjust/",
-                       {"amount": "10", "reason": "x"}).status_code == 404
+    assert (
+        client.post(
+            f"/loyalty/customers/{customer.pk}/adjust/", {"amount": "10", "reason": "x"}
+        ).status_code
+        == 404
+    )
 
 
 def test_manager_cannot_adjust_points(client, manager_a, customer):
     client.force_login(manager_a)
 
-    response = client.post(f"/loyalty/customers/{customer.pk}/adjust/",
-                           {"amount": "10", "reason": "gift"})
+    response = client.post(
+        f"/loyalty/customers/{customer.pk}/adjust/", {"amount": "10", "reason": "gift"}
+    )
 
     assert response.status_code == 403
     assert not Entry.objects.exists()
@@ -107,13 +115,17 @@ def test_manager_cannot_adjust_points(client, manager_a, customer):
 def test_admin_adjusts_with_a_reason_and_it_is_audited(client, admin_user, customer):
     client.force_login(admin_user)
 
-    response = client.post(f"/loyalty/customers/{customer.pk}/adjust/",
-                           {"amount": "25.50", "reason": "Goodwill: late delivery"})
+    response = client.post(
+        f"/loyalty/customers/{customer.pk}/adjust/",
+        {"amount": "25.50", "reason": "Goodwill: late delivery"},
+    )
 
     assert response.status_code == 200
     entry = Entry.objects.get()
     assert (entry.kind, entry.available_delta, entry.actor) == (
-        EntryKind.ADJUST, Decimal("25.50"), admin_user,
+        EntryKind.ADJUST,
+        Decimal("25.50"),
+        admin_user,
     )
     event = AuditEvent.objects.get(action="points_adjust")
     assert event.details["reason"] == "Goodwill: late delivery"
@@ -124,8 +136,9 @@ def test_adjustment_without_reason_or_below_zero_is_a_form_error(client, admin_u
     client.force_login(admin_user)
 
     no_reason = client.post(f"/loyalty/customers/{customer.pk}/adjust/", {"amount": "5"})
-    too_much = client.post(f"/loyalty/customers/{customer.pk}/adjust/",
-                           {"amount": "-5", "reason": "oops"})
+    too_much = client.post(
+        f"/loyalty/customers/{customer.pk}/adjust/", {"amount": "-5", "reason": "oops"}
+    )
 
     assert (no_reason.status_code, too_much.status_code) == (400, 400)
     assert 'data-error-for="amount"' in too_much.content.decode()

@@ -5,17 +5,15 @@ from decimal import Decimal
 import pytest
 
 from loyalty.models import Account, Entry, EntryKind
-from tests.api.test_concurrency import race
 from tests.api.conftest import key_client
+from tests.api.test_concurrency import race
 
 from .conftest import assert_ledger_consistent, give_points, line, receipt
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_sixteen_concurrent_redemptions_spend_the_balance_exactly(
-    pos_key, customer, catalogue
-):
+def test_sixteen_concurrent_redemptions_spend_the_balance_exactly(pos_key, customer, catalogue):
     give_points(customer, "100")
     payloads = iter(
         receipt(f"C{i}", [line("DRESS")], customer=customer, points="30") for i in range(16)

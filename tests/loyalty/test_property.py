@@ -31,8 +31,12 @@ sale = st.tuples(
     st.lists(st.tuples(st.sampled_from(SKUS), quantity, money), min_size=1, max_size=3),
     st.integers(0, 100).map(lambda p: Decimal(p)),  # percent of the balance wanted
 )
-give_back = st.tuples(st.just("return"), st.integers(0, 50), st.integers(1, 3),
-                      st.sampled_from(["0.25", "0.5", "1"]).map(Decimal))
+give_back = st.tuples(
+    st.just("return"),
+    st.integers(0, 50),
+    st.integers(1, 3),
+    st.sampled_from(["0.25", "0.5", "1"]).map(Decimal),
+)
 passage = st.tuples(st.just("time"), st.integers(1, 200))  # days
 adjust = st.tuples(st.just("adjust"), st.integers(0, 2), money, st.booleans())
 operations = st.lists(st.one_of(sale, give_back, passage, adjust), min_size=1, max_size=14)
@@ -45,18 +49,28 @@ def people(store_a, catalogue):
 
 def _lines(items):
     return [
-        {"sku": sku, "quantity": q, "unit_price": price, "discount": Decimal(0),
-         "unit_cost": None, "name": "", "category": ""}
+        {
+            "sku": sku,
+            "quantity": q,
+            "unit_price": price,
+            "discount": Decimal(0),
+            "unit_cost": None,
+            "name": "",
+            "category": "",
+        }
         for sku, q, price in items
     ]
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(ops=operations)
-def test_random_histories_keep_every_balance_equal_to_its_ledger(
-    ops, people, store_a, admin_user
-):
+def test_random_histories_keep_every_balance_equal_to_its_ledger(ops, people, store_a, admin_user):
     with transaction.atomic():
         clock = timezone.now() - dt.timedelta(days=800)
         receipts: list[str] = []
@@ -70,12 +84,20 @@ def test_random_histories_keep_every_balance_equal_to_its_ledger(
                     Decimal("0.01")
                 )
                 lines = _lines(items)
-                total = sum((ln["quantity"] * ln["unit_price"]).quantize(Decimal("0.01"))
-                            for ln in lines)
+                total = sum(
+                    (ln["quantity"] * ln["unit_price"]).quantize(Decimal("0.01")) for ln in lines
+                )
                 data = {
-                    "pos_receipt_id": f"P{n}", "purchased_at": clock, "customer_id": customer.pk,
-                    "phone": "", "card": "", "payment_method": "card", "channel": "store",
-                    "lines": lines, "total": total, "points_redeemed": min(wanted, total),
+                    "pos_receipt_id": f"P{n}",
+                    "purchased_at": clock,
+                    "customer_id": customer.pk,
+                    "phone": "",
+                    "card": "",
+                    "payment_method": "card",
+                    "channel": "store",
+                    "lines": lines,
+                    "total": total,
+                    "points_redeemed": min(wanted, total),
                 }
                 try:
                     receipt_ingest(user=admin_user, store=store_a, data=data)
@@ -91,11 +113,15 @@ def test_random_histories_keep_every_balance_equal_to_its_ledger(
                 if line is None:
                     continue
                 try:
-                    return_ingest(store=store_a, data={
-                        "pos_return_id": f"V{n}", "pos_receipt_id": pos_id,
-                        "returned_at": clock,
-                        "lines": [{"line_no": line_no, "quantity": line.quantity * part}],
-                    })
+                    return_ingest(
+                        store=store_a,
+                        data={
+                            "pos_return_id": f"V{n}",
+                            "pos_receipt_id": pos_id,
+                            "returned_at": clock,
+                            "lines": [{"line_no": line_no, "quantity": line.quantity * part}],
+                        },
+                    )
                 except ValidationError:
                     pass  # more than is left to return
             elif kind == "time":
@@ -105,8 +131,12 @@ def test_random_histories_keep_every_balance_equal_to_its_ledger(
             elif kind == "adjust":
                 _k, who, amount, take = op
                 try:
-                    services.points_adjust(actor=None, customer=people[who],
-                                           amount=-amount if take else amount, reason="p")
+                    services.points_adjust(
+                        actor=None,
+                        customer=people[who],
+                        amount=-amount if take else amount,
+                        reason="p",
+                    )
                 except ValidationError:
                     pass  # would go below zero
             assert_ledger_consistent()

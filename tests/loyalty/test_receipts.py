@@ -19,7 +19,8 @@ D = Decimal
 
 def test_receipt_earns_base_tier_share_as_pending_points(pos, customer, catalogue):
     response = pos.post(
-        "/api/v1/receipts/", receipt("R1", [line("DRESS", "1", "1234.50")], customer=customer),
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS", "1", "1234.50")], customer=customer),
         format="json",
     )
 
@@ -34,8 +35,7 @@ def test_receipt_earns_base_tier_share_as_pending_points(pos, customer, catalogu
 
 
 def test_lookup_returns_tier_available_and_pending(pos, customer, catalogue):
-    pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer),
-             format="json")
+    pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer), format="json")
     give_points(customer, "50")
 
     body = pos.get("/api/v1/customers/lookup/", {"card": "7700001"}).json()
@@ -54,7 +54,11 @@ def test_redemption_travels_with_the_receipt_and_money_only_earns(pos, customer,
 
     assert response.status_code == 201, response.json()
     points = response.json()["points"]
-    assert (points["redeemed"], points["earned"], points["available"]) == ("100.00", "27.00", "0.00")
+    assert (points["redeemed"], points["earned"], points["available"]) == (
+        "100.00",
+        "27.00",
+        "0.00",
+    )
     assert Entry.objects.filter(kind=EntryKind.REDEEM).get().available_delta == D("-100")
     assert_ledger_consistent()
 
@@ -117,11 +121,15 @@ def test_replay_gives_the_same_answer_and_redeems_once(pos, customer, catalogue)
 
 def test_same_pos_id_with_other_points_is_a_conflict(pos, customer, catalogue):
     give_points(customer, "100")
-    pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer, points="10"),
-             format="json")
+    pos.post(
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS")], customer=customer, points="10"),
+        format="json",
+    )
 
     response = pos.post(
-        "/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer, points="20"),
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS")], customer=customer, points="20"),
         format="json",
     )
 
@@ -129,9 +137,7 @@ def test_same_pos_id_with_other_points_is_a_conflict(pos, customer, catalogue):
     assert Entry.objects.filter(kind=EntryKind.REDEEM).count() == 1
 
 
-def test_excluded_category_neither_earns_nor_burns_and_sku_has_own_rate(
-    pos, customer, catalogue
-):
+def test_excluded_category_neither_earns_nor_burns_and_sku_has_own_rate(pos, customer, catalogue):
     ProductRule.objects.create(category=catalogue["tobacco"].category, no_earn=True, no_burn=True)
     ProductRule.objects.create(product=catalogue["gift"], earn_rate=D("0.10"))
     give_points(customer, "1000")
@@ -140,9 +146,13 @@ def test_excluded_category_neither_earns_nor_burns_and_sku_has_own_rate(
         "/api/v1/receipts/",
         receipt(
             "R1",
-            [line("DRESS", "1", "1000.00"), line("TOBACCO", "1", "200.00"),
-             line("GIFT", "1", "500.00")],
-            customer=customer, points="450",
+            [
+                line("DRESS", "1", "1000.00"),
+                line("TOBACCO", "1", "200.00"),
+                line("GIFT", "1", "500.00"),
+            ],
+            customer=customer,
+            points="450",
         ),
         format="json",
     )
@@ -157,11 +167,16 @@ def test_excluded_category_neither_earns_nor_burns_and_sku_has_own_rate(
 
 def test_promotion_multiplies_points_earned_in_its_window(pos, customer, catalogue):
     now = timezone.now()
-    Promotion.objects.create(name="x2", starts_at=now - dt.timedelta(days=1),
-                             ends_at=now + dt.timedelta(days=1), multiplier=D("2"))
+    Promotion.objects.create(
+        name="x2",
+        starts_at=now - dt.timedelta(days=1),
+        ends_at=now + dt.timedelta(days=1),
+        multiplier=D("2"),
+    )
 
-    inside = pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer),
-                      format="json").json()
+    inside = pos.post(
+        "/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer), format="json"
+    ).json()
     outside = pos.post(
         "/api/v1/receipts/",
         receipt("R2", [line("DRESS")], customer=customer, at=now - dt.timedelta(days=3)),
@@ -173,16 +188,23 @@ def test_promotion_multiplies_points_earned_in_its_window(pos, customer, catalog
 
 def test_tier_follows_trailing_12_month_spend_net_of_returns(pos, customer, catalogue):
     response = pos.post(
-        "/api/v1/receipts/", receipt("R1", [line("DRESS", "35", "1000.00")], customer=customer),
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS", "35", "1000.00")], customer=customer),
         format="json",
     )
     assert response.json()["points"]["tier"] == "Серебряный"
     assert response.json()["points"]["earned"] == "1050.00"  # earned at the tier held before
 
-    pos.post("/api/v1/returns/", {
-        "pos_return_id": "V1", "pos_receipt_id": "R1",
-        "returned_at": timezone.now().isoformat(), "lines": [{"line_no": 1, "quantity": "10"}],
-    }, format="json")
+    pos.post(
+        "/api/v1/returns/",
+        {
+            "pos_return_id": "V1",
+            "pos_receipt_id": "R1",
+            "returned_at": timezone.now().isoformat(),
+            "lines": [{"line_no": 1, "quantity": "10"}],
+        },
+        format="json",
+    )
 
     assert Account.objects.get().tier.name == "Базовый"  # 25 000 net is below 30 000
 
@@ -199,15 +221,21 @@ def test_activation_after_the_hold_then_returns_take_back_to_the_kopeck(pos, cus
     assert Account.objects.get().available == D("29.99")  # 3% of 999.99
 
     for n in range(3):
-        response = pos.post("/api/v1/returns/", {
-            "pos_return_id": f"V{n}", "pos_receipt_id": "R1",
-            "returned_at": timezone.now().isoformat(),
-            "lines": [{"line_no": 1, "quantity": "1"}],
-        }, format="json")
+        response = pos.post(
+            "/api/v1/returns/",
+            {
+                "pos_return_id": f"V{n}",
+                "pos_receipt_id": "R1",
+                "returned_at": timezone.now().isoformat(),
+                "lines": [{"line_no": 1, "quantity": "1"}],
+            },
+            format="json",
+        )
         assert response.status_code == 201, response.json()
 
-    reversed_ = [e.available_delta for e in Entry.objects.filter(kind=EntryKind.REVERSE)
-                 .order_by("id")]
+    reversed_ = [
+        e.available_delta for e in Entry.objects.filter(kind=EntryKind.REVERSE).order_by("id")
+    ]
     # Cumulative rounding (10.00, 19.99, 29.99 taken in all): exact to the kopeck.
     assert reversed_ == [D("-10.00"), D("-9.99"), D("-10.00")]
     assert Account.objects.get().available == 0
@@ -215,13 +243,22 @@ def test_activation_after_the_hold_then_returns_take_back_to_the_kopeck(pos, cus
 
 
 def test_return_of_pending_points_takes_them_from_pending(pos, customer, catalogue):
-    pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS", "2", "500.00")], customer=customer),
-             format="json")
+    pos.post(
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS", "2", "500.00")], customer=customer),
+        format="json",
+    )
 
-    pos.post("/api/v1/returns/", {
-        "pos_return_id": "V1", "pos_receipt_id": "R1", "returned_at": timezone.now().isoformat(),
-        "lines": [{"line_no": 1, "quantity": "0.5"}],
-    }, format="json")
+    pos.post(
+        "/api/v1/returns/",
+        {
+            "pos_return_id": "V1",
+            "pos_receipt_id": "R1",
+            "returned_at": timezone.now().isoformat(),
+            "lines": [{"line_no": 1, "quantity": "0.5"}],
+        },
+        format="json",
+    )
 
     account = Account.objects.get()
     assert (account.pending, account.available, account.debt) == (D("22.50"), 0, 0)
@@ -241,10 +278,16 @@ def test_return_restores_redeemed_points_and_spent_earnings_become_debt(pos, cus
     services.points_activate_due()  # 3% of the 700 paid: 21.00 available
     give_points(customer, "-21")  # spent elsewhere
 
-    pos.post("/api/v1/returns/", {
-        "pos_return_id": "V1", "pos_receipt_id": "R1", "returned_at": timezone.now().isoformat(),
-        "lines": [{"line_no": 1, "quantity": "2"}],
-    }, format="json")
+    pos.post(
+        "/api/v1/returns/",
+        {
+            "pos_return_id": "V1",
+            "pos_receipt_id": "R1",
+            "returned_at": timezone.now().isoformat(),
+            "lines": [{"line_no": 1, "quantity": "2"}],
+        },
+        format="json",
+    )
 
     account = Account.objects.get()
     # 300 burned come back; the 21 earned are taken from them, nothing is left owing.
@@ -255,18 +298,30 @@ def test_return_restores_redeemed_points_and_spent_earnings_become_debt(pos, cus
 
 def test_debt_is_settled_by_the_next_activation(pos, customer, catalogue):
     sold = timezone.now() - dt.timedelta(days=20)
-    pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer, at=sold),
-             format="json")
+    pos.post(
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS")], customer=customer, at=sold),
+        format="json",
+    )
     services.points_activate_due()
     give_points(customer, "-30")  # spent all 30
-    pos.post("/api/v1/returns/", {
-        "pos_return_id": "V1", "pos_receipt_id": "R1", "returned_at": timezone.now().isoformat(),
-        "lines": [{"line_no": 1, "quantity": "1"}],
-    }, format="json")
+    pos.post(
+        "/api/v1/returns/",
+        {
+            "pos_return_id": "V1",
+            "pos_receipt_id": "R1",
+            "returned_at": timezone.now().isoformat(),
+            "lines": [{"line_no": 1, "quantity": "1"}],
+        },
+        format="json",
+    )
     assert Account.objects.get().debt == D("30")
 
-    pos.post("/api/v1/receipts/", receipt("R2", [line("DRESS", "2")], customer=customer, at=sold),
-             format="json")
+    pos.post(
+        "/api/v1/receipts/",
+        receipt("R2", [line("DRESS", "2")], customer=customer, at=sold),
+        format="json",
+    )
     services.points_activate_due()
 
     account = Account.objects.get()
@@ -279,8 +334,11 @@ def test_expiry_falls_on_the_store_local_midnight(pos, customer, catalogue, stor
     store_a.save()
     # 2025-01-10 20:00 UTC is already 2025-01-11 in Vladivostok.
     sold = dt.datetime(2025, 1, 10, 20, 0, tzinfo=dt.UTC)
-    pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=customer, at=sold),
-             format="json")
+    pos.post(
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS")], customer=customer, at=sold),
+        format="json",
+    )
     services.points_activate_due()
     expires = Entry.objects.get(kind=EntryKind.ACTIVATE).expires_at
     # Valid through 2026-01-11 local; gone at its end (2026-01-11 14:00 UTC).
@@ -296,8 +354,13 @@ def test_expiry_falls_on_the_store_local_midnight(pos, customer, catalogue, stor
 def test_expiry_counts_spent_points_against_the_oldest(pos, customer, catalogue):
     now = timezone.now()
     services.points_adjust(actor=None, customer=customer, amount=D("100"), reason="a")
-    Entry.objects.create(account=Account.objects.get(), kind=EntryKind.ADJUST, at=now,
-                         available_delta=D("50"), expires_at=now + dt.timedelta(days=400))
+    Entry.objects.create(
+        account=Account.objects.get(),
+        kind=EntryKind.ADJUST,
+        at=now,
+        available_delta=D("50"),
+        expires_at=now + dt.timedelta(days=400),
+    )
     give_points(customer, "-80")  # takes 80 of the first 100
 
     services.points_expire_due(now=now + dt.timedelta(days=370))
@@ -310,8 +373,9 @@ def test_offline_bulk_checks_redemptions_in_purchase_order_and_flags_overspent(
 ):
     give_points(customer, "100")
     base = timezone.now() - dt.timedelta(hours=5)
-    later = receipt("B2", [line("DRESS")], customer=customer, points="80",
-                    at=base + dt.timedelta(hours=1))
+    later = receipt(
+        "B2", [line("DRESS")], customer=customer, points="80", at=base + dt.timedelta(hours=1)
+    )
     earlier = receipt("B1", [line("DRESS")], customer=customer, points="60", at=base)
 
     body = pos.post("/api/v1/receipts/bulk/", {"receipts": [later, earlier]}, format="json").json()
@@ -332,8 +396,9 @@ def test_database_refuses_a_row_that_takes_the_balance_below_zero(customer):
     account = Account.objects.get()
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        Entry.objects.create(account=account, kind=EntryKind.REDEEM, at=timezone.now(),
-                             available_delta=D("-10.01"))
+        Entry.objects.create(
+            account=account, kind=EntryKind.REDEEM, at=timezone.now(), available_delta=D("-10.01")
+        )
 
     assert Account.objects.get().available == D("10")
 

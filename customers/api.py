@@ -504,11 +504,13 @@ class CustomerReceiptsApi(GenericAPIView):
     )
     def get(self, request, pk: int):
         from sales.api.views import receipt_body
+        from sales.signals import answers_extra
 
         customer = visible_customer_or_404(request.user, pk)
         self.check_object_permissions(request, customer)
         page = self.paginate_queryset(customer_receipts(customer=customer))
-        return self.get_paginated_response([receipt_body(r) for r in page])
+        extra = answers_extra(list(page))
+        return self.get_paginated_response([receipt_body(r, extra.get(r.pk, {})) for r in page])
 
 
 class ContactOutputSerializer(serializers.Serializer):

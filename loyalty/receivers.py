@@ -55,9 +55,9 @@ def _book_return(sender, doc, **kwargs) -> None:
 
 
 @receiver(signals.receipt_answer, sender=Receipt)
-def _answer(sender, receipt, **kwargs) -> dict:
-    points = ReceiptPoints.objects.filter(receipt_id=receipt.pk).first()
-    return {"points": receipt_answer_of(points)} if points is not None else {}
+def _answer(sender, receipts, **kwargs) -> dict:
+    booked = ReceiptPoints.objects.filter(receipt_id__in=[r.pk for r in receipts])
+    return {points.receipt_id: {"points": receipt_answer_of(points)} for points in booked}
 
 
 @receiver(post_save, sender=Customer)

@@ -61,13 +61,32 @@ class RuleBook:
             ),
         )
 
+    category_paths: dict[int, str] = field(default_factory=dict)
+
+    def prepare(self, products) -> None:
+        """Read the category paths of these products in one query (only if any rule needs it)."""
+        if not self.by_category:
+            return
+        wanted = {p.category_id for p in products if p is not None and p.category_id}
+        wanted -= set(self.category_paths)
+        if wanted:
+            from sales.models import Category
+
+            self.category_paths.update(
+                Category.objects.filter(pk__in=wanted).values_list("pk", "path")
+            )
+
     def rule_for(self, product) -> LineRule:
         if product is None:
             return LineRule()
         rule = self.by_product.get(product.pk)
         if rule is not None:
             return rule
-        path = product.category.path if product.category_id else ""
+        if not self.by_category or not product.category_id:
+            return LineRule()
+        if product.category_id not in self.category_paths:
+            self.prepare([product])
+        path = self.category_paths.get(product.category_id, "")
         while path:
             rule = self.by_category.get(path)
             if rule is not None:

@@ -268,6 +268,7 @@ def receipt_points_book(
     account = accounts[receipt.customer_id]
     activation = _activation_rows(now, accounts)
     book = RuleBook.load(start=receipt.purchased_at)
+    book.prepare([line.product for line in lines])
     booked = _book(
         book=book,
         account=account,
@@ -309,6 +310,7 @@ def receipts_points_book_bulk(
     book = RuleBook.load(
         start=with_customer[0][0].purchased_at, end=with_customer[-1][0].purchased_at
     )
+    book.prepare([line.product for _r, lines in with_customer for line in lines])
     points = {}
     for receipt, lines in with_customer:
         booked = _book(

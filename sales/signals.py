@@ -19,7 +19,8 @@ receipt_stored = Signal()
 receipts_stored_bulk = Signal()
 # kwargs: doc (the Return, its lines written).
 return_stored = Signal()
-# kwargs: receipt. Receivers return a dict merged into the receipt's API answer.
+# kwargs: receipts (a list). Receivers return {receipt id: dict merged into its API answer},
+# in one query for the whole list.
 receipt_answer = Signal()
 
 
@@ -43,10 +44,12 @@ class ReceiptRefused(Exception):
         self.extra = extra
 
 
-def answer_extra(receipt) -> dict[str, Any]:
-    """What receivers add to the API answer for this receipt."""
-    extra: dict[str, Any] = {}
-    for _receiver, response in receipt_answer.send(sender=type(receipt), receipt=receipt):
-        if response:
-            extra.update(response)
+def answers_extra(receipts: list) -> dict[int, dict[str, Any]]:
+    """What receivers add to the API answers of these receipts, by receipt id."""
+    extra: dict[int, dict[str, Any]] = {}
+    if not receipts:
+        return extra
+    for _receiver, response in receipt_answer.send(sender=type(receipts[0]), receipts=receipts):
+        for receipt_id, fields in (response or {}).items():
+            extra.setdefault(receipt_id, {}).update(fields)
     return extra

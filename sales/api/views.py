@@ -19,7 +19,7 @@ from sales.ingest import (
     return_ingest,
 )
 from sales.selectors import receipt_with_lines, return_with_lines
-from sales.signals import ReceiptRefused, answer_extra
+from sales.signals import ReceiptRefused, answers_extra
 
 from .fastpath import receipt_fast
 from .serializers import (
@@ -58,7 +58,8 @@ def refused_response(exc: ReceiptRefused) -> Response:
     return error_response(exc.code, exc.message, exc.status, exc.fields, **exc.extra)
 
 
-def receipt_body(receipt) -> dict:
+def receipt_body(receipt, extra: dict | None = None) -> dict:
+    """The receipt's API answer; `extra` is what receivers add (looked up when not given)."""
     lines = [
         {
             "line_no": line.line_no,
@@ -82,7 +83,7 @@ def receipt_body(receipt) -> dict:
             "channel": receipt.channel,
             "total": receipt.total,
             "lines": lines,
-            **answer_extra(receipt),
+            **(answers_extra([receipt]).get(receipt.pk, {}) if extra is None else extra),
         }
     ).data
 

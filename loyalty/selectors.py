@@ -185,3 +185,56 @@ def expiring_by_sql(until: dt.datetime) -> tuple[str, list]:
     """SQL of the customers some of whose points will have expired before `until` (the same
     earliest-first rule as the expiry run), for segments and the expiry trigger."""
     return _EXPIRING_CUSTOMERS, [until]
+
+
+def dashboard_figures(*, user, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The programme on the dashboard, over the customers `user` may see: the outstanding
+    points (1 point = 1 ₽ of liability), points earned and burned per month over the last
+    year, the redemption rate (burned ÷ earned) and the year's revenue by tier."""
+    from django.db.models import Count, Q
+    from django.db.models.functions import TruncMonth
+
+    from crm.access import visible_customers
+    from sales.models import Receipt
+
+    now = now or timezone.now()
+    since = now - dt.timedelta(days=365)
+    visible = visible_customers(user).values("pk")
+    accounts = Account.objects.filter(customer__in=visible)
+    liability = accounts.aggregate(s=Sum("available"))["s"] or ZERO
+    months = (
+        Entry.objects.filter(account__customer__in=visible, at__gte=since)
+        .annotate(month=TruncMonth("at"))
+        .values("month")
+        .annotate(
+            earned=Sum("pending_delta", filter=Q(kind="earn"), default=ZERO)
+            + Sum("available_delta", filter=Q(kind="earn"), default=ZERO),
+            burned=-Sum("available_delta", filter=Q(kind="redeem"), default=ZERO),
+            expired=-Sum("available_delta", filter=Q(kind="expire"), default=ZERO),
+        )
+        .order_by("month")
+    )
+    months = list(months)
+    earned = sum((m["earned"] for m in months), ZERO)
+    burned = sum((m["burned"] for m in months), ZERO)
+    tiers = (
+        Receipt.objects.filter(customer__in=visible, purchased_at__gte=since)
+        .values("customer__loyalty__tier__name")
+        .annotate(revenue=Sum("total"), receipts=Count("id"))
+        .order_by("-revenue")
+    )
+    return {
+        "liability": liability,
+        "months": months,
+        "earned": earned,
+        "burned": burned,
+        "redemption_rate": (burned / earned) if earned else None,
+        "tiers": [
+            {
+                "tier": row["customer__loyalty__tier__name"],
+                "revenue": row["revenue"],
+                "receipts": row["receipts"],
+            }
+            for row in tiers
+        ],
+    }

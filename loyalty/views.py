@@ -39,6 +39,16 @@ def card_points(request, pk: int):
 
 
 @login_required
+def dashboard_block(request):
+    from analytics.selectors import can_view_dashboard
+
+    if not can_view_dashboard(request.user):
+        return HttpResponse(_("You may not see the dashboard."), status=403)
+    figures = selectors.dashboard_figures(user=request.user)
+    return render(request, "loyalty/_dashboard.html", {"figures": figures})
+
+
+@login_required
 @require_POST
 def card_adjust(request, pk: int):
     customer = _customer_or_404(request, pk)

@@ -152,3 +152,45 @@ def test_card_page_loads_the_points_panel(client, manager_a, customer):
     page = client.get(f"/customers/{customer.pk}/").content.decode()
 
     assert f'hx-get="/loyalty/customers/{customer.pk}/"' in page
+
+
+def test_dashboard_block_shows_liability_months_rate_and_revenue_by_tier(
+    client, admin_user, pos, customer, catalogue, django_assert_max_num_queries
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from .conftest import receipt
+
+    give_points(customer, "100")
+    sold = timezone.now() - dt.timedelta(days=1)
+    pos.post(
+        "/api/v1/receipts/",
+        receipt("R1", [line("DRESS")], customer=customer, points="50", at=sold),
+        format="json",
+    )
+    client.force_login(admin_user)
+
+    with django_assert_max_num_queries(12):
+        page = client.get("/loyalty/dashboard/").content.decode()
+
+    assert 'data-testid="points-liability">' in page
+    assert "50.00" in page  # 100 given - 50 burned; 28.50 earned is still pending
+    # 50 burned against 28.50 earned (the 100 were an adjustment, not earned).
+    assert 'data-testid="redemption-rate">175%' in page
+    assert "Базовый" in page
+
+
+def test_dashboard_block_needs_the_dashboard_permission(client, associate_a):
+    client.force_login(associate_a)
+
+    assert client.get("/loyalty/dashboard/").status_code == 403
+
+
+def test_dashboard_page_loads_the_loyalty_block(client, admin_user):
+    client.force_login(admin_user)
+
+    page = client.get("/analytics/").content.decode()
+
+    assert 'hx-get="/loyalty/dashboard/"' in page

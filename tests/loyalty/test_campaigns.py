@@ -22,8 +22,14 @@ MSK = ZoneInfo("Europe/Moscow")
 
 def _credit(person, amount: str, expires_at) -> None:
     account = services.accounts_lock([person.pk])[person.pk]
-    Entry.objects.create(account=account, kind=EntryKind.ADJUST, at=timezone.now(),
-                         available_delta=Decimal(amount), expires_at=expires_at, reason="t")
+    Entry.objects.create(
+        account=account,
+        kind=EntryKind.ADJUST,
+        at=timezone.now(),
+        available_delta=Decimal(amount),
+        expires_at=expires_at,
+        reason="t",
+    )
 
 
 def _ids(user, rules):
@@ -54,13 +60,17 @@ def test_segments_by_balance_tier_and_points_expiring_within_days(marketer, stor
 
 def test_campaign_template_shows_the_balance(marketer, store_a):
     person = make_customer(store_a, first_name="Анна")
-    campaign = make_campaign(marketer, subject="{{ first_name }}, у вас {{ points_balance }} баллов")
+    campaign = make_campaign(
+        marketer, subject="{{ first_name }}, у вас {{ points_balance }} баллов"
+    )
 
     assert preview(campaign=campaign, customer=person)["subject"] == "Анна, у вас 200.00 баллов"
 
 
 def test_points_expiry_trigger_writes_to_those_whose_points_expire_in_n_days(
-    smtp, marketer, store_a  # noqa: F811
+    smtp,
+    marketer,
+    store_a,  # noqa: F811
 ):
     today = dt.date(2026, 3, 10)
     due = make_customer(store_a, email="due@mail.ru")
@@ -68,8 +78,12 @@ def test_points_expiry_trigger_writes_to_those_whose_points_expire_in_n_days(
     Entry.objects.filter(kind=EntryKind.EARN).delete()  # no welcome bonuses here
     _credit(due, "50", dt.datetime(2026, 3, 13, 12, tzinfo=MSK))
     _credit(later, "50", dt.datetime(2026, 3, 20, 12, tzinfo=MSK))
-    campaign = make_campaign(marketer, kind=CampaignKind.POINTS, days_before=3,
-                             subject="{{ points_balance }} баллов сгорят")
+    campaign = make_campaign(
+        marketer,
+        kind=CampaignKind.POINTS,
+        days_before=3,
+        subject="{{ points_balance }} баллов сгорят",
+    )
     campaign_start(actor=marketer, campaign=campaign, now=dt.datetime(2026, 3, 10, 8, tzinfo=MSK))
 
     daily_triggers_run(today=today)

@@ -14,7 +14,8 @@ from campaigns.services.sending import daily_triggers_run
 from loyalty import services
 from loyalty.models import Account, Entry, EntryKind, Tier
 from tests.campaigns.conftest import customer as make_customer
-from tests.campaigns.conftest import make_campaign, smtp  # noqa: F401  (fixture)
+from tests.campaigns.conftest import make_campaign
+from tests.campaigns.conftest import smtp as smtp  # noqa: F401  (the SMTP server fixture)
 
 pytestmark = pytest.mark.django_db
 MSK = ZoneInfo("Europe/Moscow")
@@ -70,7 +71,7 @@ def test_campaign_template_shows_the_balance(marketer, store_a):
 def test_points_expiry_trigger_writes_to_those_whose_points_expire_in_n_days(
     smtp,
     marketer,
-    store_a,  # noqa: F811
+    store_a,
 ):
     today = dt.date(2026, 3, 10)
     due = make_customer(store_a, email="due@mail.ru")

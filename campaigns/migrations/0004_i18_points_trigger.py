@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0003_message_pending_index'),
+        ("campaigns", "0003_message_pending_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='campaign',
-            name='kind',
-            field=models.CharField(choices=[('one_off', 'One-off'), ('birthday', 'Birthday'), ('holiday', 'Holiday'), ('points', 'Bonus points expire')], default='one_off', max_length=10, verbose_name='kind'),
+            model_name="campaign",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("one_off", "One-off"),
+                    ("birthday", "Birthday"),
+                    ("holiday", "Holiday"),
+                    ("points", "Bonus points expire"),
+                ],
+                default="one_off",
+                max_length=10,
+                verbose_name="kind",
+            ),
         ),
     ]

@@ -99,6 +99,7 @@ class CampaignKind(models.TextChoices):
     ONE_OFF = "one_off", _("One-off")
     BIRTHDAY = "birthday", _("Birthday")
     HOLIDAY = "holiday", _("Holiday")
+    POINTS = "points", _("Bonus points expire")
 
 
 class MessageChannel(models.TextChoices):

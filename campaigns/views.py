@@ -36,6 +36,7 @@ from crm.disclosure import card_read, masked_contacts
 from crm.models import AuditAction
 from customers.models import Customer, Tag
 from customers.selectors import customer_search
+from loyalty.models import Tier
 from sales.models import Category, Store
 
 BAD_INPUT = 400
@@ -316,6 +317,7 @@ def _builder_schema() -> dict:
         "home_store": list(Store.objects.values_list("id", "name")),
         "tag": list(Tag.objects.values_list("id", "name")),
         "bought_category": list(Category.objects.values_list("id", "path")[:500]),
+        "loyalty_tier": list(Tier.objects.values_list("id", "name")),
     }
     labels = choice_labels()
     holidays = holiday_choices()

@@ -72,6 +72,7 @@ urlpatterns = [
     path("v1/", include(v1)),
     path("v1/analytics/", include("analytics.api_urls")),
     path("v1/campaigns/", include("campaigns.api")),
+    path("v1/loyalty/", include("loyalty.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up code as a script file: no inline script, so
     # the page works under the Content-Security-Policy (crm/security.py).

@@ -63,6 +63,7 @@ class AuditAction(models.TextChoices):
     PROCESSING_CONSENT = "processing_consent", _("Recorded consent to processing")
     PROCESSING_WITHDRAWN = "processing_withdrawn", _("Withdrew consent to processing")
     SUBJECT_ACCESS = "subject_access", _("Answered a subject-access request")
+    POINTS_ADJUST = "points_adjust", _("Adjusted bonus points")
 
 
 class AuditEvent(models.Model):

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "customers",
     "sales",
     "analytics",
+    "loyalty",
     "campaigns",
 ]
 

@@ -38,5 +38,6 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("analytics/", include("analytics.urls")),
+    path("loyalty/", include("loyalty.urls")),
     path("audit/", views.audit_log, name="audit_log"),
 ]

@@ -159,12 +159,37 @@ def display_name(customer: Customer) -> str:
     )
 
 
+class PointsSerializer(serializers.Serializer):
+    tier = serializers.CharField(allow_null=True, help_text="Bonus programme tier.")
+    available = serializers.DecimalField(max_digits=14, decimal_places=2)
+    pending = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Earned, still in the hold period."
+    )
+
+
+def points_of(customer: Customer) -> dict:
+    """The bonus account (kept by the loyalty app, read through its reverse relation)."""
+    try:
+        account = getattr(customer, "loyalty", None)
+    except ObjectDoesNotExist:
+        account = None
+    if account is None:
+        return {"tier": None, "available": "0.00", "pending": "0.00"}
+    tier = account.tier if account.tier_id else None
+    return {
+        "tier": tier.name if tier else None,
+        "available": account.available,
+        "pending": account.pending,
+    }
+
+
 class CustomerLookupSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     display_name = serializers.CharField()
     card_number = serializers.CharField(allow_null=True)
     value_class = serializers.CharField(allow_null=True, help_text="VIP, A, B, C or D.")
     consent = ConsentSerializer()
+    points = PointsSerializer()
 
 
 def lookup_body(customer: Customer) -> dict:
@@ -175,6 +200,7 @@ def lookup_body(customer: Customer) -> dict:
             "card_number": customer.card_number,
             "value_class": value_class_of(customer),
             "consent": consent_of(customer),
+            "points": points_of(customer),
         }
     ).data
 
@@ -196,6 +222,7 @@ class CustomerOutputSerializer(serializers.Serializer):
     home_store = serializers.IntegerField(allow_null=True)
     lifecycle_stage = serializers.CharField()
     consent = ConsentSerializer()
+    points = PointsSerializer()
     contact_details_masked = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -223,6 +250,7 @@ def customer_body(customer: Customer, user, contacts: ContactDetails | None = No
             "home_store": customer.home_store_id,
             "lifecycle_stage": customer.lifecycle_stage,
             "consent": consent_of(customer),
+            "points": points_of(customer),
             "contact_details_masked": contacts.masked,
             "created_at": customer.created_at,
             "updated_at": customer.updated_at,
@@ -418,7 +446,12 @@ class CustomerListCreateApi(GenericAPIView):
     serializer_class = CustomerOutputSerializer
 
     def get_queryset(self):
-        return visible_customers(self.request.user).prefetch_related("phones").order_by("id")
+        return (
+            visible_customers(self.request.user)
+            .select_related("loyalty__tier")
+            .prefetch_related("phones")
+            .order_by("id")
+        )
 
     @extend_schema(
         operation_id="customer_list",
@@ -631,11 +664,13 @@ class CustomerReceiptsApi(GenericAPIView):
     )
     def get(self, request, pk: int):
         from sales.api.views import receipt_body
+        from sales.signals import answers_extra
 
         customer = visible_customer_or_404(request.user, pk)
         self.check_object_permissions(request, customer)
         page = self.paginate_queryset(customer_receipts(customer=customer))
-        return self.get_paginated_response([receipt_body(r) for r in page])
+        extra = answers_extra(list(page))
+        return self.get_paginated_response([receipt_body(r, extra.get(r.pk, {})) for r in page])
 
 
 class ContactOutputSerializer(serializers.Serializer):

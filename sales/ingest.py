@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from crm.access import lookup_customers
 from customers.models import CustomerPhone, LifecycleStage
 
+from . import signals
 from .models import Category, Product, Receipt, ReceiptLine, Return, Store
 from .services import LineInput, receipt_capacity_errors, receipt_record, return_record
 
@@ -83,6 +84,12 @@ def receipt_canonical(data: dict[str, Any]) -> dict[str, Any]:
             }
             for line in data["lines"]
         ],
+        # Only when points are spent, so receipts stored before loyalty keep their hashes.
+        **(
+            {"points_redeemed": _dec(data["points_redeemed"])}
+            if data.get("points_redeemed")
+            else {}
+        ),
     }
 
 
@@ -299,7 +306,7 @@ def _receipt_replay(store: Store, pos_receipt_id: str, digest: str) -> Outcome |
 
 
 @transaction.atomic
-def receipt_ingest(*, user, store: Store, data: dict[str, Any]) -> Outcome:
+def receipt_ingest(*, user, store: Store, data: dict[str, Any], offline: bool = False) -> Outcome:
     """Store one validated receipt once: a retry returns the stored one, other content conflicts.
 
     Unknown SKUs with a name are added to the catalogue; the customer is found by exact id,
@@ -332,6 +339,10 @@ def receipt_ingest(*, user, store: Store, data: dict[str, Any]) -> Outcome:
                 channel=data["channel"],
                 content_hash=digest,
             )
+            # Loyalty books points here, in this transaction; it may raise ReceiptRefused.
+            signals.receipt_stored.send(
+                sender=Receipt, receipt=receipt, data=data, lines=lines, offline=offline
+            )
     except IntegrityError as exc:
         if not _is_violation(exc, RECEIPT_UNIQUE):
             raise
@@ -354,6 +365,7 @@ class BulkResult:
     status: str = "error"  # created | duplicate | error
     id: int | None = None
     error: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None  # what signal receivers (loyalty) answered
 
 
 def _error(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
@@ -447,6 +459,7 @@ def receipts_ingest_bulk(
         try:
             with transaction.atomic():
                 _insert_ready(store, ready, digests, results)
+            _announce_bulk(store, ready, results)
         except DatabaseError:
             logger.exception("bulk insert failed; storing receipts one by one")
             _insert_one_by_one(user, store, ready, results)
@@ -520,13 +533,33 @@ def _insert_ready(store, ready, digests, results) -> None:
                 results[index].error = _conflict(pos_id)
 
 
+def _announce_bulk(store, ready, results) -> None:
+    """Tell receivers (loyalty) about the receipts this batch created, inside its transaction."""
+    created = {
+        results[i].id: (i, data, lines)
+        for i, data, _c, lines in ready
+        if results[i].status == "created"
+    }
+    if not created or not signals.receipts_stored_bulk.has_listeners(Receipt):
+        return
+    receipts = Receipt.objects.filter(pk__in=created).select_related("store")
+    responses = signals.receipts_stored_bulk.send(
+        sender=Receipt,
+        store=store,
+        stored=[(r, created[r.pk][1], created[r.pk][2]) for r in receipts],
+    )
+    for _receiver, answers in responses:
+        for receipt_id, answer in (answers or {}).items():
+            results[created[receipt_id][0]].extra = {"points": answer}
+
+
 def _insert_one_by_one(user, store, ready, results) -> None:
     for index, data, _customer_id, _lines in ready:
         result = results[index]
         result.status, result.id, result.error = "error", None, None
         try:
             with transaction.atomic():
-                outcome = receipt_ingest(user=user, store=store, data=data)
+                outcome = receipt_ingest(user=user, store=store, data=data, offline=True)
         except ValidationError as exc:
             from crm.api import django_validation_error_fields
 
@@ -535,6 +568,8 @@ def _insert_one_by_one(user, store, ready, results) -> None:
             )
         except IdempotencyConflict as exc:
             result.error = _conflict(exc.pos_id)
+        except signals.ReceiptRefused as exc:
+            result.error = _error(exc.code, exc.message, exc.fields)
         except DatabaseError as exc:
             # Validation keeps values within the columns; should the database still refuse
             # one, its text (table, column, value) is for the log, never for the till.
@@ -585,6 +620,7 @@ def return_ingest(*, store: Store, data: dict[str, Any]) -> Outcome:
                 lines=[(line["line_no"], line["quantity"]) for line in data["lines"]],
                 content_hash=digest,
             )
+            signals.return_stored.send(sender=Return, doc=doc)
     except IntegrityError as exc:
         if not _is_violation(exc, RETURN_UNIQUE):
             raise

@@ -226,6 +226,7 @@ def preview(*, campaign: Campaign, customer) -> dict:
         store_city=customer.home_store.city if customer.home_store_id else "",
         favourite_category=_favourite(customer),
         birthday=customer.birth_date.strftime("%d.%m") if customer.birth_date else "",
+        points_balance=_points(customer),
     )
     outgoing = rendering.render(
         campaign, recipient, idempotency_key="<preview@clientele>", unsubscribe="#unsubscribe"
@@ -236,6 +237,13 @@ def preview(*, campaign: Campaign, customer) -> dict:
         "html": outgoing.html,
         "text": outgoing.text,
     }
+
+
+def _points(customer) -> str:
+    from loyalty.models import Account
+
+    available = Account.objects.filter(customer=customer).values_list("available", flat=True)
+    return f"{(available.first() or 0):.2f}"
 
 
 def _favourite(customer) -> str:

@@ -206,12 +206,13 @@ RECIPIENTS_SQL = """
     SELECT m.id, m.customer_id, m.channel, c.email, c.phone, c.first_name, c.patronymic,
            c.surname, coalesce(s.name, ''), coalesce(s.city, ''), coalesce(s.timezone, %s),
            coalesce(fc.categories -> 0 ->> 'name', ''), coalesce(oc.name, ''),
-           c.birth_date
+           c.birth_date, coalesce(la.available, 0)
     FROM campaigns_message m
     JOIN customers_customer c ON c.id = m.customer_id
     LEFT JOIN sales_store s ON s.id = c.home_store_id
     LEFT JOIN analytics_favouritecategories fc ON fc.customer_id = c.id
     LEFT JOIN sales_category oc ON oc.id = m.offer_category_id
+    LEFT JOIN loyalty_account la ON la.customer_id = c.id
     WHERE m.id = ANY(%s)
     ORDER BY m.id
 """
@@ -240,6 +241,7 @@ def load_recipients(message_ids: list[int]) -> list[rendering.Recipient]:
                 favourite_category=row[11],
                 offer_category=row[12],
                 birthday=row[13].strftime("%d.%m") if row[13] else "",
+                points_balance=f"{row[14]:.2f}",
             )
         )
     return recipients

@@ -108,6 +108,7 @@ class Recipient:
     favourite_category: str = ""
     offer_category: str = ""
     birthday: str = ""
+    points_balance: str = ""  # available bonus points, e.g. "1250.00"
 
     def context(self, unsubscribe: str) -> dict[str, str]:
         name = " ".join(p for p in (self.first_name, self.patronymic) if p) or self.surname
@@ -121,6 +122,7 @@ class Recipient:
             "favourite_category": self.favourite_category,
             "offer_category": self.offer_category or self.favourite_category,
             "birthday": self.birthday,
+            "points_balance": self.points_balance,
             "unsubscribe_url": unsubscribe,
         }
 

@@ -22,6 +22,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import ExtractDay, ExtractMonth
 from django.db.models.lookups import GreaterThanOrEqual, IContains, LessThanOrEqual
@@ -66,6 +67,7 @@ CARD = _("Card")
 PURCHASES = _("Purchases")
 METRICS = _("Metrics")
 CONTACT = _("Consent and contact")
+LOYALTY = _("Bonus points")
 
 FIELDS: dict[str, FieldSpec] = {
     "gender": FieldSpec(_("Gender"), CARD, {"in": "choices", "not_in": "choices"}, ("f", "m", "")),
@@ -157,6 +159,14 @@ FIELDS: dict[str, FieldSpec] = {
     ),
     "holiday_affinity": FieldSpec(
         _("Holiday affinity"), PURCHASES, {"has": "holiday", "has_not": "holiday"}
+    ),
+    # The bonus programme (loyalty app); tiers are kept apart from the value classes.
+    "points_balance": FieldSpec(
+        _("Bonus points available"), LOYALTY, {"gte": "number", "lte": "number"}
+    ),
+    "loyalty_tier": FieldSpec(_("Bonus tier"), LOYALTY, {"in": "ids", "not_in": "ids"}),
+    "points_expiring": FieldSpec(
+        _("Bonus points expiring within, days"), LOYALTY, {"within_days": "int"}
     ),
 }
 
@@ -507,7 +517,30 @@ def _condition(node: dict, today: dt.date) -> Q:  # noqa: C901 - one branch per 
     if field == "holiday_affinity":
         q = Q(Exists(HolidayAffinity.objects.filter(customer=OuterRef("pk"), holiday=value)))
         return q if op == "has" else ~q
+    if field in {"points_balance", "loyalty_tier", "points_expiring"}:
+        return _loyalty_condition(field, op, value, today)
     raise ValueError(f"no compiler for {field}")  # validate_rules prevents this
+
+
+def _loyalty_condition(field: str, op: str, value: Any, today: dt.date) -> Q:
+    from loyalty.models import Account
+    from loyalty.selectors import expiring_by_sql
+
+    if field == "points_balance":
+        number = Decimal(str(value))
+        if op == "lte":
+            # Customers without an account hold 0 points.
+            return ~Q(Exists(Account.objects.filter(customer=OuterRef("pk"), available__gt=number)))
+        return Q(Exists(Account.objects.filter(customer=OuterRef("pk"), available__gte=number)))
+    if field == "loyalty_tier":
+        q = Q(Exists(Account.objects.filter(customer=OuterRef("pk"), tier__in=value)))
+        return q if op == "in" else ~q
+    until = dt.datetime.combine(
+        today + dt.timedelta(days=value + 1), dt.time.min, tzinfo=timezone.get_current_timezone()
+    )
+    sql, params = expiring_by_sql(until)
+    # A constant statement with bound parameters (nothing of the rule tree is spliced in).
+    return Q(pk__in=RawSQL(sql, params))  # noqa: S611
 
 
 def compile_rules(tree: dict | None, *, today: dt.date | None = None) -> Q:

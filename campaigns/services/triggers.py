@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import holidays
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone, translation
 
 from campaigns.models import Campaign, CampaignKind, CampaignStatus
@@ -71,6 +71,12 @@ def run_trigger(*, campaign: Campaign, today: dt.date) -> int:
             occasion=str(target.year),
             customers=customers.filter(birthday_q(target, 0)),
         )
+    if campaign.kind == CampaignKind.POINTS:
+        return materialise(
+            campaign=campaign,
+            occasion=target.isoformat(),
+            customers=customers.filter(points_expiring_on_q(target)),
+        )
     if campaign.kind != CampaignKind.HOLIDAY:
         return 0
     key = holiday_key(campaign)
@@ -90,7 +96,25 @@ def run_trigger(*, campaign: Campaign, today: dt.date) -> int:
     )
 
 
+def points_expiring_on_q(day: dt.date) -> Q:
+    """Customers some of whose bonus points expire on `day` (the chain's local day): by its
+    end more will have expired than by its start."""
+    from django.db.models.expressions import RawSQL
+
+    from loyalty.selectors import expiring_by_sql
+
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    by_end, params_end = expiring_by_sql(start + dt.timedelta(days=1))
+    by_start, params_start = expiring_by_sql(start)
+    # Constant statements with bound parameters.
+    ending = RawSQL(by_end, params_end)  # noqa: S611
+    ended = RawSQL(by_start, params_start)  # noqa: S611
+    return Q(pk__in=ending) & ~Q(pk__in=ended)
+
+
 def active_triggers() -> QuerySet:
     return Campaign.objects.filter(
-        status=CampaignStatus.ACTIVE, kind__in=[CampaignKind.BIRTHDAY, CampaignKind.HOLIDAY]
+        status=CampaignStatus.ACTIVE,
+        kind__in=[CampaignKind.BIRTHDAY, CampaignKind.HOLIDAY, CampaignKind.POINTS],
     ).select_related("chain_date", "segment", "created_by")

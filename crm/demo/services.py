@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 
 from customers.models import (
     ConsentEvent,
@@ -105,6 +106,11 @@ def _existing_rows() -> dict[str, int]:
         "categories": Category.objects.count(),
     }
     return {name: count for name, count in found.items() if count}
+
+
+# Sent once the chain's base is written (kwargs: today, log): higher apps (the bonus programme)
+# add their own demo history without crm importing them.
+demo_seeded = Signal()
 
 
 @transaction.atomic
@@ -242,6 +248,7 @@ def demo_seed(
         )
         progress(f"contact log written: {len(contacts):,} entries")
     progress("indexes rebuilt, foreign keys checked")
+    demo_seeded.send(sender=None, today=today, log=progress)
 
     analyze(BULK_MODELS)
     summary.counts = {

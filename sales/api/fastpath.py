@@ -145,7 +145,10 @@ def _receipt(raw: Any, now: dt.datetime) -> dict[str, Any]:
     lines = raw["lines"]
     if type(lines) is not list or not (1 <= len(lines) <= MAX_LINES):
         raise _Doubt
+    if "points_redeemed" in raw:
+        raise _Doubt  # rare enough to leave to the serializer
     data = {
+        "points_redeemed": _ZERO,
         "customer_id": None,
         "phone": "",
         "card": "",

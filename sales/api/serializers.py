@@ -183,6 +183,15 @@ class ReceiptInputSerializer(CustomerRefMixin, StrictSerializer):
         max_value=MAX_TOTAL,
         help_text="Must equal the sum of line amounts to the kopeck.",
     )
+    points_redeemed = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal(0),
+        max_value=MAX_TOTAL,
+        required=False,
+        default=Decimal("0"),
+        help_text="Bonus points paid (1 point = 1 ₽), checked against the balance and the rules.",
+    )
 
     def validate(self, attrs):
         self.validate_customer_ref(attrs)
@@ -192,6 +201,16 @@ class ReceiptInputSerializer(CustomerRefMixin, StrictSerializer):
         if costs > MAX_TOTAL:
             raise serializers.ValidationError(
                 {"lines": [_("The lines' total cost is more than a receipt can hold.")]}
+            )
+        if attrs["points_redeemed"] and not any(
+            attrs.get(key) for key in ("customer_id", "phone", "card")
+        ):
+            raise serializers.ValidationError(
+                {"points_redeemed": [_("Points can only be spent by a known customer.")]}
+            )
+        if attrs["points_redeemed"] > attrs["total"]:
+            raise serializers.ValidationError(
+                {"points_redeemed": [_("Points cannot pay more than the receipt's total.")]}
             )
         lines_total = sum(
             (
@@ -226,6 +245,18 @@ class ReceiptLineOutputSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
+class PointsOutcomeSerializer(serializers.Serializer):
+    """The bonus programme's answer about one receipt (filled by the loyalty app's receiver)."""
+
+    requested = serializers.DecimalField(max_digits=14, decimal_places=2)
+    redeemed = serializers.DecimalField(max_digits=14, decimal_places=2)
+    earned = serializers.DecimalField(max_digits=14, decimal_places=2)
+    refused = serializers.BooleanField(help_text="Offline: the redemption no longer fitted.")
+    available = serializers.DecimalField(max_digits=14, decimal_places=2)
+    pending = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tier = serializers.CharField(allow_null=True)
+
+
 class ReceiptOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     pos_receipt_id = serializers.CharField()
@@ -236,6 +267,9 @@ class ReceiptOutputSerializer(serializers.Serializer):
     channel = serializers.CharField()
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
     lines = ReceiptLineOutputSerializer(many=True)
+    points = PointsOutcomeSerializer(
+        required=False, help_text="What the bonus programme did (a known customer only)."
+    )
 
 
 class BulkItemResultSerializer(serializers.Serializer):
@@ -246,6 +280,9 @@ class BulkItemResultSerializer(serializers.Serializer):
     error = serializers.DictField(
         allow_null=True,
         help_text='`{"code", "message", "fields"}` when the receipt was rejected.',
+    )
+    points = PointsOutcomeSerializer(
+        required=False, allow_null=True, help_text="Bonus points booked with the receipt."
     )
 
 

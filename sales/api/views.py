@@ -19,6 +19,7 @@ from sales.ingest import (
     return_ingest,
 )
 from sales.selectors import receipt_with_lines, return_with_lines
+from sales.signals import ReceiptRefused, answers_extra
 
 from .fastpath import receipt_fast
 from .serializers import (
@@ -56,7 +57,12 @@ class CanUpsertProducts(permissions.BasePermission):
         return bool(user and user.is_authenticated) and user.has_perm("sales.add_product")
 
 
-def receipt_body(receipt) -> dict:
+def refused_response(exc: ReceiptRefused) -> Response:
+    return error_response(exc.code, exc.message, exc.status, exc.fields, **exc.extra)
+
+
+def receipt_body(receipt, extra: dict | None = None) -> dict:
+    """The receipt's API answer; `extra` is what receivers add (looked up when not given)."""
     lines = [
         {
             "line_no": line.line_no,
@@ -80,6 +86,7 @@ def receipt_body(receipt) -> dict:
             "channel": receipt.channel,
             "total": receipt.total,
             "lines": lines,
+            **(answers_extra([receipt]).get(receipt.pk, {}) if extra is None else extra),
         }
     ).data
 
@@ -161,6 +168,8 @@ class ReceiptCreateApi(APIView):
             outcome = receipt_ingest(user=request.user, store=store, data=serializer.validated_data)
         except IdempotencyConflict as exc:
             return conflict_response(exc)
+        except ReceiptRefused as exc:
+            return refused_response(exc)
         return Response(
             receipt_body(receipt_with_lines(outcome.obj.pk)),
             status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK,
@@ -234,6 +243,7 @@ class ReceiptBulkApi(APIView):
                         "status": result.status,
                         "id": result.id,
                         "error": result.error,
+                        **(result.extra or {}),
                     }
                 )
         counts = {"created": 0, "duplicate": 0, "error": 0}

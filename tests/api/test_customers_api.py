@@ -55,6 +55,8 @@ def test_lookup_by_phone_in_any_format_gives_minimal_card(pos_a, anna, phone):
             "phone": False,
             "do_not_contact": False,
         },
+        # The welcome bonus of a new card with consent (loyalty).
+        "points": {"tier": None, "available": "200.00", "pending": "0.00"},
     }
 
 

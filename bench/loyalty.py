@@ -1,0 +1,223 @@
+"""Loyalty benchmark: the till's `loyalty/calculate` under concurrent tills, and bulk receipt
+ingestion with the bonus programme on beside the same ingestion with it off.
+
+Makes its own scratch database, a store with a POS key, a catalogue, customers with cards and
+a starting balance, starts gunicorn on loopback and a throw-away redis-server. Prints the
+calculate p50/p99 of 8 concurrent tills and the two ingestion rates with their ratio.
+Targets: calculate p99 < 30 ms; ingestion with loyalty >= 80% of the rate without it.
+Small by default; `--full-size` for the sizes the targets are meant for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import ROOT, free_port, percentile  # noqa: E402
+from pos_ingest import (  # noqa: E402
+    GUNICORN,
+    PYTHON,
+    Poster,
+    admin_sql,
+    database_url,
+    make_fixtures,
+    receipt,
+    run_bulk,
+    setup_django,
+    wait_for,
+)
+
+DB_NAME = "clientele_bench_loyalty"
+
+
+def give_everyone_points(amount: str) -> None:
+    """A starting balance for every card holder, as ledger rows (the trigger keeps the sums)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO loyalty_account (customer_id, spend_12m, available, pending, debt,"
+            " created_at) SELECT id, 0, 0, 0, 0, now() FROM customers_customer"
+            " ON CONFLICT DO NOTHING"
+        )
+        cursor.execute(
+            "INSERT INTO loyalty_entry (account_id, kind, available_delta, pending_delta,"
+            " debt_delta, at, created_at, bonus_key, reason, expires_at)"
+            " SELECT id, 'adjust', %s, 0, 0, now(), now(), '', 'bench', now() + interval '1 year'"
+            " FROM loyalty_account",
+            [amount],
+        )
+
+
+def programme_switch(on: bool) -> None:
+    from loyalty.models import Programme
+
+    Programme.objects.update_or_create(pk=1, defaults={"is_active": on})
+
+
+def calculate_latencies(poster: Poster, bodies: list[bytes], tills: int) -> list[float]:
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    queue = list(bodies)
+
+    def till():
+        while True:
+            with lock:
+                if not queue:
+                    return
+                body = queue.pop()
+            started = time.perf_counter()
+            status, raw = poster.post("/api/v1/loyalty/calculate/", body)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if status != 200:
+                    failures.append(f"{status} {raw[:200]!r}")
+
+    pool = [threading.Thread(target=till) for _ in range(tills)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} calculations failed, first: {failures[0]}")
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full-size", action="store_true", help="20,000 receipts, 4,000 carts")
+    parser.add_argument("--quick", action="store_true", help="the default small size")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    args = parser.parse_args()
+    n_receipts, n_carts = (20_000, 4_000) if args.full_size else (2_000, 400)
+    tills, batch, clients = 8, 500, 2
+    n_products, n_customers = 2_000, 5_000
+
+    redis_port = free_port()
+    broker = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    env = {
+        "DATABASE_URL": database_url(DB_NAME),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{DB_NAME}"')
+    server = None
+    try:
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "-v0"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        setup_django(env)
+        _store, _copy, key = make_fixtures(n_products, n_customers)
+        give_everyone_points("500")
+        rng = random.Random(20261204)
+        # Two runs of different receipts (the same shape): loyalty off, then on.
+        off = [receipt(i, n_products, n_customers, rng) for i in range(n_receipts)]
+        on = [receipt(n_receipts + i, n_products, n_customers, rng) for i in range(n_receipts)]
+        for index, body in enumerate(on):
+            if "card" in body and index % 10 == 0:  # some offline redemptions (serializer path)
+                body["points_redeemed"] = "10.00"
+        carts = []
+        for _ in range(n_carts):
+            sample = receipt(0, n_products, n_customers, rng)
+            carts.append(
+                json.dumps(
+                    {
+                        "card": f"CARD{rng.randrange(n_customers):07d}",
+                        "lines": sample["lines"],
+                        "points_wanted": "100",
+                    }
+                ).encode()
+            )
+
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                GUNICORN,
+                "crm.wsgi",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(args.workers),
+                "--threads",
+                "4",
+                "--timeout",
+                "120",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
+        wait_for(port)
+        poster = Poster(port, key)
+        for body in carts[:40]:  # warm up the workers
+            poster.post("/api/v1/loyalty/calculate/", body)
+
+        latencies = calculate_latencies(poster, carts, tills)
+        p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+
+        def ingest(receipts: list[dict]) -> float:
+            batches = [receipts[i : i + batch] for i in range(0, len(receipts), batch)]
+            bodies = [json.dumps({"receipts": b}).encode() for b in batches]
+            return len(receipts) / run_bulk(poster, bodies, [len(b) for b in batches], clients)
+
+        programme_switch(False)
+        rate_off = ingest(off)
+        programme_switch(True)
+        rate_on = ingest(on)
+
+        from loyalty.models import Entry, ReceiptPoints
+
+        booked = ReceiptPoints.objects.count()
+        print(f"loyalty: {n_carts} carts by {tills} tills, gunicorn -w {args.workers} --threads 4")
+        print(f"  loyalty/calculate: p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < 30 ms)")
+        print(f"  bulk ingestion, {n_receipts} receipts x 3 lines, batches of {batch}:")
+        print(f"    loyalty off: {rate_off:,.0f} receipts/s")
+        print(
+            f"    loyalty on:  {rate_on:,.0f} receipts/s ({booked} receipts booked points, "
+            f"{Entry.objects.count()} ledger rows)"
+        )
+        print(f"    ratio on/off: {rate_on / rate_off:.1%} (target >= 80%)")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        broker.terminate()
+        broker.wait(timeout=30)
+        from django.db import connections
+
+        connections.close_all()
+        admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

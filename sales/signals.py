@@ -1,0 +1,55 @@
+"""Signals sent inside the transaction that stores a receipt or a return.
+
+A higher app (the bonus programme) takes part in these writes without sales importing it: its
+receivers run in the same transaction, so what they write commits or rolls back with the
+receipt. A receiver refuses a receipt by raising `ReceiptRefused`; the POS API turns that into
+its error format. Receivers are connected in the higher app's `AppConfig.ready()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import Signal
+
+# kwargs: receipt, data (the validated input), lines (list of LineInput), offline (bool).
+receipt_stored = Signal()
+# kwargs: store, stored: list of (receipt_id, data, customer_id, lines), offline=True.
+# Receivers return {receipt_id: flag dict} for receipts they flagged (never raise).
+receipts_stored_bulk = Signal()
+# kwargs: doc (the Return, its lines written).
+return_stored = Signal()
+# kwargs: receipts (a list). Receivers return {receipt id: dict merged into its API answer},
+# in one query for the whole list.
+receipt_answer = Signal()
+
+
+class ReceiptRefused(Exception):
+    """A receiver's refusal of a receipt: 400 (invalid) or 409 (conflict, e.g. balance)."""
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        status: int = 400,
+        fields: dict[str, list[str]] | None = None,
+        **extra: Any,
+    ):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.fields = fields or {}
+        self.extra = extra
+
+
+def answers_extra(receipts: list) -> dict[int, dict[str, Any]]:
+    """What receivers add to the API answers of these receipts, by receipt id."""
+    extra: dict[int, dict[str, Any]] = {}
+    if not receipts:
+        return extra
+    for _receiver, response in receipt_answer.send(sender=type(receipts[0]), receipts=receipts):
+        for receipt_id, fields in (response or {}).items():
+            extra.setdefault(receipt_id, {}).update(fields)
+    return extra

@@ -37,6 +37,7 @@ from crm.access import mask_email, mask_phone, mask_text
 from crm.demo import names as name_tables
 from crm.models import AuditAction, AuditEvent
 
+from .duplicates.models import MergedAlias
 from .models import Customer, CustomerPhone
 
 _rng = random.SystemRandom()
@@ -106,7 +107,12 @@ def _trap_id(ids: list[int]) -> int:
                 [low, high],
             )
             gaps = cursor.fetchall()
+    # An absorbed card's id still resolves to its survivor (and an undone merge brings it back),
+    # so it is not free: a trap there would open a real card.
     used = set(
+        MergedAlias.objects.filter(old_id__range=(low, high)).values_list("old_id", flat=True)
+    )
+    used |= set(
         AuditEvent.objects.filter(action=AuditAction.EXPORT, details__trap__id__isnull=False)
         .order_by("-at")
         .values_list("details__trap__id", flat=True)[:1000]

@@ -94,7 +94,6 @@ TEMP_TABLES = (
     "am_ret",
     "am_days",
     "am_pd",
-    "am_pdirty",
     "am_dirty",
     "am_dr",
     "am_fav",
@@ -222,6 +221,8 @@ def history_signature(params: Params) -> str:
         categories,
         stores,
         django_settings.CLIENTELE_DEFAULT_CURRENCY,
+        # The version of the stored purchase days: a new one rebuilds them for everyone.
+        "purchase-days-1",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -427,7 +428,8 @@ def build_base(
 def build_purchase_days(p: dict, customer_id: int | None, everyone: bool, mine: str) -> None:
     """`am_days` (analytics.purchase_days) for one customer, from their receipts; or for the
     base, from `PurchaseDays`, after rebuilding its rows for everyone (`everyone`) or for the
-    dirty customers and any buyer who has no row yet (a new install, a row lost)."""
+    dirty customers. A buyer without a row (rows lost by hand) is caught by `recompute_all`,
+    which then rebuilds them all; a new install has no previous run, so starts with everyone."""
     zones = purchase_days.store_time_zones()
     p.update(purchase_days.zone_params(zones))
     if customer_id is not None:
@@ -442,23 +444,14 @@ def build_purchase_days(p: dict, customer_id: int | None, everyone: bool, mine: 
         _execute(f"INSERT INTO {table} {columns} {purchase_days.history_sql('', mine, zones)}", p)
     else:
         _execute(
-            f"""
-            CREATE TEMP TABLE am_pdirty AS
-            SELECT customer_id FROM am_dirty
-            UNION SELECT rc.customer_id FROM am_rc rc
-                  WHERE NOT EXISTS (SELECT 1 FROM {table} d WHERE d.customer_id = rc.customer_id)
-            """  # noqa: S608 - only fixed SQL fragments are formatted in
+            f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM am_dirty)"  # noqa: S608 - a fixed table name
         )
-        _execute(
-            f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM am_pdirty)"  # noqa: S608 - a fixed table name
-        )
-        scope = "JOIN am_pdirty x ON x.customer_id = r.customer_id"
+        scope = "JOIN am_dirty x ON x.customer_id = r.customer_id"
         _execute(
             f"INSERT INTO {table} {columns} {purchase_days.history_sql(scope, mine, zones)}", p
         )
-    # Only today's buyers: a row whose receipts left the scope since is not read.
-    buyers = f"{table} p JOIN am_rc rc ON rc.customer_id = p.customer_id"
-    _execute(purchase_days.days_sql(buyers), p)
+    # Every row: `fetch_days` keeps today's buyers (a row whose receipts left is not read).
+    _execute(purchase_days.days_sql(f"{table} p"), p)
 
 
 # Net money per buyer, in kopecks, from `am_rc` (rc) and `am_ret` (rt): the base rows and the
@@ -1090,6 +1083,15 @@ def recompute_all(
         started = time.perf_counter()
         buyers = fetch_buyers(params)  # fetched once for the ranking
         days = fetch_days(params)  # and the buyers' purchase days for the models
+        if not np.array_equal(days.ids, buyers.ids):
+            # A buyer without stored purchase days (rows removed by hand): rebuild them all
+            # rather than misalign the models' arrays with the ranking's.
+            log.warning("purchase days incomplete: rebuilding them for every buyer")
+            p = {**params.sql(), "cid": None, "foreign_stores": foreign_store_ids()}
+            mine = "AND r.store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
+            _execute("DROP TABLE IF EXISTS am_days")
+            build_purchase_days(p, None, True, mine)
+            days = fetch_days(params)
         fit = fit_models(days, ClvModelFit.objects.first(), params.settings, progress)
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
         progress("ranking", 75)

@@ -374,7 +374,10 @@ def main() -> int:
             f"predictions): {backtest_seconds:.2f} s, {100 * backtest_seconds / best:.1f}% of "
             f"the nightly run (included in its time); error {error:+.1f}%"
         )
-        reasons = " ".join(Note.translate(note) for note in fit.gate_notes)
+        from django.utils import translation
+
+        with translation.override("en"):
+            reasons = " ".join(Note.translate(note) for note in fit.gate_notes)
         print(f"model published: {'yes' if fit.published else 'no'} {reasons}")
         print(f"one-customer refresh: {single * 1000:.0f} ms")
     finally:

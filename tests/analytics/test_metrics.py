@@ -509,17 +509,20 @@ def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(sho
     assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
     assert favourites(stable) == [{"id": toys.pk, "name": "Игрушки"}]
 
-    # Purchase days likewise; and a buyer whose row is missing (a fresh install, a lost row)
-    # gets one from the nightly run.
+    # Purchase days likewise; and should a buyer's row go missing, the nightly run rebuilds
+    # every row rather than misalign the models' arrays.
     stored = PurchaseDays.objects.get(customer=stable)
     PurchaseDays.objects.filter(customer=stable).update(first_value=1)
-    PurchaseDays.objects.filter(customer=returner).delete()
     age_history(days=3)
     assert services.metrics_recompute_all(as_of=later).status == RunStatus.DONE
     assert PurchaseDays.objects.get(customer=stable).first_value == 1
-    assert PurchaseDays.objects.get(customer=returner).days  # rebuilt
-    assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
+    PurchaseDays.objects.filter(customer=returner).delete()
+    assert services.metrics_recompute_all(as_of=later).status == RunStatus.DONE
+    assert PurchaseDays.objects.get(customer=returner).days
     assert PurchaseDays.objects.get(customer=stable).first_value == stored.first_value == 70000
+    rebuilt = snapshot()
+    assert services.metrics_recompute_all(as_of=later, from_scratch=True).status == RunStatus.DONE
+    assert_same(rebuilt, snapshot())
 
 
 def test_favourites_go_when_everything_in_them_was_returned(shop):

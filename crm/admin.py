@@ -59,18 +59,18 @@ class StaffUserAdmin(UserAdmin):
         # A permission granted to one person (export, say) is as much a change of access as a
         # role, so it is audited the same way.
         if (before_roles, before_stores, before_perms) != (after_roles, after_stores, after_perms):
+            before = {"roles": before_roles, "stores": before_stores}
+            after = {"roles": after_roles, "stores": after_stores}
+            if before_perms != after_perms:
+                before["permissions"], after["permissions"] = before_perms, after_perms
             audit_record(
                 actor=request.user,
                 action=AuditAction.ROLE_CHANGE,
                 obj=instance,
                 request=request,
                 user=instance.get_username(),
-                before={
-                    "roles": before_roles,
-                    "stores": before_stores,
-                    "permissions": before_perms,
-                },
-                after={"roles": after_roles, "stores": after_stores, "permissions": after_perms},
+                before=before,
+                after=after,
             )
 
 

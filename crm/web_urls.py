@@ -39,4 +39,5 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("analytics/", include("analytics.urls")),
     path("audit/", views.audit_log, name="audit_log"),
+    path("profile/", views.profile, name="profile"),
 ]

@@ -208,6 +208,7 @@ def _pages(demo) -> list[tuple[str, dict]]:
         ("/analytics/", {}),
         (reverse("audit_log"), {}),
         (reverse("password_change"), {}),
+        (reverse("profile"), {}),
         ("/no-such-page/", {}),
     ]
     if contact is not None:

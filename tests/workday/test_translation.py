@@ -25,7 +25,19 @@ PO = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 OUR_APPS = ("customers", "sales", "campaigns", "analytics", "crm")
 # Names and abbreviations that read the same in Russian.
 # "English" is named in its own language, as language pickers do.
-SAME_IN_RUSSIAN = {"SMS", "VIP", "API", "RFM", "CLV", "LCV", "POS", "CSV", "XLSX", "HTML", "English"}
+SAME_IN_RUSSIAN = {
+    "SMS",
+    "VIP",
+    "API",
+    "RFM",
+    "CLV",
+    "LCV",
+    "POS",
+    "CSV",
+    "XLSX",
+    "HTML",
+    "English",
+}
 
 
 def _catalogue() -> list[tuple[str, str, bool]]:

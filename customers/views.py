@@ -452,11 +452,15 @@ def duplicate_check(request):
 @require_GET
 def lead_list(request):
     masked = not can_see_contact_details(request.user)
-    leads = selectors.leads(user=request.user, limit=200)
+    leads = list(selectors.leads(user=request.user, limit=200))
     return render(
         request,
         "customers/leads.html",
-        {"leads": [(c, contact_details_light(c, masked)) for c in leads], "masked": masked},
+        {
+            "leads": leads,
+            "rows": [(c, contact_details_light(c, masked)) for c in leads],
+            "masked": masked,
+        },
     )
 
 

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import AuditAction
+from .models import AuditAction, StaffProfile
 
 
 class DateInput(forms.DateInput):
@@ -21,3 +21,13 @@ class AuditFilterForm(forms.Form):
         from customers.forms import bootstrap
 
         bootstrap(self)
+
+
+class DigestForm(forms.ModelForm):
+    class Meta:
+        model = StaffProfile
+        fields = ["morning_digest", "digest_language"]
+        widgets = {
+            "morning_digest": forms.CheckboxInput(attrs={"class": "form-check-input"}),
+            "digest_language": forms.Select(attrs={"class": "form-select w-auto"}),
+        }

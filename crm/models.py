@@ -18,6 +18,16 @@ class StaffProfile(models.Model):
         blank=True,
         help_text=_("Leave empty for the chain's default."),
     )
+    # The morning digest (customers.digest): opt-in, in the user's language, once a day.
+    morning_digest = models.BooleanField(
+        _("morning digest by email"),
+        default=False,
+        help_text=_("Today's and overdue follow-ups, birthdays and new leads, each morning."),
+    )
+    digest_language = models.CharField(
+        _("digest language"), max_length=8, choices=settings.LANGUAGES, default="ru"
+    )
+    digest_sent_on = models.DateField(_("digest last sent on"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("staff profile")

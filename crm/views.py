@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate, TruncHour
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from customers import selectors
@@ -131,4 +133,24 @@ def audit_log(request):
             "views_per_hour": settings.CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR,
             "query_string": query.urlencode(),
         },
+    )
+
+
+@login_required
+def profile(request):
+    """The user's own settings: the morning digest (opt-in) and its language."""
+    from .forms import DigestForm
+    from .models import StaffProfile
+
+    staff_profile, _created = StaffProfile.objects.get_or_create(user=request.user)
+    form = DigestForm(request.POST or None, instance=staff_profile)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Your settings are saved."))
+        return redirect("profile")
+    return render(
+        request,
+        "crm/profile.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
     )

@@ -40,4 +40,5 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("audit/", views.audit_log, name="audit_log"),
+    path("profile/", views.profile, name="profile"),
 ]

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -127,6 +127,7 @@ def customer_list(request):
         ],
         "sort_string": _query_without(request, {"after", "before", "sort"}),
         "saved_filters": list(request.user.saved_filters.all()),
+        "bulk": _bulk_choices(request.user) if _can_edit(request.user) else None,
         "current_query": _query_without(request, {"after", "before"}),
     }
     template = "customers/list.html"
@@ -135,12 +136,36 @@ def customer_list(request):
     return render(request, template, context, status=status)
 
 
+def _bulk_choices(user) -> dict:
+    """Managers and tags the list's bulk actions offer (two small queries)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from .models import Tag
+
+    managers = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(groups__permissions__codename="view_store_customers")
+            | Q(user_permissions__codename="view_store_customers")
+        )
+        .distinct()
+        .order_by("last_name", "username")
+    )
+    return {
+        "managers": [(u.pk, u.get_full_name() or u.get_username()) for u in managers],
+        "tags": list(Tag.objects.order_by("name").values_list("pk", "name")),
+    }
+
+
 def _list_row(customer: Customer) -> dict:
     # Plain values: the template then reads dict keys instead of resolving managers and
     # methods on fifty model instances, which is most of the page's time.
     metrics = getattr(customer, "metrics", None)
     shown = masked_contacts(customer)
     return {
+        "pk": customer.pk,
         "name": customer.full_name or str(customer.pk),
         "url": customer.get_absolute_url(),
         "phone": shown["phone"],
@@ -519,11 +544,15 @@ def duplicate_check(request):
 def lead_list(request):
     # A list: contacts masked for every role (crm/disclosure.py); the card shows them one by one.
     masked = True
-    leads = selectors.leads(user=request.user, limit=200)
+    leads = list(selectors.leads(user=request.user, limit=200))
     return render(
         request,
         "customers/leads.html",
-        {"leads": [(c, masked_contacts(c)) for c in leads], "masked": masked},
+        {
+            "leads": leads,
+            "rows": [(c, masked_contacts(c)) for c in leads],
+            "masked": masked,
+        },
     )
 
 
@@ -596,3 +625,35 @@ def saved_filter_delete_view(request, pk: int):
     if not services.saved_filter_delete(user=request.user, pk=pk):
         raise Http404
     return redirect("customers:list")
+
+
+@login_required
+@require_POST
+def customer_bulk(request):
+    """Bulk actions on the list: the ticked rows, or every row matching the current filter."""
+    if not _can_edit(request.user):
+        return HttpResponse(_("You may not edit cards."), status=403)
+    query = request.POST.get("query", "")[:2000]
+    back = reverse("customers:list") + ("?" + query if query else "")
+    if request.POST.get("all_matching"):
+        form = CustomerListForm(QueryDict(query), user=request.user)
+        customers = selectors.customer_filter(user=request.user, filters=form.list_filters())
+    else:
+        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][: services.BULK_MAX + 1]
+        customers = selectors.visible_customers(request.user).filter(pk__in=ids)
+    value = request.POST.get("value", "")
+    try:
+        changed = services.customers_bulk_change(
+            actor=request.user,
+            customers=customers,
+            action=request.POST.get("action", ""),
+            value=int(value) if value.isdigit() else None,
+            request=request,
+        )
+    except ValidationError as exc:
+        for problems in exc.message_dict.values():
+            for problem in problems:
+                messages.error(request, problem)
+        return redirect(back)
+    messages.success(request, _("Done: %(n)s customers changed.") % {"n": changed})
+    return redirect(back)

@@ -72,7 +72,7 @@ def test_marketer_builds_segment_creates_previews_sends_and_sees_results(
     page.wait_for_selector('[data-testid="status"]')
     campaign = Campaign.objects.get()
 
-    page.fill('[data-testid="picker-search"]', "Иванова")
+    page.fill('[data-testid="picker-search"]', anna.surname)
     page.click(f'[data-role="pick"][data-customer="{anna.pk}"]')
     page.click('[data-testid="preview"]')
     page.wait_for_selector('[data-testid="preview-body"]:has-text("Весна, Анна!")')

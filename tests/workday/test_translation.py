@@ -24,7 +24,20 @@ pytestmark = pytest.mark.django_db
 PO = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 OUR_APPS = ("customers", "sales", "campaigns", "analytics", "crm")
 # Names and abbreviations that read the same in Russian.
-SAME_IN_RUSSIAN = {"SMS", "VIP", "API", "RFM", "CLV", "LCV", "POS", "CSV", "XLSX", "HTML"}
+# "English" is named in its own language, as language pickers do.
+SAME_IN_RUSSIAN = {
+    "SMS",
+    "VIP",
+    "API",
+    "RFM",
+    "CLV",
+    "LCV",
+    "POS",
+    "CSV",
+    "XLSX",
+    "HTML",
+    "English",
+}
 
 
 def _catalogue() -> list[tuple[str, str, bool]]:
@@ -208,6 +221,7 @@ def _pages(demo) -> list[tuple[str, dict]]:
         ("/analytics/", {}),
         (reverse("audit_log"), {}),
         (reverse("password_change"), {}),
+        (reverse("profile"), {}),
         ("/no-such-page/", {}),
     ]
     if contact is not None:

@@ -91,7 +91,7 @@ def test_api_holds_its_openapi_contract(wsgi_app, pos_key_a, store_a, mode):
         # The POS and integration endpoints; analytics and campaigns test their own.
         if operation.path.startswith(POS_PATHS)
     ]
-    assert len(operations) == 14  # + processing consent: record, withdraw (issue 19)
+    assert len(operations) == 15  # + merge (issue 17), processing consent record/withdraw (19)
 
     for operation in operations:
 

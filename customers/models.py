@@ -222,8 +222,11 @@ class Customer(models.Model):
         _("consent to processing withdrawn at"), null=True, blank=True
     )
     erasure_due_at = models.DateTimeField(_("erasure scheduled for"), null=True, blank=True)
-    # What receipts and aggregates are kept under once the person is erased.
-    pseudonym = models.CharField(_("pseudonymous id"), max_length=24, blank=True, default="")
+    # What receipts and aggregates are kept under once the person is erased. A database default
+    # too, so raw COPY writers (the demo, imports) need not name the column.
+    pseudonym = models.CharField(
+        _("pseudonymous id"), max_length=24, blank=True, default="", db_default=""
+    )
     # Stamps
     source = models.CharField(_("source"), max_length=12, choices=Source, default=Source.WEB)
     created_by = models.ForeignKey(

@@ -327,6 +327,9 @@ def customer_update(
     request=None,
 ) -> Customer:
     """Change card fields (and optionally the phone list), auditing before and after."""
+    if customer.erased_at is not None:
+        # Erasure is irreversible (customers.privacy): nothing is written back onto the card.
+        raise ValidationError(_("This customer's personal data has been erased."))
     unknown = set(data) - set(CARD_FIELDS)
     if unknown:
         raise ValidationError({name: [_("Unknown field.")] for name in sorted(unknown)})
@@ -470,6 +473,8 @@ def contact_record(
     store=None,
 ) -> Contact:
     """Log one contact with a customer, with what was agreed and the follow-up it calls for."""
+    if customer.erased_at is not None:
+        raise ValidationError(_("This customer's personal data has been erased."))
     contact = Contact(
         customer=customer,
         staff=actor if getattr(actor, "is_authenticated", False) else None,

@@ -508,7 +508,7 @@ def _record_signup_consent(request, customer: Customer, processing_form) -> None
             request=request,
         )
     except ValidationError as exc:
-        # Shown on the processing fieldset, not as a card error.
+        # No field of the card form has this name: it shows at the top of the form.
         raise ValidationError({"processing": exc.messages}) from exc
 
 

@@ -68,7 +68,7 @@ def test_signup_page_paper_consent_without_number_or_scan_is_a_form_error(
         "/customers/new/", {**NEW_CARD, "home_store": store_a.pk, "pc-method": "paper"}
     )
     assert response.status_code == 400
-    assert "needs the form" in response.content.decode()
+    assert 'data-error-for="paper_number"' in response.content.decode()
     assert not Customer.objects.filter(surname="Лебедева").exists()
 
 

@@ -294,3 +294,18 @@ def test_beat_schedule_has_the_erasure_task(db):
     from django_celery_beat.models import PeriodicTask
 
     assert PeriodicTask.objects.filter(task="customers.tasks.erase_due", enabled=True).exists()
+
+
+def test_nothing_is_written_back_onto_an_erased_card(client, admin_user, person):
+    customer_erase(customer=person, actor=admin_user, basis=ErasureBasis.REQUEST)
+    client.force_login(admin_user)
+    response = client.post(f"/customers/{person.pk}/edit/", {"surname": SURNAME})
+    assert response.status_code == 400
+    response = client.post(
+        f"/customers/{person.pk}/contacts/",
+        {"channel": "phone", "direction": "in", "topic": SURNAME},
+    )
+    assert response.status_code == 400
+    person.refresh_from_db()
+    assert person.surname == ""
+    assert not Contact.objects.filter(topic=SURNAME).exists()

@@ -180,14 +180,18 @@ def test_trap_row_looks_like_the_real_rows(client, admin_user, base_a, store_b):
             assert line[index], f"column {index} empty"
     surname, first, patronymic, gender = line[1], line[2], line[3], line[4]
     female = {"Анна", "Мария", "Елена", "Ольга"}
-    assert (first in female) == (gender == "f") == surname.endswith("а")
-    assert patronymic.endswith("вна" if gender == "f" else "ич")
+    # Exports write labels (issue 15): the trap's gender reads like every other row's.
+    assert gender in {"Female", "Male"}
+    assert (first in female) == (gender == "Female") == surname.endswith("а")
+    assert patronymic.endswith("вна" if gender == "Female" else "ич")
     assert (line[9], line[12]) == (real[0][9], real[0][12])  # the chain's city and store
     assert _ean_ok(line[8]) and line[8].startswith("277")
     assert re.fullmatch(r"'\+79\d{9}", line[6])
     assert re.fullmatch(r"[a-z0-9._]+@[a-z.]+", line[7])
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d", line[5])
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line[18])
+    # Dates in the reader's format (English here), like the real rows'.
+    assert re.fullmatch(r"\d\d/\d\d/\d{4}", line[5])
+    assert re.match(r"\d\d/\d\d/\d{4} ", line[18])
+    assert re.fullmatch(r"\d\d/\d\d/\d{4}", real[0][5]) or not real[0][5]
     assert not Customer.objects.filter(card_number=line[8]).exists()
 
 
@@ -210,7 +214,14 @@ def test_till_lists_nobody_and_gets_only_the_minimal_card(pos_a, base_a):
     assert pos_a.get(f"/api/v1/customers/{base_a[0].pk}/").status_code == 403
     found = pos_a.get("/api/v1/customers/lookup/", {"phone": base_a[0].phone})
     assert found.status_code == 200
-    assert set(found.json()) == {"id", "display_name", "card_number", "value_class", "consent"}
+    assert set(found.json()) == {
+        "id",
+        "display_name",
+        "card_number",
+        "value_class",
+        "consent",
+        "points",  # the loyalty balance a till shows (issue 18)
+    }
     read = AuditEvent.objects.get(action=AuditAction.API_CARD_READ)
     assert read.object_id == str(base_a[0].pk)
     assert read.actor_name.startswith("pos:")

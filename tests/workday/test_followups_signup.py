@@ -270,7 +270,7 @@ def test_csv_export_writes_labels_and_local_dates(client, admin_user, anna):
     Customer.objects.filter(pk=anna.pk).update(gender="f", consent_sms=True)
     client.force_login(admin_user)
     client.cookies["django_language"] = "ru"
-    response = client.get("/customers/export.csv")
+    response = client.post("/customers/export.csv")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     header, body = rows[0], rows[1:]

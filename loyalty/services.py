@@ -121,20 +121,28 @@ def _activation_rows(now: dt.datetime, accounts: dict[int, Account]) -> list[Ent
 _DUE_CUSTOMERS = """
 SELECT DISTINCT a.customer_id
 FROM loyalty_entry e JOIN loyalty_account a ON a.id = e.account_id
-WHERE e.kind = 'earn' AND e.pending_delta > 0 AND e.activates_at <= %s
+WHERE e.kind = 'earn' AND e.pending_delta > 0 AND e.activates_at <= %s AND e.activates_at > %s
   AND NOT EXISTS (SELECT 1 FROM loyalty_entry x WHERE x.source_id = e.id AND x.kind = 'activate')
 LIMIT %s
 """
 
 
 @transaction.atomic
-def points_activate_due(*, now: dt.datetime | None = None, batch: int = 2000) -> int:
-    """Make earned points whose hold period has passed available; returns rows written."""
+def points_activate_due(
+    *, now: dt.datetime | None = None, since: dt.datetime | None = None, batch: int = 2000
+) -> int:
+    """Make earned points whose hold period has passed available; returns rows written.
+
+    Only lots that came due after `since` (default: 35 days back) are looked for: booking a
+    receipt activates at once whatever is already due, so older lots were handled then, and
+    the nightly run never rereads the whole history.
+    """
     now = now or timezone.now()
+    since = since or now - dt.timedelta(days=35)
     written = 0
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(_DUE_CUSTOMERS, [now, batch])
+            cursor.execute(_DUE_CUSTOMERS, [now, since, batch])
             customers = [row[0] for row in cursor.fetchall()]
         if not customers:
             return written
@@ -325,6 +333,8 @@ def receipts_points_book_bulk(
         entries.extend(booked.entries)
         points[receipt.pk] = booked.points
     Entry.objects.bulk_create(entries)
+    # Old offline receipts may be past their hold already: activate those now.
+    Entry.objects.bulk_create(_activation_rows(now, accounts))
     tiers_recompute(customer_ids=list(accounts))
     names = _tier_names([a.pk for a in accounts.values()])
     for booked in points.values():

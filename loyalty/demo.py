@@ -120,7 +120,7 @@ def demo_history(*, today: dt.date, log=None, seed: int = 42) -> int:
     Entry.objects.bulk_create(entries, batch_size=5000)
     ReceiptPoints.objects.bulk_create(booked, batch_size=5000)
     written = len(entries)
-    written += services.points_activate_due(now=now)
+    written += services.points_activate_due(now=now, since=start - dt.timedelta(days=60))
     written += services.points_expire_due(now=now)
     services.tiers_recompute(now=now)
     with connection.cursor() as cursor:

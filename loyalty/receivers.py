@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from crm.demo.services import demo_seeded
@@ -18,7 +18,8 @@ from sales import signals
 from sales.models import Receipt, Return
 
 from . import services
-from .models import ReceiptPoints
+from .models import ProductRule, Programme, Promotion, ReceiptPoints, Tier
+from .rules import rulebook_forget
 from .selectors import receipt_answer_of
 
 
@@ -74,3 +75,12 @@ def _demo(sender, today, log=None, **kwargs) -> None:
     from .demo import demo_history
 
     demo_history(today=today, log=log)
+
+
+for _model in (Programme, Tier, ProductRule, Promotion):
+    post_save.connect(
+        rulebook_forget, sender=_model, dispatch_uid=f"loyalty-rules-{_model.__name__}"
+    )
+    post_delete.connect(
+        rulebook_forget, sender=_model, dispatch_uid=f"loyalty-rules-del-{_model.__name__}"
+    )

@@ -115,6 +115,33 @@ class RuleBook:
         return self.tiers[0].earn_rate if self.tiers else ZERO
 
 
+# The till's calculation reads the rules on every request; they change a few times a year.
+# A process keeps them for CACHE_SECONDS (saving a rule clears this process's copy at once;
+# other processes see it within that time). Booking a receipt always reads them fresh.
+CACHE_SECONDS = 10.0
+_cached: dict[str, tuple[float, RuleBook]] = {}
+
+
+def rulebook_cached(*, at: dt.datetime) -> RuleBook:
+    """The rules for a calculation at `at` (near now: cached; otherwise read)."""
+    import time
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    if abs(at - now) > dt.timedelta(hours=12):
+        return RuleBook.load(start=at)
+    entry = _cached.get("book")
+    if entry is None or time.monotonic() - entry[0] > CACHE_SECONDS:
+        book = RuleBook.load(start=now - dt.timedelta(hours=12), end=now + dt.timedelta(hours=36))
+        entry = _cached["book"] = (time.monotonic(), book)
+    return entry[1]
+
+
+def rulebook_forget(**kwargs) -> None:
+    _cached.clear()
+
+
 def programme_current() -> Programme:
     programme = Programme.objects.filter(pk=1).first()
     return programme if programme is not None else Programme(pk=1)

@@ -118,7 +118,7 @@ def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str
     from sales.models import Product
     from sales.services import money
 
-    from .rules import CartLine, RuleBook, calculate
+    from .rules import CartLine, calculate, rulebook_cached
 
     customer_id, errors = customer_index(user, [data]).resolve(data)
     if errors:
@@ -140,7 +140,7 @@ def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str
         else None
     )
     available, pending = balance_now(account, now=timezone.now())
-    book = RuleBook.load(start=at)
+    book = rulebook_cached(at=at)
     # A new account is placed by the nightly run or its first receipt; until then, the first tier.
     tier = (account.tier if account else None) or book.tier_for_spend(ZERO)
     calc = calculate(

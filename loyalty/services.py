@@ -121,20 +121,28 @@ def _activation_rows(now: dt.datetime, accounts: dict[int, Account]) -> list[Ent
 _DUE_CUSTOMERS = """
 SELECT DISTINCT a.customer_id
 FROM loyalty_entry e JOIN loyalty_account a ON a.id = e.account_id
-WHERE e.kind = 'earn' AND e.pending_delta > 0 AND e.activates_at <= %s
+WHERE e.kind = 'earn' AND e.pending_delta > 0 AND e.activates_at <= %s AND e.activates_at > %s
   AND NOT EXISTS (SELECT 1 FROM loyalty_entry x WHERE x.source_id = e.id AND x.kind = 'activate')
 LIMIT %s
 """
 
 
 @transaction.atomic
-def points_activate_due(*, now: dt.datetime | None = None, batch: int = 2000) -> int:
-    """Make earned points whose hold period has passed available; returns rows written."""
+def points_activate_due(
+    *, now: dt.datetime | None = None, since: dt.datetime | None = None, batch: int = 2000
+) -> int:
+    """Make earned points whose hold period has passed available; returns rows written.
+
+    Only lots that came due after `since` (default: 35 days back) are looked for: booking a
+    receipt activates at once whatever is already due, so older lots were handled then, and
+    the nightly run never rereads the whole history.
+    """
     now = now or timezone.now()
+    since = since or now - dt.timedelta(days=35)
     written = 0
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(_DUE_CUSTOMERS, [now, batch])
+            cursor.execute(_DUE_CUSTOMERS, [now, since, batch])
             customers = [row[0] for row in cursor.fetchall()]
         if not customers:
             return written
@@ -325,6 +333,8 @@ def receipts_points_book_bulk(
         entries.extend(booked.entries)
         points[receipt.pk] = booked.points
     Entry.objects.bulk_create(entries)
+    # Old offline receipts may be past their hold already: activate those now.
+    Entry.objects.bulk_create(_activation_rows(now, accounts))
     tiers_recompute(customer_ids=list(accounts))
     names = _tier_names([a.pk for a in accounts.values()])
     for booked in points.values():
@@ -438,14 +448,17 @@ SELECT a.customer_id,
 FROM loyalty_account a JOIN loyalty_entry e ON e.account_id = a.id
 WHERE a.available > 0 AND a.id IN (
     SELECT account_id FROM loyalty_entry WHERE available_delta > 0 AND expires_at <= %(at)s)
+  AND (%(all)s OR a.customer_id = ANY(%(ids)s))
 GROUP BY a.customer_id
 """
 
 
-def expiring_by(*, at: dt.datetime) -> dict[int, Decimal]:
+def expiring_by(*, at: dt.datetime, customer_ids: list[int] | None = None) -> dict[int, Decimal]:
     """Points that will have expired by `at`, per customer (earliest-expiring spent first)."""
     with connection.cursor() as cursor:
-        cursor.execute(_EXPIRING, {"at": at})
+        cursor.execute(
+            _EXPIRING, {"at": at, "all": customer_ids is None, "ids": customer_ids or []}
+        )
         return {cid: amount for cid, amount in cursor.fetchall() if amount > 0}
 
 
@@ -453,11 +466,12 @@ def expiring_by(*, at: dt.datetime) -> dict[int, Decimal]:
 def points_expire_due(*, now: dt.datetime | None = None) -> int:
     """Write the expiries due by now; rerunning writes nothing new. Returns rows written."""
     now = now or timezone.now()
-    due = expiring_by(at=now)
-    accounts = accounts_lock(list(due))
+    accounts = accounts_lock(list(expiring_by(at=now)))
+    # Read again under the locks: a redemption in between may have spent the oldest points.
+    due = expiring_by(at=now, customer_ids=list(accounts))
     rows = []
     for customer_id, account in accounts.items():
-        amount = min(due[customer_id], account.available)
+        amount = min(due.get(customer_id, ZERO), account.available)
         if amount > 0:
             rows.append(
                 Entry(account_id=account.pk, kind=EntryKind.EXPIRE, at=now, available_delta=-amount)

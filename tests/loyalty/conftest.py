@@ -19,6 +19,16 @@ def english(settings):
     settings.LANGUAGE_CODE = "en"
 
 
+@pytest.fixture(autouse=True)
+def fresh_rules():
+    # The calculation caches the rules per process; a test's rolled-back rules must not leak.
+    from loyalty.rules import rulebook_forget
+
+    rulebook_forget()
+    yield
+    rulebook_forget()
+
+
 @pytest.fixture
 def pos_key(store_a):
     return pos_key_issue(store=store_a, name="till 1")

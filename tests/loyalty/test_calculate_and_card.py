@@ -194,3 +194,36 @@ def test_dashboard_page_loads_the_loyalty_block(client, admin_user):
     page = client.get("/analytics/").content.decode()
 
     assert 'hx-get="/loyalty/dashboard/"' in page
+
+
+def test_points_panel_and_dashboard_block_speak_russian(client, admin_user, customer):
+    give_points(customer, "10")
+    client.force_login(admin_user)
+
+    panel = client.get(
+        f"/loyalty/customers/{customer.pk}/", HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    block = client.get("/loyalty/dashboard/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+
+    for russian in (
+        "Бонусы",
+        "Доступно",
+        "Ближайшее сгорание",
+        "Корректировка",
+        "Изменить баллы",
+        "Причина",
+    ):
+        assert russian in panel, russian
+    for english in ("Available", "Pending", "Next expiry", "Adjusted", "Reason"):
+        assert f">{english}<" not in panel, english
+    assert "Обязательства по баллам" in block and "Доля списания" in block
+
+
+def test_calculate_sees_a_new_rule_at_once(pos, customer, catalogue):
+    give_points(customer, "500")
+    before = pos.post("/api/v1/loyalty/calculate/", _cart(customer, "400"), format="json").json()
+
+    ProductRule.objects.create(product=catalogue["dress"], no_burn=True)
+    after = pos.post("/api/v1/loyalty/calculate/", _cart(customer, "400"), format="json").json()
+
+    assert (before["max_redeemable"], after["max_redeemable"]) == ("360.00", "60.00")

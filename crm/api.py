@@ -99,7 +99,20 @@ class LimitedJSONParser(BaseParser):
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error detail as `{"lines[0].quantity": ["..."]}`."""
+    """DRF's nested error detail as `{"lines[0].quantity": ["..."]}`.
+
+    Messages may quote the input ("x" is not a valid choice); NUL and lone surrogates in it
+    are replaced, so the error can always be encoded and sent.
+    """
+    from crm.inputs import echo_safe
+
+    return {
+        echo_safe(path, 200): [echo_safe(m, 1000) for m in messages]
+        for path, messages in _flatten(detail, prefix).items()
+    }
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -110,7 +123,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
                 path = prefix
             else:
                 path = f"{prefix}.{key}" if prefix else str(key)
-            for sub, messages in flatten_errors(value, path).items():
+            for sub, messages in _flatten(value, path).items():
                 out.setdefault(sub, []).extend(messages)
     elif isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
@@ -118,7 +131,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
         else:
             for index, item in enumerate(detail):
                 if item:
-                    out.update(flatten_errors(item, f"{prefix}[{index}]"))
+                    out.update(_flatten(item, f"{prefix}[{index}]"))
     else:
         out.setdefault(prefix or "non_field_errors", []).append(str(detail))
     return out

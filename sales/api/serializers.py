@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from crm.inputs import echo_safe
 from customers.phones import normalize_phone
 from sales.models import PaymentMethod, SalesChannel
 from sales.services import money
@@ -35,7 +36,7 @@ class StrictSerializer(serializers.Serializer):
             unknown = [key for key in data if key not in self.fields]
             if unknown:
                 raise serializers.ValidationError(
-                    {str(key)[:100]: [_("Unknown field.")] for key in unknown[:20]}
+                    {echo_safe(str(key)): [_("Unknown field.")] for key in unknown[:20]}
                 )
         return super().to_internal_value(data)
 

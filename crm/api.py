@@ -284,3 +284,61 @@ class CheckedCursorPagination(CursorPagination):
         except ValueError:
             return False
         return stamp is not None and stamp.tzinfo is not None and 1900 <= stamp.year <= 2200
+
+
+# --- The published schema says what the API really answers -----------------------------------
+
+# Answers every operation can give whatever its own annotations list: a bad parameter or body
+# (400), missing credentials (401), a role that may not use it or an object it may not see
+# (403/404), a body over the limit (413).
+_COMMON_ERRORS = {
+    "400": "Invalid input; `fields` lists the messages per field.",
+    "401": "Missing, unknown or revoked credentials.",
+    "403": "The credentials may not use this endpoint.",
+    "404": "No such object among those the caller may see, or an endpoint the role may not use.",
+}
+_BODY_ERRORS = {"413": "The body is larger than the server accepts."}
+SANE_YEAR_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
+
+
+def _strict_component_names() -> set[str]:
+    from sales.api.serializers import StrictSerializer
+
+    names, pending = set(), [StrictSerializer]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        name = cls.__name__.removesuffix("Serializer")
+        names |= {name, f"{name}Request"}
+    return names
+
+
+def schema_postprocess(result, generator, request, public):
+    """drf-spectacular hook: document the common errors and the strictness of request bodies.
+
+    Request serializers that refuse unknown fields (StrictSerializer) get
+    `additionalProperties: false`, so a generated client (and schemathesis) knows that an
+    extra property is a 400, not something the server ignores.
+    """
+    strict = _strict_component_names()
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name in strict and component.get("type") == "object":
+            component["additionalProperties"] = False
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if schema.get("format") in {"date", "date-time"}:
+                    # Every date a query takes lies in crm.inputs.SANE_DATES.
+                    schema["pattern"] = SANE_YEAR_PATTERN
+            wanted = dict(_COMMON_ERRORS)
+            if method in {"post", "put", "patch"}:
+                wanted.update(_BODY_ERRORS)
+            for code, description in wanted.items():
+                operation["responses"].setdefault(
+                    code, {"description": description, "content": error_ref}
+                )
+    return result

@@ -217,6 +217,22 @@ class BulkReceiptsInputSerializer(StrictSerializer):
     receipts = ReceiptInputSerializer(many=True, min_length=1, max_length=MAX_BULK_RECEIPTS)
 
 
+class BulkReceiptsEnvelopeSerializer(StrictSerializer):
+    """What the bulk endpoint itself refuses with a 400: the envelope only.
+
+    Each item is judged on its own and an invalid one is reported in `results` with a 200, so
+    the published schema leaves the items open instead of promising a 400 for them.
+    """
+
+    receipts = serializers.ListField(
+        child=serializers.JSONField(),
+        min_length=1,
+        max_length=MAX_BULK_RECEIPTS,
+        help_text="Receipts as POST /api/v1/receipts/ takes them, each accepted or rejected "
+        "on its own.",
+    )
+
+
 class ReceiptLineOutputSerializer(serializers.Serializer):
     line_no = serializers.IntegerField()
     sku = serializers.CharField()

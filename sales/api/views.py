@@ -24,7 +24,7 @@ from sales.selectors import receipt_with_lines, return_with_lines
 from .fastpath import receipt_fast
 from .serializers import (
     MAX_BULK_RECEIPTS,
-    BulkReceiptsInputSerializer,
+    BulkReceiptsEnvelopeSerializer,
     BulkReceiptsOutputSerializer,
     ProductsBulkInputSerializer,
     ProductsBulkOutputSerializer,
@@ -176,7 +176,7 @@ class ReceiptBulkApi(APIView):
             "stored with the same content) or `error` with field messages. A 400 means the "
             "envelope itself is wrong (not a list, too many receipts)."
         ),
-        request=BulkReceiptsInputSerializer,
+        request=BulkReceiptsEnvelopeSerializer,
         responses={
             200: BulkReceiptsOutputSerializer,
             **error_responses(400, 401, 403, 413),

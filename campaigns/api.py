@@ -17,7 +17,7 @@ from campaigns import selectors
 from campaigns.models import Campaign
 from campaigns.services.results import campaign_results
 from campaigns.services.segments import plain_json, segment_customers, validate_rules
-from crm.api import error_responses
+from crm.api import error_responses, strict_query
 
 
 def _manager_or_404(request) -> None:
@@ -87,6 +87,7 @@ class CampaignResultsApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(401, 404)})
     def get(self, request, pk: int):
+        strict_query(request)
         _manager_or_404(request)
         if not 0 < pk < 2**63:
             raise Http404

@@ -19,7 +19,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from crm.access import contact_details, lookup_customers, visible_customers
-from crm.api import CheckedCursorPagination, error_response, error_responses
+from crm.api import CheckedCursorPagination, error_response, error_responses, strict_query
 from sales.api.serializers import (
     MAX_ID,
     AwareDateTimeField,
@@ -318,6 +318,7 @@ class CustomerLookupApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request):
+        strict_query(request)
         phone = request.query_params.get("phone", "").strip()
         card = request.query_params.get("card", "").strip()
         if bool(phone) == bool(card):
@@ -348,10 +349,18 @@ class CustomerListCreateApi(GenericAPIView):
     @extend_schema(
         operation_id="customer_list",
         summary="Customers the caller may see, oldest first, cursor-paginated",
+        parameters=[
+            # A store id: a whole number from 1 (the filter says so; the generated schema
+            # would only say "number").
+            OpenApiParameter(
+                "home_store", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, required=False
+            ),
+        ],
         responses={200: CustomerOutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
         tags=["customers"],
     )
     def get(self, request):
+        strict_query(request)
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response([customer_body(c, request.user) for c in page])
 
@@ -421,6 +430,7 @@ class CustomerDetailApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request, pk: int):
+        strict_query(request)
         return Response(customer_body(self.get_object(), request.user))
 
     @extend_schema(
@@ -470,6 +480,7 @@ class CustomerReceiptsApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request, pk: int):
+        strict_query(request)
         from sales.api.views import receipt_body
 
         customer = visible_customer_or_404(request.user, pk)
@@ -544,6 +555,7 @@ class CustomerContactsApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request, pk: int):
+        strict_query(request)
         customer = visible_customer_or_404(request.user, pk)
         self.check_object_permissions(request, customer)
         contacts = customer.contacts.select_related("staff", "store")

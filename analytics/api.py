@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.access import visible_customers
+from crm.api import strict_query
 from crm.inputs import validate_sane_date
 
 from . import selectors
@@ -82,6 +83,7 @@ class DashboardApi(APIView):
 
     @extend_schema(parameters=[PeriodInputSerializer], responses=DashboardOutputSerializer)
     def get(self, request):
+        strict_query(request)
         if not selectors.can_view_dashboard(request.user):
             raise Http404
         params = PeriodInputSerializer(data=request.query_params)

@@ -5,6 +5,7 @@ Without `campaigns.manage_campaigns` every endpoint is a 404, as in the pages.
 
 from __future__ import annotations
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
@@ -15,8 +16,8 @@ from rest_framework.views import APIView
 from campaigns import selectors
 from campaigns.models import Campaign
 from campaigns.services.results import campaign_results
-from campaigns.services.segments import segment_customers, validate_rules
-from crm.api import error_responses
+from campaigns.services.segments import plain_json, segment_customers, validate_rules
+from crm.api import error_responses, strict_query
 
 
 def _manager_or_404(request) -> None:
@@ -28,12 +29,15 @@ class SegmentCountApi(APIView):
     """How many customers the caller can see match a rule tree (the builder's live count)."""
 
     class InputSerializer(serializers.Serializer):
-        rules = serializers.JSONField()
+        rules = serializers.JSONField(encoder=DjangoJSONEncoder)
 
         class Meta:
             ref_name = "SegmentCountInput"
 
         def validate_rules(self, value):
+            # The API parses JSON numbers with a fraction as Decimal (crm.api); rule values
+            # are plain JSON, as the page's builder sends them.
+            value = plain_json(value)
             errors = validate_rules(value)
             if errors:
                 raise serializers.ValidationError(errors)
@@ -83,6 +87,7 @@ class CampaignResultsApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(401, 404)})
     def get(self, request, pk: int):
+        strict_query(request)
         _manager_or_404(request)
         if not 0 < pk < 2**63:
             raise Http404

@@ -99,7 +99,20 @@ class LimitedJSONParser(BaseParser):
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error detail as `{"lines[0].quantity": ["..."]}`."""
+    """DRF's nested error detail as `{"lines[0].quantity": ["..."]}`.
+
+    Messages may quote the input ("x" is not a valid choice); NUL and lone surrogates in it
+    are replaced, so the error can always be encoded and sent.
+    """
+    from crm.inputs import echo_safe
+
+    return {
+        echo_safe(path, 200): [echo_safe(m, 1000) for m in messages]
+        for path, messages in _flatten(detail, prefix).items()
+    }
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -110,7 +123,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
                 path = prefix
             else:
                 path = f"{prefix}.{key}" if prefix else str(key)
-            for sub, messages in flatten_errors(value, path).items():
+            for sub, messages in _flatten(value, path).items():
                 out.setdefault(sub, []).extend(messages)
     elif isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
@@ -118,7 +131,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
         else:
             for index, item in enumerate(detail):
                 if item:
-                    out.update(flatten_errors(item, f"{prefix}[{index}]"))
+                    out.update(_flatten(item, f"{prefix}[{index}]"))
     else:
         out.setdefault(prefix or "non_field_errors", []).append(str(detail))
     return out
@@ -260,6 +273,27 @@ class CheckedCursorPagination(CursorPagination):
                 )
         return cursor
 
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            raise exceptions.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("A whole number from 1 to %(n)s.") % {"n": self.max_page_size}
+                    ]
+                }
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+        return parameters
+
     def _position_ok(self, position: str) -> bool:
         if len(position) > 64:
             return False
@@ -272,3 +306,84 @@ class CheckedCursorPagination(CursorPagination):
         except ValueError:
             return False
         return stamp is not None and stamp.tzinfo is not None and 1900 <= stamp.year <= 2200
+
+
+# --- The published schema says what the API really answers -----------------------------------
+
+# Answers every operation can give whatever its own annotations list: a bad parameter or body
+# (400), missing credentials (401), a role that may not use it or an object it may not see
+# (403/404), a body over the limit (413).
+_COMMON_ERRORS = {
+    "400": "Invalid input; `fields` lists the messages per field.",
+    "401": "Missing, unknown or revoked credentials.",
+    "403": "The credentials may not use this endpoint.",
+    "404": "No such object among those the caller may see, or an endpoint the role may not use.",
+}
+_BODY_ERRORS = {"413": "The body is larger than the server accepts."}
+SANE_YEAR_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
+
+
+def _strict_component_names() -> set[str]:
+    from sales.api.serializers import StrictSerializer
+
+    names, pending = set(), [StrictSerializer]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        name = cls.__name__.removesuffix("Serializer")
+        names |= {name, f"{name}Request"}
+    return names
+
+
+def schema_postprocess(result, generator, request, public):
+    """drf-spectacular hook: document the common errors and the strictness of request bodies.
+
+    Request serializers that refuse unknown fields (StrictSerializer) get
+    `additionalProperties: false`, so a generated client (and schemathesis) knows that an
+    extra property is a 400, not something the server ignores.
+    """
+    strict = _strict_component_names()
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name in strict and component.get("type") == "object":
+            component["additionalProperties"] = False
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "query" and schema.get("type") == "string":
+                    schema.setdefault("minLength", 1)  # an empty value is a 400 (strict_query)
+                if schema.get("format") in {"date", "date-time"}:
+                    # Every date a query takes lies in crm.inputs.SANE_DATES.
+                    schema["pattern"] = SANE_YEAR_PATTERN
+            wanted = dict(_COMMON_ERRORS)
+            if method in {"post", "put", "patch"}:
+                wanted.update(_BODY_ERRORS)
+            for code, description in wanted.items():
+                operation["responses"].setdefault(
+                    code, {"description": description, "content": error_ref}
+                )
+            # Answered by the web server (gunicorn's limit_request_line) before the app, so
+            # in its own plain format.
+            operation["responses"].setdefault(
+                "414", {"description": "The URL is longer than the web server accepts."}
+            )
+    return result
+
+
+def strict_query(request) -> None:
+    """A 400 for a query parameter given twice or empty, as the published schema says.
+
+    Django and django-filter would silently take the last of repeated values and ignore empty
+    ones; a client that sends either has made a mistake worth hearing about.
+    """
+    fields: dict[str, list[str]] = {}
+    for name, values in request.query_params.lists():
+        if len(values) > 1:
+            fields[name[:100]] = [str(_("Give this parameter once."))]
+        elif values == [""]:
+            fields[name[:100]] = [str(_("Give a value or leave the parameter out."))]
+    if fields:
+        raise exceptions.ValidationError(fields)

@@ -36,6 +36,11 @@ def is_safe_text(value: str) -> bool:
     return _UNSAFE.search(value) is None
 
 
+def echo_safe(value: str, limit: int = 100) -> str:
+    """`value` fit to be quoted back in an error: cut short, NUL and lone surrogates replaced."""
+    return _UNSAFE.sub("\ufffd", value[:limit])
+
+
 def validate_safe_text(value) -> None:
     """Validator: refuse NUL and lone surrogates in a string (anything else passes)."""
     if isinstance(value, str) and not is_safe_text(value):

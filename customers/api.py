@@ -29,7 +29,7 @@ from crm.access import (
     user_store_ids,
     visible_customers,
 )
-from crm.api import CheckedCursorPagination, error_response, error_responses
+from crm.api import CheckedCursorPagination, error_response, error_responses, strict_query
 from crm.audit import audit_record
 from crm.disclosure import (
     ContactsCapReached,
@@ -406,6 +406,7 @@ class CustomerLookupApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request):
+        strict_query(request)
         phone = request.query_params.get("phone", "").strip()
         card = request.query_params.get("card", "").strip()
         if bool(phone) == bool(card):
@@ -464,7 +465,12 @@ class CustomerListCreateApi(GenericAPIView):
         parameters=[
             OpenApiParameter(
                 "contacts", str, enum=["masked", "full"], description="Default `masked`."
-            )
+            ),
+            # A store id: a whole number from 1 (the filter says so; the generated schema
+            # would only say "number").
+            OpenApiParameter(
+                "home_store", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, required=False
+            ),
         ],
         responses={
             200: CustomerOutputSerializer(many=True),
@@ -475,6 +481,7 @@ class CustomerListCreateApi(GenericAPIView):
     def get(self, request):
         if is_till(request.user):
             return till_refused()
+        strict_query(request)
         mode = request.query_params.get("contacts", "masked")
         if mode not in ("masked", "full"):
             raise serializers.ValidationError({"contacts": [_("Give masked or full.")]})
@@ -586,6 +593,7 @@ class CustomerDetailApi(GenericAPIView):
     def get(self, request, pk: int):
         if is_till(request.user):
             return till_refused()
+        strict_query(request)
         try:
             customer = self.get_object()
         except Http404:
@@ -663,6 +671,7 @@ class CustomerReceiptsApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request, pk: int):
+        strict_query(request)
         from sales.api.views import receipt_body
         from sales.signals import answers_extra
 
@@ -739,6 +748,7 @@ class CustomerContactsApi(GenericAPIView):
         tags=["customers"],
     )
     def get(self, request, pk: int):
+        strict_query(request)
         customer = visible_customer_or_404(request.user, pk)
         self.check_object_permissions(request, customer)
         contacts = customer.contacts.select_related("staff", "store")

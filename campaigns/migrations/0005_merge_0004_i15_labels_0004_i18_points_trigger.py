@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0004_i15_labels'),
-        ('campaigns', '0004_i18_points_trigger'),
+        ("campaigns", "0004_i15_labels"),
+        ("campaigns", "0004_i18_points_trigger"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -171,6 +171,19 @@ FIELDS: dict[str, FieldSpec] = {
 }
 
 
+def plain_json(value: Any) -> Any:
+    """`value` with Decimals (as the API's parser reads numbers) turned into int or float."""
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value() and abs(value) < 10**30:
+            return int(value)
+        return float(value)
+    if isinstance(value, list):
+        return [plain_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain_json(item) for key, item in value.items()}
+    return value
+
+
 def _finite_number(value: Any) -> Decimal | None:
     """`value` as a finite Decimal when it is a JSON number or numeric string, else None.
 
@@ -582,6 +595,7 @@ __all__ = [
     "birthday_q",
     "clean_rules",
     "compile_rules",
+    "plain_json",
     "segment_customers",
     "validate_rules",
 ]

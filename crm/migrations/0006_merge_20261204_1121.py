@@ -4,15 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0005_i12a_disclosure'),
-        ('crm', '0005_i12b_admin_right_audit_actions'),
-        ('crm', '0005_i15_morning_digest'),
-        ('crm', '0005_i17_audit_actions'),
-        ('crm', '0005_i18_audit_points_adjust'),
-        ('crm', '0005_i19_audit_privacy'),
+        ("crm", "0005_i12a_disclosure"),
+        ("crm", "0005_i12b_admin_right_audit_actions"),
+        ("crm", "0005_i15_morning_digest"),
+        ("crm", "0005_i17_audit_actions"),
+        ("crm", "0005_i18_audit_points_adjust"),
+        ("crm", "0005_i19_audit_privacy"),
     ]
 
-    operations = [
-    ]
+    operations = []

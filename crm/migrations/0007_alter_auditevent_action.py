@@ -4,15 +4,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0006_merge_20261204_1121'),
+        ("crm", "0006_merge_20261204_1121"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('login', 'Signed in'), ('login_failed', 'Failed sign-in'), ('logout', 'Signed out'), ('customer_view', 'Opened a card'), ('customer_create', 'Created a card'), ('customer_update', 'Edited a card'), ('customer_merge', 'Merged cards'), ('customer_erase', 'Erased personal data'), ('consent_change', 'Changed consent'), ('export', 'Exported'), ('export_refused', 'Export refused'), ('role_change', 'Changed roles'), ('api_key', 'Managed an API key'), ('campaign_start', 'Started a campaign'), ('api_card_read', 'Read a card through the API'), ('api_list_read', 'Read a customer list through the API'), ('contacts_capped', 'Refused contacts over the daily cap'), ('campaign_preview', 'Previewed a campaign'), ('campaign_test_send', 'Sent a test message'), ('campaign_pause', 'Paused a campaign'), ('campaign_resume', 'Resumed a campaign'), ('permission_change', 'Changed permissions'), ('user_deactivate', 'Deactivated a user'), ('user_status', "Changed a user's status"), ('settings_change', 'Changed settings'), ('catalogue_change', 'Changed the catalogue'), ('import', 'Imported a file'), ('import_revert', 'Reverted an import'), ('merge_undo', 'Undid a merge'), ('processing_consent', 'Recorded consent to processing'), ('processing_withdrawn', 'Withdrew consent to processing'), ('subject_access', 'Answered a subject-access request'), ('points_adjust', 'Adjusted bonus points')], db_index=True, max_length=20, verbose_name='action'),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("login", "Signed in"),
+                    ("login_failed", "Failed sign-in"),
+                    ("logout", "Signed out"),
+                    ("customer_view", "Opened a card"),
+                    ("customer_create", "Created a card"),
+                    ("customer_update", "Edited a card"),
+                    ("customer_merge", "Merged cards"),
+                    ("customer_erase", "Erased personal data"),
+                    ("consent_change", "Changed consent"),
+                    ("export", "Exported"),
+                    ("export_refused", "Export refused"),
+                    ("role_change", "Changed roles"),
+                    ("api_key", "Managed an API key"),
+                    ("campaign_start", "Started a campaign"),
+                    ("api_card_read", "Read a card through the API"),
+                    ("api_list_read", "Read a customer list through the API"),
+                    ("contacts_capped", "Refused contacts over the daily cap"),
+                    ("campaign_preview", "Previewed a campaign"),
+                    ("campaign_test_send", "Sent a test message"),
+                    ("campaign_pause", "Paused a campaign"),
+                    ("campaign_resume", "Resumed a campaign"),
+                    ("permission_change", "Changed permissions"),
+                    ("user_deactivate", "Deactivated a user"),
+                    ("user_status", "Changed a user's status"),
+                    ("settings_change", "Changed settings"),
+                    ("catalogue_change", "Changed the catalogue"),
+                    ("import", "Imported a file"),
+                    ("import_revert", "Reverted an import"),
+                    ("merge_undo", "Undid a merge"),
+                    ("processing_consent", "Recorded consent to processing"),
+                    ("processing_withdrawn", "Withdrew consent to processing"),
+                    ("subject_access", "Answered a subject-access request"),
+                    ("points_adjust", "Adjusted bonus points"),
+                ],
+                db_index=True,
+                max_length=20,
+                verbose_name="action",
+            ),
         ),
     ]

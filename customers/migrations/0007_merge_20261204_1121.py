@@ -4,12 +4,10 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0005_i17_roles_schedule'),
-        ('customers', '0005_i19_privacy_roles'),
-        ('customers', '0006_i15_digest_schedule'),
+        ("customers", "0005_i17_roles_schedule"),
+        ("customers", "0005_i19_privacy_roles"),
+        ("customers", "0006_i15_digest_schedule"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api import error_body, error_response, error_responses, flatten_errors
+from crm.inputs import echo_safe
 from sales.api import schema  # noqa: F401  (registers the Api-Key scheme)
 from sales.catalogue import CatalogueChangeRefused, catalogue_upsert
 from sales.ingest import (
@@ -24,7 +25,7 @@ from sales.signals import ReceiptRefused, answers_extra
 from .fastpath import receipt_fast
 from .serializers import (
     MAX_BULK_RECEIPTS,
-    BulkReceiptsInputSerializer,
+    BulkReceiptsEnvelopeSerializer,
     BulkReceiptsOutputSerializer,
     ProductsBulkInputSerializer,
     ProductsBulkOutputSerializer,
@@ -187,7 +188,7 @@ class ReceiptBulkApi(APIView):
             "stored with the same content) or `error` with field messages. A 400 means the "
             "envelope itself is wrong (not a list, too many receipts)."
         ),
-        request=BulkReceiptsInputSerializer,
+        request=BulkReceiptsEnvelopeSerializer,
         responses={
             200: BulkReceiptsOutputSerializer,
             **error_responses(400, 401, 403, 413),
@@ -228,7 +229,10 @@ class ReceiptBulkApi(APIView):
                 results.append(
                     {
                         "index": index,
-                        "pos_receipt_id": pos_id if isinstance(pos_id, str) else None,
+                        # Quoted back only as text that can be encoded: it failed validation.
+                        "pos_receipt_id": echo_safe(pos_id, 64)
+                        if isinstance(pos_id, str)
+                        else None,
                         "status": "error",
                         "id": None,
                         "error": rejected[index],
@@ -255,7 +259,7 @@ class ReceiptBulkApi(APIView):
 def _bulk_envelope_errors(data) -> dict[str, list[str]]:
     if not isinstance(data, dict):
         return {"non_field_errors": [str(_('Expected an object {"receipts": [...]}.'))]}
-    unknown = [str(key)[:100] for key in data if key != "receipts"]
+    unknown = [echo_safe(str(key)) for key in data if key != "receipts"]
     if unknown:
         return {key: [str(_("Unknown field."))] for key in unknown[:20]}
     receipts = data.get("receipts")

@@ -142,7 +142,10 @@ def profile(request):
     from .forms import DigestForm
     from .models import StaffProfile
 
-    staff_profile, _created = StaffProfile.objects.get_or_create(user=request.user)
+    # Built unsaved when missing: a refused form must leave nothing behind.
+    staff_profile = StaffProfile.objects.filter(user=request.user).first() or StaffProfile(
+        user=request.user
+    )
     form = DigestForm(request.POST or None, instance=staff_profile)
     if request.method == "POST" and form.is_valid():
         form.save()

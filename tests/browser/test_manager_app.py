@@ -76,7 +76,9 @@ def test_find_customer_by_phone_typed_as_people_do(page, sign_in, manager_a, ann
     page.locator("#search").press_sequentially("8 916 123-45-67", delay=20)
     rows = page.locator('[data-testid="customer-row"]')
     rows.first.wait_for()
-    page.wait_for_function("document.querySelectorAll('[data-testid=customer-row]').length === 1")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=customer-row]').length === 1"
+    )
     assert "Иванова Анна" in rows.first.inner_text()
 
 

@@ -36,6 +36,8 @@ CROSS_FIELD_RULES = {
     "PUT /api/v1/products/bulk/": "each SKU once",
     "POST /api/v1/customers/": "phone and card not already taken",
     "PATCH /api/v1/customers/{id}/": "phone and card not already taken",
+    "POST /api/v1/customers/merge/": "two or more distinct visible cards; known field names",
+    "POST /api/v1/loyalty/calculate/": "a known customer; lines add up",
     # An opaque cursor is valid only if the API handed it out.
     "GET /api/v1/customers/": "cursor handed out by the API",
     "GET /api/v1/customers/{id}/receipts/": "cursor handed out by the API",

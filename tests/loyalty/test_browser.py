@@ -50,7 +50,8 @@ def test_admin_adjusts_points_with_a_reason_and_finds_it_in_the_audit_log(
     page.fill("#id_reason", "Ошибка кассира")
     page.click('[data-testid="points-adjust"] button[type=submit]')
     page.wait_for_function(
-        "document.querySelector('[data-testid=points-available]').innerText === '100.00'"
+        # A function, not an expression: the page's CSP forbids the eval an expression needs.
+        "() => document.querySelector('[data-testid=points-available]').innerText === '100.00'"
     )
     assert "Ошибка кассира" in page.inner_text('[data-testid="points-ledger"]')
 

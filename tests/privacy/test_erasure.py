@@ -166,8 +166,8 @@ def test_erasure_keeps_receipts_and_totals_and_no_text_column_holds_the_person(
     client.force_login(admin_user)
     # Traces through the pages too: a card view, an export searched by the phone, an answer.
     client.get(person.get_absolute_url())
-    assert client.get("/customers/export.csv", {"q": PHONE}).status_code == 200
-    assert client.get("/customers/export.csv", {"q": SURNAME}).status_code == 200
+    assert client.post("/customers/export.csv", {"q": PHONE}).status_code == 200
+    assert client.post("/customers/export.csv", {"q": SURNAME}).status_code == 200
     assert client.post(f"/customers/{person.pk}/subject-access/").status_code == 200
     metrics_recompute_all()
     before_totals = CustomerMetrics.objects.aggregate(r=Sum("revenue"), m=Sum("margin"))
@@ -201,7 +201,7 @@ def test_erasure_keeps_receipts_and_totals_and_no_text_column_holds_the_person(
     assert event.actor == admin_user
     assert event.details == {"pseudonym": person.pseudonym, "basis": "withdrawal"}
     # Exports made afterwards do not contain the person; the card shows the pseudonym.
-    export = client.get("/customers/export.csv")
+    export = client.post("/customers/export.csv")
     body = b"".join(export.streaming_content).decode("utf-8-sig")
     assert "Соседова" in body
     assert person.pseudonym not in body

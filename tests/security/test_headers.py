@@ -131,7 +131,10 @@ def test_pages_work_under_the_policy_without_violations(
     page.goto("/campaigns/")
     page.wait_for_selector("text=Весенняя распродажа")
     page.goto(f"/campaigns/{campaign.pk}/")
-    page.fill('[data-testid="preview-form"] input[name=customer]', str(anna.pk))
+    # The picker fills this hidden field (issue 15); set it directly, as the picker's script does.
+    page.locator('[data-testid="preview-form"] input[name=customer]').evaluate(
+        "(el, value) => { el.value = value; }", str(anna.pk)
+    )
     page.click('[data-testid="preview"]')
     page.wait_for_selector("#preview:not(:empty)")
     assert csp_watch() == []

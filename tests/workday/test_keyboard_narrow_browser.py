@@ -56,7 +56,9 @@ def test_slash_focuses_search_enter_opens_the_single_match_arrows_move(
     assert first != second and first.startswith("/customers/")
     page.fill("#search", "Егоров Петр")
     page.keyboard.press("End")  # the box searches on keyup
-    page.wait_for_function("document.querySelectorAll('[data-testid=customer-row]').length === 1")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=customer-row]').length === 1"
+    )
     page.focus("#search")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/customers/{petr.pk}/")

@@ -178,8 +178,10 @@ def test_admin_grants_export_to_one_manager_and_sees_it_in_the_audit_log(
     page.wait_for_selector(".messagelist, .success")
     manager_a.refresh_from_db()
     assert manager_a.has_perm("customers.export_customers")
-    assert AuditEvent.objects.filter(action=AuditAction.ROLE_CHANGE).exists()
-    page.goto("/audit/?action=role_change")
+    # A permission granted to one person is its own audit action (issue 12).
+    assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_CHANGE).exists()
+    page.goto("/audit/?action=permission_change")
     row = page.locator('[data-testid="audit-row"]').first
-    assert "export_customers" in row.inner_text()
+    # The audit page names the permission in the reader's language.
+    assert "Может выгружать списки клиентов" in row.inner_text()
     shot(page, "admin_audit_export_grant")

@@ -15,6 +15,8 @@ class StaffProfileInline(admin.StackedInline):
     model = StaffProfile
     can_delete = False
     filter_horizontal = ["stores"]
+    # The morning digest is each user's own choice (My settings), not the admin's.
+    fields = ["stores", "export_daily_cap"]
     verbose_name_plural = _("stores and export limit")
 
 

@@ -31,37 +31,16 @@ from crm.audit import audit_record
 from crm.models import AuditAction
 
 from ..models import Channel, ConsentEvent, Customer, CustomerPhone, Source
-from ..services import consent_set
+from ..services import CARD_FIELDS, consent_set
 from .models import CustomerMerge, DuplicatePair, MergedAlias, PairStatus, SourcePriority
 
 # Sent after a merge or its undo commits: receivers recompute the metrics of these cards.
 customers_merged = Signal()
 
 DEFAULT_PRIORITY = ("pos", "import", "api", "web", "admin", "unsubscribe", "demo")
-# Fields chosen by source priority (the side-by-side screen shows these).
-MERGE_FIELDS = (
-    "surname",
-    "first_name",
-    "patronymic",
-    "gender",
-    "birth_date",
-    "email",
-    "card_number",
-    "postal_code",
-    "city",
-    "address",
-    "workplace",
-    "position",
-    "marital_status",
-    "children_count",
-    "interests",
-    "preferences",
-    "notes",
-    "lifecycle_stage",
-    "acquisition_channel",
-    "home_store",
-    "assigned_manager",
-)
+# Fields chosen by source priority (the side-by-side screen shows these): every card field a
+# service sets, but the extra emails (merged as a union) and the do-not-contact flag (any wins).
+MERGE_FIELDS = tuple(name for name in CARD_FIELDS if name not in {"extra_emails", "do_not_contact"})
 _OWN = {CustomerMerge, MergedAlias, DuplicatePair}
 
 

@@ -22,32 +22,13 @@ from openpyxl.styles import Font
 from sales.models import Receipt, ReturnLine
 
 from ..models import Customer
+from ..services import CARD_FIELDS as EDITABLE_FIELDS
 from .selectors import ProcessingState, processing_state
 
-# What the card says about the person, in the order a reader expects (identity, contacts, ...).
+# What the card says about the person, in the order a reader expects (identity, contacts, ...):
+# the fields a service may set, then the consents and where the card came from.
 CARD_FIELDS = [
-    "surname",
-    "first_name",
-    "patronymic",
-    "gender",
-    "birth_date",
-    "email",
-    "extra_emails",
-    "card_number",
-    "postal_code",
-    "city",
-    "address",
-    "workplace",
-    "position",
-    "marital_status",
-    "children_count",
-    "interests",
-    "preferences",
-    "notes",
-    "lifecycle_stage",
-    "acquisition_channel",
-    "home_store",
-    "assigned_manager",
+    *(name for name in EDITABLE_FIELDS if name != "do_not_contact"),
     "consent_email",
     "consent_sms",
     "consent_messenger",

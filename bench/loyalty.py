@@ -24,13 +24,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import ROOT, free_port, percentile  # noqa: E402
 from pos_ingest import (  # noqa: E402
     GUNICORN,
-    PYTHON,
     Poster,
-    admin_sql,
-    database_url,
     make_fixtures,
     receipt,
     run_bulk,
+    scratch_stack,
+    scratch_stack_stop,
     setup_django,
     wait_for,
 )
@@ -103,38 +102,9 @@ def main() -> None:
     tills, batch, clients = 8, 500, 2
     n_products, n_customers = 2_000, 5_000
 
-    redis_port = free_port()
-    broker = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    env = {
-        "DATABASE_URL": database_url(DB_NAME),
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    admin_sql(f'CREATE DATABASE "{DB_NAME}"')
+    broker, env = scratch_stack(DB_NAME)
     server = None
     try:
-        subprocess.run(
-            [PYTHON, "manage.py", "migrate", "-v0"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            stderr=subprocess.DEVNULL,
-        )
         setup_django(env)
         _store, _copy, key = make_fixtures(n_products, n_customers)
         give_everyone_points("500")
@@ -208,15 +178,7 @@ def main() -> None:
         )
         print(f"    ratio on/off: {rate_on / rate_off:.1%} (target >= 80%)")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        broker.terminate()
-        broker.wait(timeout=30)
-        from django.db import connections
-
-        connections.close_all()
-        admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        scratch_stack_stop(broker, server, DB_NAME)
 
 
 if __name__ == "__main__":

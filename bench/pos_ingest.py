@@ -232,6 +232,54 @@ def copy_same_rows(receipts: list[dict], store_id: int) -> float:
         return time.perf_counter() - started
 
 
+def scratch_stack(db_name: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A private Redis and a freshly migrated scratch database `db_name`, with the app's env.
+
+    The app publishes a metrics-refresh message per batch; a private, throw-away Redis keeps
+    those messages for customers of the scratch database away from any real worker.
+    """
+    redis_port = free_port()
+    broker = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
+        + ["--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    env = {
+        "DATABASE_URL": database_url(db_name),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    try:
+        admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        admin_sql(f'CREATE DATABASE "{db_name}"')
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "-v0"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+    except BaseException:
+        broker.terminate()
+        broker.wait(timeout=30)
+        raise
+    return broker, env
+
+
+def scratch_stack_stop(broker: subprocess.Popen, server, db_name: str) -> None:
+    """Stop the app server (if started) and the private Redis, and drop the scratch database."""
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=30)
+    broker.terminate()
+    broker.wait(timeout=30)
+    from django.db import connections
+
+    connections.close_all()
+    admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 receipts, 50 single posts")
@@ -245,40 +293,9 @@ def main() -> None:
         args.receipts, args.singles = 2_000, 50
 
     n_products, n_customers = 2_000, 5_000
-    # The app publishes a metrics-refresh message per batch; a private, throw-away Redis keeps
-    # those messages for customers of the scratch database away from any real worker.
-    redis_port = free_port()
-    broker = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    env = {
-        "DATABASE_URL": database_url(DB_NAME),
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    admin_sql(f'CREATE DATABASE "{DB_NAME}"')
+    broker, env = scratch_stack(DB_NAME)
     server = None
     try:
-        subprocess.run(
-            [PYTHON, "manage.py", "migrate", "-v0"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            stderr=subprocess.DEVNULL,
-        )
         setup_django(env)
         store, copy_store, key = make_fixtures(n_products, n_customers)
         rng = random.Random(20251123)
@@ -339,15 +356,7 @@ def main() -> None:
             f"  ratio COPY/ours: {copy_rate / rate:.1f}x (ours is {rate / copy_rate:.1%} of COPY)"
         )
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        broker.terminate()
-        broker.wait(timeout=30)
-        from django.db import connections
-
-        connections.close_all()
-        admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        scratch_stack_stop(broker, server, DB_NAME)
 
 
 if __name__ == "__main__":

@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class AnalyticsConfig(AppConfig):
     name = "analytics"
     verbose_name = _("Analytics")
+
+    def ready(self) -> None:
+        # Sales announces committed purchases; it does not import analytics (README, layers).
+        from sales.signals import purchases_committed
+
+        from .receivers import refresh_after_purchases
+
+        purchases_committed.connect(
+            refresh_after_purchases, dispatch_uid="analytics.refresh_after_purchases"
+        )

@@ -13,6 +13,8 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
+from crm.tasks import enqueue
+
 from . import metrics
 from .models import RecomputeRun, RunStatus
 
@@ -34,10 +36,8 @@ def customer_metrics_refresh(*, customer_id: int, as_of: dt.datetime | None = No
 @transaction.atomic
 def recompute_request() -> RecomputeRun:
     """Queue a full recompute (from the dashboard or after a settings change) and return its run."""
-    from .tasks import recompute_all_metrics
-
     run = RecomputeRun.objects.create()
-    transaction.on_commit(lambda: recompute_all_metrics.delay(run_id=run.pk))
+    enqueue("analytics.tasks.recompute_all_metrics", run_id=run.pk)
     return run
 
 

@@ -120,17 +120,10 @@ def schedule_metrics_refresh(customer_ids: Iterable[int]) -> None:
     if not ids:
         return
 
-    def enqueue() -> None:
-        from analytics.tasks import refresh_customer_metrics
+    def announce() -> None:
+        signals.purchases_committed.send(sender=None, customer_ids=ids)
 
-        from .tasks import refresh_customers_metrics
-
-        if len(ids) == 1:
-            refresh_customer_metrics.delay(ids[0])
-        else:
-            refresh_customers_metrics.delay(ids)
-
-    transaction.on_commit(enqueue, robust=True)
+    transaction.on_commit(announce, robust=True)
 
 
 def _is_violation(exc: IntegrityError, constraint: str) -> bool:

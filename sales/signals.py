@@ -53,3 +53,8 @@ def answers_extra(receipts: list) -> dict[int, dict[str, Any]]:
         for receipt_id, fields in (response or {}).items():
             extra.setdefault(receipt_id, {}).update(fields)
     return extra
+
+
+# kwargs: customer_ids (a sorted list of ints). Sent after the transaction that stored receipts
+# or returns of these customers commits; analytics connects it to refresh their metrics.
+purchases_committed = Signal()

@@ -26,6 +26,7 @@ from campaigns.services.segments import clean_rules, segment_customers
 from campaigns.services.triggers import campaign_customers, run_trigger
 from crm.audit import audit_record
 from crm.models import AuditAction
+from crm.tasks import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,8 @@ def campaign_save(*, actor, campaign: Campaign) -> Campaign:
 
 def enqueue_send(campaign_id: int, copies: int = 1) -> None:
     """Queue `copies` parallel send tasks once the current transaction commits."""
-    from campaigns.tasks import send_campaign
-
-    def go() -> None:
-        for _i in range(copies):
-            send_campaign.apply_async(args=[campaign_id], queue=send_campaign_queue())
-
-    transaction.on_commit(go)
+    for _i in range(copies):
+        enqueue("campaigns.tasks.send_campaign", campaign_id, queue=send_campaign_queue())
 
 
 def send_campaign_queue() -> str:

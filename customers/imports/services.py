@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from crm.access import user_store_ids
 from crm.audit import audit_record
 from crm.models import AuditAction
+from crm.tasks import enqueue
 
 from ..models import Customer
 from ..services import customer_update
@@ -47,11 +48,7 @@ def _check_store(user, store) -> None:
 
 
 def _enqueue(job_id: int) -> None:
-    from .tasks import import_run_task
-
-    transaction.on_commit(
-        lambda: import_run_task.apply_async(args=[job_id], queue=settings.CLIENTELE_IMPORT_QUEUE)
-    )
+    enqueue("customers.import_run", job_id, queue=settings.CLIENTELE_IMPORT_QUEUE)
 
 
 @transaction.atomic

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from analytics.tasks import refresh_customers_metrics
 from sales.models import Product, Receipt, ReceiptLine
-from sales.tasks import refresh_customers_metrics
 from tests.api.conftest import receipt_payload
 from tests.factories import CustomerFactory
 
@@ -111,7 +111,7 @@ def test_bulk_schedules_its_customers_refresh_in_one_message_after_commit(
 
     # One broker message for the batch, fanned out by the worker.
     ids = sorted([first.pk, second.pk])
-    assert celery_queue() == [("sales.tasks.refresh_customers_metrics", f"({ids!r},)")]
+    assert celery_queue() == [("analytics.tasks.refresh_customers_metrics", f"({ids!r},)")]
     refresh_customers_metrics(ids)  # what the worker runs
     assert celery_queue()[1:] == [
         ("analytics.tasks.refresh_customer_metrics", f"({pk},)") for pk in ids

@@ -13,8 +13,14 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def scratch_name(name: str) -> str:
+    """`name`, suffixed with BENCH_SCRATCH_SUFFIX so that two checkouts can bench at once."""
+    return name + os.environ.get("BENCH_SCRATCH_SUFFIX", "")
+
+
 def scratch_urls(name: str) -> tuple[str, str]:
     """(maintenance database URL, scratch database URL) on the server DATABASE_URL names."""
+    name = scratch_name(name)
     base = os.environ.get("DATABASE_URL")
     if not base:
         raise SystemExit("DATABASE_URL must point at a PostgreSQL server (make bench sets it)")
@@ -26,6 +32,7 @@ def scratch_urls(name: str) -> tuple[str, str]:
 
 
 def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
+    name = scratch_name(name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:

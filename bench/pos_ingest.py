@@ -27,6 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from common import scratch_name
+
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "clientele_bench_pos_ingest"
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -34,6 +36,7 @@ GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 
 
 def database_url(name: str) -> str:
+    name = scratch_name(name)
     base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
     parts = urlsplit(base)
     return urlunsplit(parts._replace(path=f"/{name}"))
@@ -251,8 +254,8 @@ def scratch_stack(db_name: str) -> tuple[subprocess.Popen, dict[str, str]]:
         "LOG_LEVEL": "WARNING",
     }
     try:
-        admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        admin_sql(f'CREATE DATABASE "{db_name}"')
+        admin_sql(f'DROP DATABASE IF EXISTS "{scratch_name(db_name)}" WITH (FORCE)')
+        admin_sql(f'CREATE DATABASE "{scratch_name(db_name)}"')
         subprocess.run(
             [PYTHON, "manage.py", "migrate", "-v0"],
             cwd=ROOT,
@@ -277,7 +280,7 @@ def scratch_stack_stop(broker: subprocess.Popen, server, db_name: str) -> None:
     from django.db import connections
 
     connections.close_all()
-    admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    admin_sql(f'DROP DATABASE IF EXISTS "{scratch_name(db_name)}" WITH (FORCE)')
 
 
 def main() -> None:

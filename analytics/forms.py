@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.inputs import validate_sane_date
-from sales.models import Store
+from crm.models import Store
 
 from . import selectors
 

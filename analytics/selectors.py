@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.access import user_store_ids, visible_customers
-from sales.models import Store
+from crm.models import Store
 
 from .models import ClvModelFit, CustomerMetrics, HolidayAffinity, RecomputeRun, ValueClass
 

@@ -81,8 +81,8 @@ def seed(customers: int) -> list[int]:
     from django.db import connection
     from django.utils import timezone
 
+    from crm.models import Store
     from customers.models import Customer
-    from sales.models import Store
 
     stores = [Store.objects.create(code=f"s{i}", name=f"Store {i}") for i in range(10)]
     store0 = stores[0].pk

@@ -171,7 +171,7 @@ def main() -> int:
 
         translation.activate("en")
         call_command("migrate", verbosity=0)
-        from sales.models import Store
+        from crm.models import Store
 
         store = Store.objects.create(code="bench", name="Bench")
         user = get_user_model().objects.create_superuser("bench", "b@example.ru", "x")

@@ -82,8 +82,9 @@ def seed(customers: int, receipts: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from crm.models import Store
     from customers.models import Customer
-    from sales.models import Category, Product, Receipt, ReceiptLine, Store
+    from sales.models import Category, Product, Receipt, ReceiptLine
 
     stores = [Store.objects.create(code=f"s{i}", name=f"Store {i}") for i in range(10)]
     categories = [Category.objects.create(name=f"Category {i}") for i in range(20)]

@@ -65,9 +65,10 @@ def setup_django(env: dict[str, str]) -> None:
 
 
 def make_fixtures(n_products: int, n_customers: int):
+    from crm.models import Store
     from customers.models import Customer
     from sales.apikeys import pos_key_issue
-    from sales.models import Category, Product, Store
+    from sales.models import Category, Product
 
     store = Store.objects.create(code="bench-1", name="Bench store")
     copy_store = Store.objects.create(code="bench-copy", name="COPY baseline store")

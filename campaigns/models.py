@@ -74,7 +74,7 @@ class ChainDate(models.Model):
         _("day"), validators=[MinValueValidator(1), MaxValueValidator(31)]
     )
     store = models.ForeignKey(
-        "sales.Store",
+        "crm.Store",
         null=True,
         blank=True,
         on_delete=models.CASCADE,

@@ -33,11 +33,11 @@ from campaigns.services.segments import (
 )
 from campaigns.services.triggers import holiday_choices
 from crm.disclosure import card_read, masked_contacts
-from crm.models import AuditAction
+from crm.models import AuditAction, Store
 from customers.models import Customer, Tag
 from customers.selectors import customer_search
 from loyalty.models import Tier
-from sales.models import Category, Store
+from sales.models import Category
 
 BAD_INPUT = 400
 

@@ -20,7 +20,7 @@ def user_store_ids(user) -> list[int]:
     """Ids of the stores a staff user works in (cached on the user object for the request)."""
     cached = getattr(user, "_clientele_store_ids", None)
     if cached is None:
-        from sales.models import Store
+        from crm.models import Store
 
         cached = list(
             Store.objects.filter(staff__user=user).values_list("id", flat=True).order_by("id")

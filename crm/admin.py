@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
 from .audit import audit_record
-from .models import AuditAction, AuditEvent, StaffProfile
+from .models import AuditAction, AuditEvent, StaffProfile, Store
 from .roles import permission_label, role_label
 
 User = get_user_model()
@@ -18,6 +18,13 @@ class StaffProfileInline(admin.StackedInline):
     # The morning digest is each user's own choice (My settings), not the admin's.
     fields = ["stores", "export_daily_cap"]
     verbose_name_plural = _("stores and export limit")
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "city", "timezone", "currency", "is_active"]
+    list_filter = ["city", "is_active"]
+    search_fields = ["code", "name", "city"]
 
 
 admin.site.unregister(User)

@@ -302,7 +302,7 @@ def _needs_demo_data(env: dict[str, str]) -> bool:
     """
     code = (
         "from django.contrib.auth import get_user_model as g;"
-        "from customers.models import Customer as c; from sales.models import Store as s;"
+        "from customers.models import Customer as c; from crm.models import Store as s;"
         "import sys; sys.exit(3 if g().objects.exists() or c.objects.exists()"
         " or s.objects.exists() else 0)"
     )

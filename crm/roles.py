@@ -56,7 +56,7 @@ _CARD_READ = [
     "customers.view_tag",
     "sales.view_receipt",
     "sales.view_return",
-    "sales.view_store",
+    "crm.view_store",
     "sales.view_product",
 ]
 
@@ -82,8 +82,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "customers.add_acquisitionchannel",
         "customers.change_acquisitionchannel",
         "customers.view_acquisitionchannel",
-        "sales.add_store",
-        "sales.change_store",
+        "crm.add_store",
+        "crm.change_store",
         "sales.add_product",
         "sales.change_product",
         "sales.view_category",
@@ -121,7 +121,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "customers.add_customer",
         "customers.add_contact",
         "sales.view_receipt",
-        "sales.view_store",
+        "crm.view_store",
     ],
 }
 

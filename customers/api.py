@@ -530,7 +530,7 @@ class CustomerListCreateApi(GenericAPIView):
         else:
             source = Source.API
             if store_id is not None:
-                from sales.models import Store
+                from crm.models import Store
 
                 stores = Store.objects.all()
                 if not (user.is_superuser or user.has_perm("customers.view_all_customers")):

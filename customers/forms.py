@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import RfmSegment, ValueClass
-from sales.models import Store
+from crm.models import Store
 
 from .models import (
     Channel,

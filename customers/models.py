@@ -184,7 +184,7 @@ class Customer(models.Model):
         on_delete=models.SET_NULL,
     )
     home_store = models.ForeignKey(
-        "sales.Store",
+        "crm.Store",
         verbose_name=_("home store"),
         null=True,
         blank=True,
@@ -418,7 +418,7 @@ class Contact(models.Model):
         related_name="customer_contacts",
     )
     store = models.ForeignKey(
-        "sales.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "crm.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     at = models.DateTimeField(_("when"))
     channel = models.CharField(_("channel"), max_length=10, choices=ContactChannel)

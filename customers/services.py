@@ -247,7 +247,7 @@ def _keep_within_reach(actor, fields: dict[str, Any]) -> None:
             {"home_store": [_("Choose one of your own stores, or the card would be out of reach.")]}
         )
     if store_id is None and store_ids:
-        from sales.models import Store
+        from crm.models import Store
 
         fields["home_store"] = Store.objects.get(pk=store_ids[0])
     elif store_id is None and actor.has_perm("customers.view_store_customers"):

@@ -3,14 +3,7 @@ from django.db.models import Q
 
 from crm.access import user_store_ids, visible_customers
 
-from .models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine, Store
-
-
-@admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "city", "timezone", "currency", "is_active"]
-    list_filter = ["city", "is_active"]
-    search_fields = ["code", "name", "city"]
+from .models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine
 
 
 @admin.register(Category)

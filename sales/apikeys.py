@@ -16,9 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.audit import audit_record
-from crm.models import AuditAction
+from crm.models import AuditAction, Store
 
-from .models import PosApiKey, PosKeyKind, Store
+from .models import PosApiKey, PosKeyKind
 
 KEY_PREFIX = "ck_"
 PREFIX_LENGTH = 11

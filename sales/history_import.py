@@ -20,13 +20,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm.models import Store
 from customers.imports import parsing
 from customers.imports.engine import register_processor
 from customers.imports.mapping import Target, normalise_header, register_kind
 from customers.imports.models import ImportJob, ImportKind, ImportRow, RowOutcome
 
 from .ingest import IdempotencyConflict, receipts_ingest_bulk, return_ingest
-from .models import PaymentMethod, Receipt, SalesChannel, Store
+from .models import PaymentMethod, Receipt, SalesChannel
 from .services import money
 
 CENT = Decimal("0.01")

@@ -24,10 +24,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.access import lookup_customers
+from crm.models import Store
 from customers.models import CustomerPhone, LifecycleStage
 
 from . import signals
-from .models import Category, Product, Receipt, ReceiptLine, Return, Store
+from .models import Category, Product, Receipt, ReceiptLine, Return
 from .services import LineInput, receipt_capacity_errors, receipt_record, return_record
 
 logger = logging.getLogger(__name__)

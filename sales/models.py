@@ -1,4 +1,4 @@
-"""Stores, the catalogue, receipts with their lines, and returns.
+"""The catalogue, receipts with their lines, and returns (stores live in `crm`).
 
 Money is `Decimal` everywhere. A receipt line keeps its own unit cost, so the margin of every
 sale is known when it happens, whatever the catalogue cost becomes later.
@@ -12,32 +12,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Cast, Round
 from django.utils.translation import gettext_lazy as _
-from timezone_field import TimeZoneField
+
+from crm.models import Store
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 QUANTITY = {"max_digits": 12, "decimal_places": 3}
 ZERO = Decimal("0")
-
-
-class Store(models.Model):
-    code = models.SlugField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=200)
-    city = models.CharField(_("city"), max_length=100, blank=True)
-    address = models.CharField(_("address"), max_length=300, blank=True)
-    timezone = TimeZoneField(_("time zone"), default="Europe/Moscow")
-    currency = models.CharField(
-        _("currency"), max_length=3, default=settings.CLIENTELE_DEFAULT_CURRENCY
-    )
-    opened_on = models.DateField(_("opened on"), null=True, blank=True)
-    is_active = models.BooleanField(_("active"), default=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = _("store")
-        verbose_name_plural = _("stores")
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.code})"
 
 
 class Category(models.Model):

@@ -15,7 +15,9 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from .models import ZERO, Product, Receipt, ReceiptLine, Return, ReturnLine, Store
+from crm.models import Store
+
+from .models import ZERO, Product, Receipt, ReceiptLine, Return, ReturnLine
 
 KOPECK = Decimal("0.01")
 

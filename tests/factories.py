@@ -8,9 +8,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from crm.models import StaffProfile
+from crm.models import StaffProfile, Store
 from customers.models import Contact, Customer, CustomerPhone
-from sales.models import Category, Product, Receipt, ReceiptLine, Store
+from sales.models import Category, Product, Receipt, ReceiptLine
 
 
 class StoreFactory(factory.django.DjangoModelFactory):

@@ -13,9 +13,9 @@ from django.db import connection
 from django.db.models import Count, F, Max, Sum
 
 from crm import roles
-from crm.models import StaffProfile
+from crm.models import StaffProfile, Store
 from customers.models import ConsentEvent, Contact, Customer, CustomerPhone, LifecycleStage
-from sales.models import Receipt, ReceiptLine, ReturnLine, Store
+from sales.models import Receipt, ReceiptLine, ReturnLine
 from tests.factories import CustomerFactory
 
 TODAY = "2026-06-15"

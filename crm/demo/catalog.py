@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+from crm.models import Store
 from customers.models import (
     AcquisitionChannel,
     CustomField,
@@ -15,7 +16,7 @@ from customers.models import (
     CustomFieldType,
     Tag,
 )
-from sales.models import Category, Product, Store
+from sales.models import Category, Product
 
 # (code prefix, city, time zone, relative traffic, shopping centres or streets)
 CITIES = [

@@ -50,8 +50,9 @@ def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequenc
 
 
 def demo_tables() -> list[str]:
-    """Tables of the customers and sales apps (with their many-to-many tables)."""
-    tables: list[str] = []
+    """Tables of the customers and sales apps (with their many-to-many tables) and the stores."""
+    # The stores live in crm (the core) but are demo data like the sales hung on them.
+    tables: list[str] = [apps.get_model("crm", "Store")._meta.db_table]
     for label in DEMO_APPS:
         for model in apps.get_app_config(label).get_models(include_auto_created=True):
             if not model._meta.proxy and model._meta.managed:

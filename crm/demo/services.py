@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 
+from crm.models import Store
 from customers.models import (
     ConsentEvent,
     Contact,
@@ -29,7 +30,7 @@ from customers.models import (
     ImportantDate,
     ProcessingConsent,
 )
-from sales.models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine, Store
+from sales.models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine
 
 from . import catalog as cat
 from .contacts import plan_contacts

@@ -12,8 +12,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 
 from crm import roles
-from crm.models import StaffProfile
-from sales.models import Store
+from crm.models import StaffProfile, Store
 
 DEMO_PASSWORD = "clientele-demo"  # noqa: S105 - documented demo login, see README
 

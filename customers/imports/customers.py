@@ -102,7 +102,7 @@ class CustomerProcessor:
         self.options = {**DEFAULT_OPTIONS, **(job.options or {})}
         self.mapping = {int(k): v for k, v in (job.mapping or {}).items() if v}
         self.now = timezone.now()
-        Store = apps.get_model("sales", "Store")
+        Store = apps.get_model("crm", "Store")
         self.stores: dict[str, Any] = {}
         for store in Store.objects.all():
             self.stores[store.code.lower()] = store

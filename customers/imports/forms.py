@@ -26,7 +26,7 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        Store = apps.get_model("sales", "Store")
+        Store = apps.get_model("crm", "Store")
         stores = Store.objects.filter(is_active=True)
         if not sees_all_stores(user):
             stores = stores.filter(pk__in=user_store_ids(user))

@@ -57,7 +57,7 @@ class ImportJob(models.Model):
     mapping = models.JSONField(_("mapping"), default=dict)
     options = models.JSONField(_("options"), default=dict)
     store = models.ForeignKey(
-        "sales.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "crm.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -82,7 +82,7 @@ class ProcessingConsent(models.Model):
         verbose_name=_("taken by"),
     )
     store = models.ForeignKey(
-        "sales.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "crm.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.CharField(_("note"), max_length=300, blank=True)
 

@@ -4,8 +4,9 @@ customer) instead of a till key."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from crm.models import Store
 from sales.apikeys import pos_key_issue
-from sales.models import PosKeyKind, Store
+from sales.models import PosKeyKind
 
 
 class Command(BaseCommand):

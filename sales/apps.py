@@ -12,7 +12,7 @@ class SalesConfig(AppConfig):
         from customers.duplicates.merge import customers_merged
 
         from . import history_import  # noqa: F401
-        from .ingest import schedule_metrics_refresh
+        from .ingest.receipts import schedule_metrics_refresh
 
         def refresh_after_merge(sender, survivor_id, absorbed_ids, **kwargs):
             schedule_metrics_refresh([survivor_id])

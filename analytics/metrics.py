@@ -50,6 +50,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm import pgswap
+from customers.duplicates.selectors import cards_rehomed_since
 
 from . import backtest, clv, pgbinary, purchase_days, ranking
 from .models import AnalyticsSettings, ClassThresholds, ClvModelFit
@@ -358,12 +359,17 @@ def build_base(
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         p,
     )
+    # A merge or its undo moves receipts between cards without changing their dates: the
+    # cards it touched count as changed too.
+    rehomed = [] if history is None else cards_rehomed_since(history.received_since)
     _execute(
         """
         CREATE TEMP TABLE am_dirty AS
         SELECT customer_id FROM am_rc WHERE dirty
         UNION SELECT customer_id FROM am_ret WHERE dirty
-        """
+        UNION SELECT unnest(%(rehomed)s::bigint[])
+        """,
+        {"rehomed": rehomed},
     )
     _execute("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)")
     _execute("ANALYZE am_rc, am_dirty")

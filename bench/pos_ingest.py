@@ -35,8 +35,9 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 
 
-def database_url(name: str) -> str:
-    name = scratch_name(name)
+def database_url(name: str, *, scratch: bool = True) -> str:
+    # The maintenance database ("postgres") is the server's own: never suffixed.
+    name = scratch_name(name) if scratch else name
     base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
     parts = urlsplit(base)
     return urlunsplit(parts._replace(path=f"/{name}"))
@@ -45,7 +46,7 @@ def database_url(name: str) -> str:
 def admin_sql(sql: str) -> None:
     import psycopg
 
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+    with psycopg.connect(database_url("postgres", scratch=False), autocommit=True) as conn:
         conn.execute(sql)
 
 

@@ -1,4 +1,4 @@
-"""Plumbing every API endpoint shares: Api-Key authentication, the one error format, body limits.
+"""Plumbing every API endpoint shares: the one error format, body limits, pagination, schema.
 
 Every error leaves the API as `{"error": {"code", "message", "fields"}}`; `fields` maps a field
 path (`lines[0].quantity`) to its messages, so an integrator's code handles one shape.
@@ -18,38 +18,15 @@ from django.db import DatabaseError, DataError, IntegrityError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
-API_KEY_KEYWORD = "Api-Key"
+from crm.errors import error_body
+from crm.inputs import echo_safe
+from crm.serializers import StrictSerializer
 
 logger = logging.getLogger(__name__)
-
-
-class ApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Api-Key <key>`: the till of one store (see `sales.apikeys`)."""
-
-    def authenticate(self, request):
-        header = get_authorization_header(request).split()
-        if not header or header[0].lower() != API_KEY_KEYWORD.lower().encode():
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header."))
-        try:
-            raw = header[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header.")) from exc
-        from sales.apikeys import pos_key_authenticate
-
-        principal = pos_key_authenticate(raw)
-        if principal is None:
-            raise exceptions.AuthenticationFailed(_("Unknown or revoked API key."))
-        return principal, principal.api_key
-
-    def authenticate_header(self, request) -> str:
-        return API_KEY_KEYWORD
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -104,8 +81,6 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     Messages may quote the input ("x" is not a valid choice); NUL and lone surrogates in it
     are replaced, so the error can always be encoded and sent.
     """
-    from crm.inputs import echo_safe
-
     return {
         echo_safe(path, 200): [echo_safe(m, 1000) for m in messages]
         for path, messages in _flatten(detail, prefix).items()
@@ -144,10 +119,6 @@ def django_validation_error_fields(exc: DjangoValidationError) -> dict[str, list
             for k, v in exc.message_dict.items()
         }
     return {"non_field_errors": list(exc.messages)}
-
-
-def error_body(code: str, message: str, fields: dict | None = None, **extra) -> dict:
-    return {"error": {"code": code, "message": str(message), "fields": fields or {}, **extra}}
 
 
 def error_response(code: str, message: str, status_code: int, fields=None, **extra) -> Response:
@@ -324,8 +295,6 @@ SANE_YEAR_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
 
 
 def _strict_component_names() -> set[str]:
-    from sales.api.serializers import StrictSerializer
-
     names, pending = set(), [StrictSerializer]
     while pending:
         cls = pending.pop()

@@ -26,6 +26,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.errors import error_body
+
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
 
 SANE_DATES = (dt.date(1900, 1, 1), dt.date(2200, 12, 31))
@@ -68,8 +70,6 @@ def unsafe_query_params(query) -> list[str]:
 
 def _bad_request(request, status: int, code: str, message: str, fields=None):
     if request.path.startswith("/api/"):
-        from crm.api import error_body
-
         return JsonResponse(error_body(code, message, fields), status=status)
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 

@@ -13,11 +13,12 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from crm.demo.services import demo_seeded
+from customers.duplicates.merge import customers_merged
 from customers.models import Customer
 from sales import signals
 from sales.models import Receipt, Return
 
-from . import services
+from . import merging, services
 from .models import ProductRule, Programme, Promotion, ReceiptPoints, Tier
 from .rules import rulebook_forget
 from .selectors import receipt_answer_of
@@ -68,6 +69,15 @@ def _welcome(sender, instance, created, raw=False, **kwargs) -> None:
     # makes it once per customer.
     if created and not raw:
         services.welcome_bonus_grant(customer=instance)
+
+
+@receiver(customers_merged, dispatch_uid="loyalty.fold_merged_accounts")
+def _merged(sender, survivor_id, absorbed_ids, undone=False, **kwargs) -> None:
+    # Inside the merge's transaction, before the absorbed cards (and their accounts) go.
+    if undone:
+        merging.accounts_after_undo(survivor_id=survivor_id, restored_ids=absorbed_ids)
+    else:
+        merging.accounts_fold(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
 
 
 @receiver(demo_seeded)

@@ -114,7 +114,7 @@ def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str
     """The till's pure calculation for a cart; the customer is found as a receipt finds them."""
     from django.core.exceptions import ValidationError
 
-    from sales.ingest import customer_index
+    from sales.ingest.references import customer_index
     from sales.models import Product
     from sales.services import money
 

@@ -12,10 +12,12 @@ class SalesConfig(AppConfig):
         from customers.duplicates.merge import customers_merged
 
         from . import history_import  # noqa: F401
-        from .ingest import schedule_metrics_refresh
+        from .ingest.receipts import schedule_metrics_refresh
 
-        def refresh_after_merge(sender, survivor_id, absorbed_ids, **kwargs):
-            schedule_metrics_refresh([survivor_id])
+        def refresh_after_merge(sender, survivor_id, absorbed_ids, undone=False, **kwargs):
+            # After an undo the restored cards have their receipts back; after a merge they
+            # are gone. The refresh is queued for after the commit.
+            schedule_metrics_refresh([survivor_id, *(absorbed_ids if undone else [])])
 
         customers_merged.connect(
             refresh_after_merge, weak=False, dispatch_uid="sales.refresh_after_merge"

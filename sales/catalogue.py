@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from crm.audit import audit_record
 from crm.models import AuditAction
 
-from .ingest import products_upsert_bulk
+from .ingest.catalogue import products_upsert_bulk
 from .models import Product
 
 # What a till may never change on a product that already exists.

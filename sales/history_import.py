@@ -26,7 +26,9 @@ from customers.imports.engine import register_processor
 from customers.imports.mapping import Target, normalise_header, register_kind
 from customers.imports.models import ImportJob, ImportKind, ImportRow, RowOutcome
 
-from .ingest import IdempotencyConflict, receipts_ingest_bulk, return_ingest
+from .ingest.idempotency import IdempotencyConflict
+from .ingest.receipts import receipts_ingest_bulk
+from .ingest.returns import return_ingest
 from .models import PaymentMethod, Receipt, SalesChannel
 from .services import money
 

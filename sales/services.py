@@ -16,6 +16,8 @@ from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from crm.models import Store
+from customers.buyers import customers_mark_buyers
+from customers.models import LifecycleStage
 
 from .models import ZERO, Product, Receipt, ReceiptLine, Return, ReturnLine
 
@@ -136,9 +138,10 @@ def receipt_record(
         )
         for index, line in enumerate(lines, start=1)
     )
-    if customer is not None and customer.lifecycle_stage != "customer":
-        type(customer).objects.filter(pk=customer.pk).update(lifecycle_stage="customer")
-        customer.lifecycle_stage = "customer"
+    if customer is not None and customer.lifecycle_stage != LifecycleStage.CUSTOMER:
+        # Customers owns its cards: it marks the buyer (one UPDATE, skipped when already one).
+        customers_mark_buyers([customer.pk])
+        customer.lifecycle_stage = LifecycleStage.CUSTOMER
     return receipt
 
 

@@ -149,7 +149,7 @@ def test_bulk_one_by_one_fallback_hides_database_text(admin_user, store_a, caplo
     """The per-receipt retry of a failed set insert reports a generic field error."""
     from django.db import connection
 
-    from sales.ingest import BulkResult, _insert_one_by_one
+    from sales.ingest.receipts import BulkResult, _insert_one_by_one
 
     data = {
         "pos_receipt_id": "FB-1",
@@ -178,7 +178,7 @@ def test_bulk_one_by_one_fallback_hides_database_text(admin_user, store_a, caplo
             "ALTER TABLE sales_receipt ADD CONSTRAINT t13_refuse CHECK (pos_receipt_id <> 'FB-1')"
         )
     results = {0: BulkResult(index=0, pos_receipt_id="FB-1")}
-    with caplog.at_level(logging.ERROR, logger="sales.ingest"):
+    with caplog.at_level(logging.ERROR, logger="sales.ingest.receipts"):
         _insert_one_by_one(admin_user, store_a, [(0, data, None, [])], results)
     error = results[0].error
     assert results[0].status == "error"

@@ -11,6 +11,11 @@ card wins over a grant. The absorbed ids and card numbers become `MergedAlias` r
 resolving to the survivor (the survivor keeps its own card number when it has one, else takes
 the highest-ranked card's). One transaction; audited with before and after; undoable from the
 merge record within N days (the dropped derived rows are recomputed, not restored).
+
+A higher app whose rows cannot simply move (loyalty: one points account per card and an
+append-only ledger) folds them itself on `customers_merged`, sent before the rows move. Moved
+receipts keep their dates, so the nightly analytics learns of the cards a merge or an undo
+touched from `selectors.cards_rehomed_since`.
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ from ..models import Channel, ConsentEvent, Customer, CustomerPhone, Source
 from ..services import CARD_FIELDS, consent_set
 from .models import CustomerMerge, DuplicatePair, MergedAlias, PairStatus, SourcePriority
 
-# Sent after a merge or its undo commits: receivers recompute the metrics of these cards.
+# Sent inside the transaction of a merge, before the absorbed cards' rows move (both cards still
+# exist), and of an undo, once the restored cards and their rows are back. kwargs: survivor_id,
+# absorbed_ids, undone (bool). A receiver folds what a higher app keeps per card (loyalty's
+# points accounts) and defers what must wait for the commit (metrics) to transaction.on_commit;
+# what it raises undoes the whole merge.
 customers_merged = Signal()
 
 DEFAULT_PRIORITY = ("pos", "import", "api", "web", "admin", "unsubscribe", "demo")
@@ -164,6 +173,9 @@ def customer_merge(
     ids = [c.pk for c in cards]
     latest = _latest_consents(ids)
 
+    customers_merged.send(
+        sender=CustomerMerge, survivor_id=survivor.pk, absorbed_ids=absorbed_ids, undone=False
+    )
     # Move every row pointing at an absorbed card; remember which, for undo.
     moved: dict[str, dict[str, list[int]]] = {str(c.pk): {} for c in absorbed}
     dropped: dict[str, int] = {}
@@ -266,7 +278,6 @@ def customer_merge(
         moved={k: {m: len(v) for m, v in rows.items()} for k, rows in moved.items()},
         dropped=dropped,
     )
-    _announce(survivor.pk, absorbed_ids)
     return merge
 
 
@@ -286,15 +297,6 @@ def _move(model: type[models.Model], fk: str, rows: list[int], survivor_id: int)
             except IntegrityError:
                 model.objects.filter(pk=pk).delete()
         return kept
-
-
-def _announce(survivor_id: int, absorbed_ids: list[int]) -> None:
-    transaction.on_commit(
-        lambda: customers_merged.send(
-            sender=CustomerMerge, survivor_id=survivor_id, absorbed_ids=absorbed_ids
-        ),
-        robust=True,
-    )
 
 
 def undo_deadline(merge: CustomerMerge) -> dt.datetime:
@@ -373,7 +375,12 @@ def customer_merge_undo(*, actor, merge: CustomerMerge, request=None) -> list[Cu
         before=before,
         after={str(k): v for k, v in cards.items()},
     )
-    _announce(survivor.pk, list(merge.absorbed_ids))
+    customers_merged.send(
+        sender=CustomerMerge,
+        survivor_id=survivor.pk,
+        absorbed_ids=list(merge.absorbed_ids),
+        undone=True,
+    )
     return restored
 
 

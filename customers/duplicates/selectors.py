@@ -23,3 +23,21 @@ def merges_for(*, user, customer_id: int) -> QuerySet[CustomerMerge]:
     """Merges into a card the user sees (for the undo button on the card and the audit)."""
     visible = visible_customers(user)
     return CustomerMerge.objects.filter(survivor__in=visible, survivor_id=customer_id)
+
+
+def cards_rehomed_since(since) -> list[int]:
+    """Cards whose receipts a merge or an undo moved at or after `since` (for the nightly run).
+
+    A merge repoints the absorbed cards' receipts to the survivor and an undo moves them back;
+    the receipts themselves keep their dates, so whoever derives figures from a customer's
+    receipts and looks only at what arrived since its last run must count these cards as
+    changed. Not scoped to a user: the caller is the system's own recompute.
+    """
+    merged = CustomerMerge.objects.filter(at__gte=since).values_list("survivor_id_value", flat=True)
+    ids = set(merged)
+    for survivor, absorbed in CustomerMerge.objects.filter(undone_at__gte=since).values_list(
+        "survivor_id_value", "absorbed_ids"
+    ):
+        ids.add(survivor)
+        ids.update(int(pk) for pk in absorbed)
+    return sorted(ids)

@@ -13,12 +13,9 @@ from crm.api import error_body, error_response, error_responses, flatten_errors
 from crm.inputs import echo_safe
 from sales.api import schema  # noqa: F401  (registers the Api-Key scheme)
 from sales.catalogue import CatalogueChangeRefused, catalogue_upsert
-from sales.ingest import (
-    IdempotencyConflict,
-    receipt_ingest,
-    receipts_ingest_bulk,
-    return_ingest,
-)
+from sales.ingest.idempotency import IdempotencyConflict
+from sales.ingest.receipts import receipt_ingest, receipts_ingest_bulk
+from sales.ingest.returns import return_ingest
 from sales.selectors import receipt_with_lines, return_with_lines
 from sales.signals import ReceiptRefused, answers_extra
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from loyalty import services
 from loyalty.models import Account
-from sales.ingest import receipt_ingest, return_ingest
+from sales.ingest.receipts import receipt_ingest
+from sales.ingest.returns import return_ingest
 from sales.models import ReceiptLine
 from sales.signals import ReceiptRefused
 from tests.factories import CustomerFactory

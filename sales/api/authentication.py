@@ -1,0 +1,37 @@
+"""`Authorization: Api-Key <key>`: the till of one store (keys are issued in `sales.apikeys`).
+
+Settings name this class by dotted string (REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES), so
+crm, which holds the settings, never imports sales.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from sales.apikeys import pos_key_authenticate
+
+API_KEY_KEYWORD = "Api-Key"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Answers DRF with (the till principal, its key), or None for another scheme."""
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != API_KEY_KEYWORD.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header."))
+        try:
+            raw = header[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header.")) from exc
+        principal = pos_key_authenticate(raw)
+        if principal is None:
+            raise exceptions.AuthenticationFailed(_("Unknown or revoked API key."))
+        return principal, principal.api_key
+
+    def authenticate_header(self, request) -> str:
+        return API_KEY_KEYWORD

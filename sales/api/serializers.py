@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from crm.inputs import echo_safe
-from customers.phones import normalize_phone
+from crm.serializers import (  # noqa: F401  (sales' callers import them from here)
+    EARLIEST,
+    FUTURE_SLACK,
+    MAX_ID,
+    AwareDateTimeField,
+    StrictSerializer,
+)
+from customers.api_fields import PhoneField  # noqa: F401
 from sales.models import PaymentMethod, SalesChannel
 from sales.services import money
 
@@ -23,71 +24,11 @@ MAX_TOTAL = Decimal("999999999999.99")
 MAX_LINES = 500
 MAX_BULK_RECEIPTS = 1000
 MAX_BULK_PRODUCTS = 5000
-EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-FUTURE_SLACK = dt.timedelta(days=1)
-MAX_ID = 2**63 - 1
-
-
-class StrictSerializer(serializers.Serializer):
-    """A serializer that rejects fields it does not know, so a typo never passes silently."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            unknown = [key for key in data if key not in self.fields]
-            if unknown:
-                raise serializers.ValidationError(
-                    {echo_safe(str(key)): [_("Unknown field.")] for key in unknown[:20]}
-                )
-        return super().to_internal_value(data)
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with an explicit offset, between 2000 and one day from now."""
-
-    default_error_messages = {
-        "naive": _("Give the time with its UTC offset, e.g. 2025-03-08T14:05:00+03:00."),
-        "too_early": _("Dates before 2000 are not accepted."),
-        "too_late": _("This is more than a day in the future."),
-    }
-
-    def to_internal_value(self, value):
-        if isinstance(value, str) and len(value) > 40:
-            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]+HH:MM")
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value)
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        elif not isinstance(value, str):
-            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]+HH:MM")
-        result = super().to_internal_value(value)
-        if result < EARLIEST:
-            self.fail("too_early")
-        if result > timezone.now() + FUTURE_SLACK:
-            self.fail("too_late")
-        return result
 
 
 def money_field(**kwargs) -> serializers.DecimalField:
     kwargs.setdefault("max_value", MAX_PRICE)
     return serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal(0), **kwargs)
-
-
-class PhoneField(serializers.CharField):
-    """A phone in any common format, returned in E.164."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 32)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        text = super().to_internal_value(data)
-        try:
-            return normalize_phone(text)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
 
 
 def validate_category_path(value: str) -> None:

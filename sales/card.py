@@ -64,7 +64,7 @@ def purchase_totals(*, customer) -> PurchaseTotals:
     )
 
 
-def customer_receipts(*, customer) -> QuerySet[Receipt]:
+def card_receipts(*, customer) -> QuerySet[Receipt]:
     """The customer's receipts, newest first, with lines, products and returns prefetched."""
     return (
         Receipt.objects.filter(customer=customer)
@@ -94,7 +94,7 @@ RECEIPTS_PER_PAGE = 10
 def purchases_section(request, customer) -> dict[str, Any]:
     """The card's purchase totals and first page of receipts (customers.extensions)."""
     totals = purchase_totals(customer=customer)
-    receipts = Paginator(customer_receipts(customer=customer), RECEIPTS_PER_PAGE)
+    receipts = Paginator(card_receipts(customer=customer), RECEIPTS_PER_PAGE)
     # The totals have just counted the receipts; spare the paginator a second COUNT.
     receipts.count = totals.receipts
     return {"totals": totals, "receipts": receipts.get_page(request.GET.get("page"))}
@@ -102,6 +102,6 @@ def purchases_section(request, customer) -> dict[str, Any]:
 
 def purchases_partial(request, customer) -> tuple[str, dict[str, Any]]:
     """One page of the receipts, for the card's htmx pager (target "purchases")."""
-    receipts = Paginator(customer_receipts(customer=customer), RECEIPTS_PER_PAGE)
+    receipts = Paginator(card_receipts(customer=customer), RECEIPTS_PER_PAGE)
     context = {"customer": customer, "receipts": receipts.get_page(request.GET.get("page"))}
     return "customers/_purchases.html", context

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.access import can_export, visible_customers
 from crm.disclosure import daily_allowance, masked_contacts, taken_today
 
-from .. import services
+from .. import list_services
 from ..exports import FORMATS, ExportRefused, customer_export
 from ..forms import CustomerListForm, TraceForm
 from ..models import Customer
@@ -86,7 +86,7 @@ def _bulk_choices(user) -> dict:
     from django.contrib.auth import get_user_model
     from django.db.models import Q
 
-    from .models import Tag
+    from ..models import Tag
 
     managers = (
         get_user_model()
@@ -198,7 +198,7 @@ def export_trace_view(request):
 @require_POST
 def saved_filter_save_view(request):
     try:
-        services.saved_filter_save(
+        list_services.saved_filter_save(
             user=request.user,
             name=request.POST.get("name", "")[:80],
             query=request.POST.get("query", "")[:1000],
@@ -215,7 +215,7 @@ def saved_filter_save_view(request):
 @perm_or_404("customers.view_customer")
 @require_POST
 def saved_filter_delete_view(request, pk: int):
-    if not services.saved_filter_delete(user=request.user, pk=pk):
+    if not list_services.saved_filter_delete(user=request.user, pk=pk):
         raise Http404
     return redirect("customers:list")
 
@@ -232,11 +232,13 @@ def customer_bulk(request):
         form = CustomerListForm(QueryDict(query), user=request.user)
         customers = listing.customer_filter(user=request.user, filters=form.list_filters())
     else:
-        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][: services.BULK_MAX + 1]
+        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][
+            : list_services.BULK_MAX + 1
+        ]
         customers = visible_customers(request.user).filter(pk__in=ids)
     value = request.POST.get("value", "")
     try:
-        changed = services.customers_bulk_change(
+        changed = list_services.customers_bulk_change(
             actor=request.user,
             customers=customers,
             action=request.POST.get("action", ""),

@@ -15,3 +15,12 @@ class AnalyticsConfig(AppConfig):
         purchases_committed.connect(
             refresh_after_purchases, dispatch_uid="analytics.refresh_after_purchases"
         )
+
+        # The customer list filters by value class and RFM segment; customers cannot import
+        # analytics, so analytics hands it the choices (customers.extensions).
+        from customers.extensions import register_filter_choices
+
+        from .models import RfmSegment, ValueClass
+
+        register_filter_choices("value_class", lambda: ValueClass.choices)
+        register_filter_choices("rfm_segment", lambda: RfmSegment.choices)

@@ -124,7 +124,7 @@ def run(args) -> None:
 
     from crm import roles
     from customers.models import Customer
-    from customers.selectors import ListFilters, customer_page
+    from customers.selectors.listing import ListFilters, customer_page
     from sales.models import Receipt
 
     started = time.monotonic()

@@ -35,7 +35,7 @@ from campaigns.services.triggers import holiday_choices
 from crm.disclosure import card_read, masked_contacts
 from crm.models import AuditAction, Store
 from customers.models import Customer, Tag
-from customers.selectors import customer_search
+from customers.selectors.search import customer_search
 from loyalty.models import Tier
 from sales.models import Category
 

@@ -12,7 +12,6 @@ from customers.api import (
     CustomerDetailApi,
     CustomerListCreateApi,
     CustomerLookupApi,
-    CustomerReceiptsApi,
 )
 from customers.duplicates.api import CustomerMergeApi
 from customers.privacy.api import ProcessingConsentApi, ProcessingWithdrawApi
@@ -46,9 +45,8 @@ v1 = [
     path("customers/merge/", CustomerMergeApi.as_view(), name="api-customer-merge"),
     path("customers/", CustomerListCreateApi.as_view(), name="api-customer-list"),
     path("customers/<id:pk>/", CustomerDetailApi.as_view(), name="api-customer-detail"),
-    path(
-        "customers/<id:pk>/receipts/", CustomerReceiptsApi.as_view(), name="api-customer-receipts"
-    ),
+    # A customer's receipts: sales' data under the customer's URL, routed by sales.
+    path("", include("sales.api_urls")),
     path(
         "customers/<id:pk>/contacts/", CustomerContactsApi.as_view(), name="api-customer-contacts"
     ),

@@ -1,4 +1,7 @@
-"""Serializer pieces every API shares: strict bodies, bounded ids and aware date-times."""
+"""Serializer plumbing every app's API shares: strict input, aware timestamps, id range.
+
+Below every app (crm imports none); sales' and customers' serializers build on these.
+"""
 
 from __future__ import annotations
 

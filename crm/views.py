@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from customers import selectors
 from customers.privacy.selectors import subject_access_overdue
-from customers.selectors import can_close_followup
+from customers.selectors import today as today_reads
+from customers.selectors.today import can_close_followup
 
 from .forms import AuditFilterForm
 from .models import AuditAction, AuditEvent
@@ -35,8 +35,8 @@ def home(request):
     if not user.has_perm("customers.view_customer"):
         return render(request, "crm/home.html", {"no_role": True})
     today = timezone.localdate()
-    counts = selectors.followup_counts(user=user, today=today)
-    paginator = Paginator(selectors.open_followups(user=user, today=today), FOLLOWUPS_PER_PAGE)
+    counts = today_reads.followup_counts(user=user, today=today)
+    paginator = Paginator(today_reads.open_followups(user=user, today=today), FOLLOWUPS_PER_PAGE)
     # The aggregate has just counted them; spare the paginator a second COUNT.
     paginator.count = counts["today"] + counts["overdue"]
     page = paginator.get_page(request.GET.get("page"))
@@ -48,9 +48,9 @@ def home(request):
         "due_today": [c for c in page if c.due_date == today],
         "overdue": [c for c in page if c.due_date < today],
         "counts": counts,
-        "birthdays": selectors.upcoming_birthdays(user=user, days=7),
-        "leads": selectors.leads(user=user, limit=10, new_since_days=30),
-        "vips": selectors.recent_vips(user=user),
+        "birthdays": today_reads.upcoming_birthdays(user=user, days=7),
+        "leads": today_reads.leads(user=user, limit=10, new_since_days=30),
+        "vips": today_reads.recent_vips(user=user),
         "sar_overdue": subject_access_overdue(user=user, today=today),
         "can_review_retention": user.has_perm("customers.erase_customer"),
     }

@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 
 from crm.models import StaffProfile
 
-from . import selectors
+from .selectors import today as today_reads
 
 DIGEST_HOUR = 8
 DIGEST_ITEMS = 10
@@ -34,14 +34,14 @@ def _local_now(profile: StaffProfile, now: dt.datetime) -> dt.datetime:
 
 def digest_content(*, user, today: dt.date) -> dict:
     """What the digest tells `user`: follow-ups due and overdue, birthdays, new leads."""
-    counts = selectors.followup_counts(user=user, today=today)
+    counts = today_reads.followup_counts(user=user, today=today)
     return {
         "user": user,
         "today": today,
         "counts": counts,
-        "followups": selectors.followups_due(user=user, today=today, limit=DIGEST_ITEMS),
-        "birthdays": selectors.upcoming_birthdays(user=user, days=0, limit=DIGEST_ITEMS),
-        "leads": list(selectors.leads(user=user, limit=DIGEST_ITEMS, new_since_days=1)),
+        "followups": today_reads.followups_due(user=user, today=today, limit=DIGEST_ITEMS),
+        "birthdays": today_reads.upcoming_birthdays(user=user, days=0, limit=DIGEST_ITEMS),
+        "leads": list(today_reads.leads(user=user, limit=DIGEST_ITEMS, new_since_days=1)),
         "site": settings.CLIENTELE_SITE_URL,
     }
 

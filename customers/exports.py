@@ -32,7 +32,7 @@ from crm.disclosure import ContactsCapReached, rows_take, taken_today
 from crm.models import AuditAction, AuditEvent
 
 from . import traps
-from .selectors import ListFilters, customer_filter
+from .selectors.listing import ListFilters, customer_filter
 
 FORMATS = ("csv", "xlsx")
 CHUNK = 2000

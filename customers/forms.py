@@ -6,9 +6,9 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from analytics.models import RfmSegment, ValueClass
 from crm.models import Store
 
+from .extensions import filter_choices
 from .models import (
     Channel,
     ConsentMethod,
@@ -22,7 +22,7 @@ from .models import (
     Tag,
 )
 from .privacy.selectors import ProcessingState
-from .selectors import ListFilters
+from .selectors.listing import ListFilters
 from .services import CARD_FIELDS
 
 # What the card's edit form offers: every field the service accepts except those set elsewhere
@@ -54,6 +54,11 @@ class DateInput(forms.DateInput):
         super().__init__(attrs, format="%Y-%m-%d")
 
 
+def _any(label, name: str) -> list:
+    # Analytics (above customers) registers these choices in its ready(): customers.extensions.
+    return [("", label), *filter_choices(name)]
+
+
 class CustomerListForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
     # Plain choices filled in __init__: one small query each, no server-side cursor per page.
@@ -68,11 +73,11 @@ class CustomerListForm(forms.Form):
         label=_("Birthday within (days)"), min_value=0, max_value=366, required=False
     )
     value_class = forms.ChoiceField(
-        label=_("Value class"), choices=[("", _("Any class")), *ValueClass.choices], required=False
+        label=_("Value class"), choices=lambda: _any(_("Any class"), "value_class"), required=False
     )
     rfm_segment = forms.ChoiceField(
         label=_("RFM segment"),
-        choices=[("", _("Any segment")), *RfmSegment.choices],
+        choices=lambda: _any(_("Any segment"), "rfm_segment"),
         required=False,
     )
     consent = forms.ChoiceField(

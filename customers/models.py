@@ -10,8 +10,6 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
-from sales.models import MONEY
-
 from .folding import Fold
 
 
@@ -69,7 +67,11 @@ class AcquisitionChannel(models.Model):
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=120)
-    acquisition_cost = models.DecimalField(_("cost per customer"), **MONEY, default=0)
+    # Money as everywhere in the chain (sales.models.MONEY: 14 digits, 2 places); customers sits
+    # below sales and does not import it.
+    acquisition_cost = models.DecimalField(
+        _("cost per customer"), max_digits=14, decimal_places=2, default=0
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,22 +1,23 @@
 from django.urls import path
 
-from . import views
 from .duplicates import views as duplicate_views
 from .imports import views as import_views
 from .privacy import views as privacy_views
+from .views import card as card_views
+from .views import listing as list_views
 
 app_name = "customers"
 
 urlpatterns = [
-    path("", views.customer_list, name="list"),
-    path("new/", views.customer_create, name="create"),
-    path("new/duplicates/", views.duplicate_check, name="duplicates"),
-    path("leads/", views.lead_list, name="leads"),
-    path("filters/", views.saved_filter_save_view, name="filter_save"),
-    path("bulk/", views.customer_bulk, name="bulk"),
-    path("filters/<int:pk>/delete/", views.saved_filter_delete_view, name="filter_delete"),
-    path("export.<str:fmt>", views.customer_export_view, name="export"),
-    path("export/trace/", views.export_trace_view, name="export_trace"),
+    path("", list_views.customer_list, name="list"),
+    path("new/", card_views.customer_create, name="create"),
+    path("new/duplicates/", card_views.duplicate_check, name="duplicates"),
+    path("leads/", list_views.lead_list, name="leads"),
+    path("filters/", list_views.saved_filter_save_view, name="filter_save"),
+    path("bulk/", list_views.customer_bulk, name="bulk"),
+    path("filters/<int:pk>/delete/", list_views.saved_filter_delete_view, name="filter_delete"),
+    path("export.<str:fmt>", list_views.customer_export_view, name="export"),
+    path("export/trace/", list_views.export_trace_view, name="export_trace"),
     path("imports/", import_views.import_list, name="imports"),
     path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
     path("imports/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
@@ -31,11 +32,11 @@ urlpatterns = [
     path("merge/", duplicate_views.merge_screen, name="merge"),
     path("merges/", duplicate_views.merge_list, name="merges"),
     path("merges/<int:pk>/undo/", duplicate_views.merge_undo, name="merge_undo"),
-    path("<int:pk>/", views.customer_detail, name="detail"),
-    path("<int:pk>/edit/", views.customer_edit, name="edit"),
-    path("<int:pk>/contacts/", views.contact_add, name="contact_add"),
-    path("<int:pk>/contacts/<int:contact_id>/done/", views.contact_done, name="contact_done"),
-    path("<int:pk>/consent/", views.consent_change, name="consent"),
+    path("<int:pk>/", card_views.customer_detail, name="detail"),
+    path("<int:pk>/edit/", card_views.customer_edit, name="edit"),
+    path("<int:pk>/contacts/", card_views.contact_add, name="contact_add"),
+    path("<int:pk>/contacts/<int:contact_id>/done/", card_views.contact_done, name="contact_done"),
+    path("<int:pk>/consent/", card_views.consent_change, name="consent"),
     path(
         "<int:pk>/processing-consent/",
         privacy_views.processing_consent_add,

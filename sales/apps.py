@@ -22,3 +22,17 @@ class SalesConfig(AppConfig):
         customers_merged.connect(
             refresh_after_merge, weak=False, dispatch_uid="sales.refresh_after_merge"
         )
+
+        # Customers sits below sales and imports nothing of it: sales adds the purchase history
+        # to the customer's card and subject-access file, and the receipts the customer list's
+        # filters look at (customers.extensions).
+        from customers import extensions
+
+        from . import card, subject_access
+        from .models import Receipt
+
+        extensions.register_card_section("purchases", card.purchases_section)
+        extensions.register_card_partial("purchases", card.purchases_partial)
+        extensions.register_access_sheet("purchases", subject_access.PURCHASES)
+        extensions.register_access_sheet("returns", subject_access.RETURNS)
+        extensions.register_purchase_rows(Receipt.objects.all)

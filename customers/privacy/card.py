@@ -1,4 +1,4 @@
-"""The personal-data panel of the customer card (imported by `customers.views`)."""
+"""The personal-data panel of the customer card (imported by `customers.views.card`)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.access import visible_customers
-from sales.models import Receipt
 
+from ..extensions import purchase_rows
 from ..models import Contact, Customer, LifecycleStage
 from .models import ProcessingConsent, ProcessingConsentDocument, SubjectAccessRequest
 
@@ -134,7 +134,7 @@ def retention_leads(*, user, today: dt.date | None = None) -> QuerySet[Customer]
     return (
         visible_customers(user)
         .filter(erased_at__isnull=True, lifecycle_stage=LifecycleStage.LEAD, created_at__lt=cutoff)
-        .exclude(Exists(Receipt.objects.filter(customer=OuterRef("pk"))))
+        .exclude(Exists(purchase_rows().filter(customer=OuterRef("pk"))))
         .exclude(Exists(Contact.objects.filter(customer=OuterRef("pk"), at__gte=cutoff)))
         .select_related("home_store")
         .order_by("created_at", "id")
@@ -148,8 +148,8 @@ def retention_inactive(*, user, today: dt.date | None = None) -> QuerySet[Custom
     return (
         visible_customers(user)
         .filter(erased_at__isnull=True, created_at__lt=cutoff)
-        .filter(Exists(Receipt.objects.filter(customer=OuterRef("pk"))))
-        .exclude(Exists(Receipt.objects.filter(customer=OuterRef("pk"), purchased_at__gte=cutoff)))
+        .filter(Exists(purchase_rows().filter(customer=OuterRef("pk"))))
+        .exclude(Exists(purchase_rows().filter(customer=OuterRef("pk"), purchased_at__gte=cutoff)))
         .exclude(Exists(Contact.objects.filter(customer=OuterRef("pk"), at__gte=cutoff)))
         .select_related("home_store")
         .order_by("created_at", "id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from sales.api.serializers import StrictSerializer
+from crm.serializers import StrictSerializer
 
 from ..models import Customer
 from .models import ConsentMethod, ProcessingConsentDocument

@@ -19,8 +19,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from sales.models import Receipt, ReturnLine
-
+from ..extensions import access_sheets
 from ..models import Customer
 from ..services import CARD_FIELDS as EDITABLE_FIELDS
 from .selectors import ProcessingState, processing_state
@@ -186,51 +185,6 @@ def _consent_rows(customer: Customer) -> list[list[Any]]:
     return rows
 
 
-def _receipt_rows(customer: Customer) -> list[list[Any]]:
-    rows = []
-    receipts = (
-        Receipt.objects.filter(customer_id=customer.pk)
-        .select_related("store")
-        .prefetch_related("lines__product")
-        .order_by("purchased_at", "id")
-    )
-    for receipt in receipts:
-        for line in receipt.lines.all():
-            rows.append(
-                [
-                    receipt.purchased_at,
-                    receipt.store.name,
-                    receipt.pos_receipt_id,
-                    line.product.name,
-                    line.quantity,
-                    line.unit_price,
-                    line.discount,
-                    receipt.total,
-                ]
-            )
-    return rows
-
-
-def _return_rows(customer: Customer) -> list[list[Any]]:
-    lines = (
-        ReturnLine.objects.filter(return_doc__receipt__customer_id=customer.pk)
-        .select_related("return_doc__store", "return_doc__receipt", "receipt_line__product")
-        .order_by("return_doc__returned_at", "id")
-    )
-    return [
-        [
-            line.return_doc.returned_at,
-            line.return_doc.store.name,
-            line.return_doc.pos_return_id,
-            line.return_doc.receipt.pos_receipt_id,
-            line.receipt_line.product.name,
-            line.quantity,
-            line.amount,
-        ]
-        for line in lines
-    ]
-
-
 def _contact_rows(customer: Customer) -> list[list[Any]]:
     return [
         [
@@ -301,35 +255,9 @@ def subject_access_xlsx(*, customer: Customer) -> bytes:
             [_("Consent"), _("State"), _("When"), _("How"), _("Version"), _("Note"), _("Taken by")],
             _consent_rows(customer),
         )
-        _sheet(
-            book,
-            _("Purchases"),
-            [
-                _("Date"),
-                _("Store"),
-                _("Receipt"),
-                _("Product"),
-                _("Quantity"),
-                _("Price"),
-                _("Discount"),
-                _("Receipt total"),
-            ],
-            _receipt_rows(customer),
-        )
-        _sheet(
-            book,
-            _("Returns"),
-            [
-                _("Date"),
-                _("Store"),
-                _("Return"),
-                _("Receipt"),
-                _("Product"),
-                _("Quantity"),
-                _("Refund"),
-            ],
-            _return_rows(customer),
-        )
+        # Sheets of the apps above customers (sales: purchases, returns), in their place.
+        for sheet in access_sheets():
+            _sheet(book, sheet.title(), sheet.header(), sheet.rows(customer))
         _sheet(
             book,
             _("Contacts"),

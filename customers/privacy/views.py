@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..models import Customer
-from ..views import _customer_or_404, perm_or_404
+from ..views.common import _customer_or_404, perm_or_404
 from . import selectors, services
 from .forms import ErasureForm, ProcessingConsentForm, RetentionEraseForm, SubjectAccessRequestForm
 from .models import ConsentMethod

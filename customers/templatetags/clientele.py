@@ -70,7 +70,7 @@ def metrics_of(customer):
 @register.filter
 def can_close(contact, user) -> bool:
     """Whether `user` may mark this contact's follow-up done (see selectors.can_close_followup)."""
-    from customers.selectors import can_close_followup
+    from customers.selectors.today import can_close_followup
 
     return can_close_followup(user, contact)
 

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-# The shared pieces live in crm; they stay importable from here for the POS API's modules.
-from crm.serializers import (  # noqa: F401
+from crm.serializers import (  # noqa: F401  (sales' callers import them from here)
     EARLIEST,
     FUTURE_SLACK,
     MAX_ID,
     AwareDateTimeField,
     StrictSerializer,
 )
-from customers.phones import normalize_phone
+from customers.api_fields import PhoneField  # noqa: F401
 from sales.models import PaymentMethod, SalesChannel
 from sales.services import money
 
@@ -31,21 +29,6 @@ MAX_BULK_PRODUCTS = 5000
 def money_field(**kwargs) -> serializers.DecimalField:
     kwargs.setdefault("max_value", MAX_PRICE)
     return serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal(0), **kwargs)
-
-
-class PhoneField(serializers.CharField):
-    """A phone in any common format, returned in E.164."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 32)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        text = super().to_internal_value(data)
-        try:
-            return normalize_phone(text)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
 
 
 def validate_category_path(value: str) -> None:

@@ -7,7 +7,7 @@ from django.db import connection
 
 from crm.models import AuditAction, AuditEvent, StaffProfile
 from customers.exports import ExportRefused, customer_export
-from customers.selectors import ListFilters
+from customers.selectors.listing import ListFilters
 from tests.factories import CustomerFactory, StoreFactory, UserFactory
 
 PARALLEL = 16

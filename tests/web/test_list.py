@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from crm.models import AuditEvent
 from customers.models import Customer, Tag
-from customers.selectors import ListFilters, customer_page
+from customers.selectors.listing import ListFilters, customer_page
 from tests.factories import CustomerFactory
 from tests.web.conftest import add_receipts
 
@@ -114,7 +114,7 @@ def test_bad_cursor_is_a_form_error_and_the_list_starts_from_the_top(client, adm
 
 
 def test_total_is_capped(admin_user, anna, boris, monkeypatch):
-    monkeypatch.setattr("customers.selectors.COUNT_CAP", 1)
+    monkeypatch.setattr("customers.selectors.listing.COUNT_CAP", 1)
     page = customer_page(user=admin_user, filters=ListFilters())
     assert page.total_capped
     assert page.total == 1

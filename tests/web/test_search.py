@@ -2,7 +2,7 @@
 
 import pytest
 
-from customers.selectors import customer_lookup, customer_search, latin_to_cyrillic
+from customers.selectors.search import customer_lookup, customer_search, latin_to_cyrillic
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ and the folded indexes the planner must be able to use."""
 import pytest
 from django.db import connection
 
-from customers.selectors import customer_search
+from customers.selectors.search import customer_search
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,205 +1,51 @@
-"""Pages of the customer base: the list with search, the card, new card, leads and export.
+"""Pages of one customer: the card, its edits, contact log and consents, and the new card.
 
-Views parse input and render; reads are in `customers.selectors`, writes in `customers.services`
-and `customers.exports`. A customer outside `visible_customers(user)` is a 404.
+Views parse input and render; reads are in `customers.selectors`, writes in `customers.services`.
+What higher apps show on the card comes through `customers.extensions`. A customer outside
+`visible_customers(user)` is a 404.
 """
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from crm.access import can_export, visible_customers
-from crm.disclosure import card_read, daily_allowance, masked_contacts, taken_today
+from crm.access import visible_customers
+from crm.disclosure import card_read, daily_allowance, masked_contacts
 from crm.models import AuditAction
 
-from . import selectors, services
-from .duplicates.merge import resolve_alias
-from .exports import FORMATS, ExportRefused, customer_export
-from .forms import (
-    ConsentForm,
-    ContactForm,
-    CustomerForm,
-    CustomerListForm,
-    CustomFieldsForm,
-    SignUpForm,
-    TraceForm,
-)
-from .models import Channel, Customer, CustomField, Source
-from .privacy.card import privacy_context
-from .privacy.forms import ProcessingConsentForm
-from .privacy.selectors import processing_document_current
-from .privacy.services import processing_consent_record
-from .traps import export_trace
-
-BAD_INPUT = 400
-
-
-def _customer_or_404(request, pk: int) -> Customer:
-    try:
-        return selectors.customer_get(user=request.user, pk=pk)
-    except Customer.DoesNotExist as exc:
-        raise Http404(_("No such customer.")) from exc
-
-
-def perm_or_404(perm: str):
-    """Like `permission_required`, but a user without the permission sees 404, as for anything
-    they cannot reach: the page's existence is not theirs to learn."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.has_perm(perm):
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)
-
-    return decorator
-
-
-def _can_edit(user) -> bool:
-    return user.has_perm("customers.change_customer")
-
-
-def _can_record_consent(user, customer: Customer) -> bool:
-    """Editors change consent on any card they see; whoever signed the customer up (an
-    associate at the till) records the agreement on the cards they created."""
-    return _can_edit(user) or (
-        user.has_perm("customers.add_customer") and customer.created_by_id == user.pk
-    )
-
-
-@perm_or_404("customers.view_customer")
-@require_GET
-def customer_list(request):
-    form = CustomerListForm(request.GET or None, user=request.user)
-    filters = form.list_filters() if form.is_bound else selectors.ListFilters()
-    sort, descending = form.sort_order() if form.is_bound else ("name", False)
-    status = 200
-    try:
-        page = selectors.customer_page(
-            user=request.user,
-            filters=filters,
-            sort=sort,
-            descending=descending,
-            after=request.GET.get("after", ""),
-            before=request.GET.get("before", ""),
-        )
-    except selectors.InvalidCursor:
-        # A cursor is only ever one this page handed out; anything else is a bad address.
-        form.add_error(None, _("This page link is damaged; the list starts from the top."))
-        page = selectors.customer_page(
-            user=request.user, filters=filters, sort=sort, descending=descending
-        )
-        status = BAD_INPUT
-    lookups = selectors.customer_lookup(user=request.user, query=filters.query)
-    # Lists never carry contacts, whatever the role (crm/disclosure.py): the card shows them one
-    # at a time, counted, and an export is the permitted, capped way to take many.
-    masked = True
-    context = {
-        "form": form,
-        "page": page,
-        "rows": [_list_row(c) for c in page.customers],
-        "lookups": [(c, masked_contacts(c)) for c in lookups],
-        "filters": filters,
-        "can_export": can_export(request.user),
-        "export_formats": [("csv", _("Export CSV")), ("xlsx", _("Export XLSX"))],
-        "masked": masked,
-        "query_string": _query_without(request, {"after", "before"}),
-        "export_params": [
-            (name, value)
-            for name, values in request.GET.lists()
-            if name not in {"after", "before"}
-            for value in values
-        ],
-        "sort_string": _query_without(request, {"after", "before", "sort"}),
-        "saved_filters": list(request.user.saved_filters.all()),
-        "bulk": _bulk_choices(request.user) if _can_edit(request.user) else None,
-        "current_query": _query_without(request, {"after", "before"}),
-    }
-    template = "customers/list.html"
-    if request.htmx and request.htmx.target == "results":
-        template = "customers/_results.html"
-    return render(request, template, context, status=status)
-
-
-def _bulk_choices(user) -> dict:
-    """Managers and tags the list's bulk actions offer (two small queries)."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Q
-
-    from .models import Tag
-
-    managers = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(
-            Q(groups__permissions__codename="view_store_customers")
-            | Q(user_permissions__codename="view_store_customers")
-        )
-        .distinct()
-        .order_by("last_name", "username")
-    )
-    return {
-        "managers": [(u.pk, u.get_full_name() or u.get_username()) for u in managers],
-        "tags": list(Tag.objects.order_by("name").values_list("pk", "name")),
-    }
-
-
-def _list_row(customer: Customer) -> dict:
-    # Plain values: the template then reads dict keys instead of resolving managers and
-    # methods on fifty model instances, which is most of the page's time.
-    metrics = getattr(customer, "metrics", None)
-    shown = masked_contacts(customer)
-    return {
-        "pk": customer.pk,
-        "name": customer.full_name or str(customer.pk),
-        "url": customer.get_absolute_url(),
-        "phone": shown["phone"],
-        "email": shown["email"],
-        "card": customer.card_number or "",
-        "store": customer.home_store.name if customer.home_store else "",
-        "stage": customer.get_lifecycle_stage_display(),
-        "tags": [(tag.name, tag.color) for tag in customer.tags.all()],
-        "value_class": metrics.value_class if metrics else "",
-        "value_class_title": metrics.get_value_class_display() if metrics else "",
-        "created": customer.created_at,
-    }
-
-
-def _query_without(request, names: set[str]) -> str:
-    query = request.GET.copy()
-    for name in names:
-        query.pop(name, None)
-    return query.urlencode()
+from .. import services
+from ..duplicates.merge import resolve_alias
+from ..duplicates.selectors import possible_duplicates
+from ..extensions import card_partial, card_sections
+from ..forms import ConsentForm, ContactForm, CustomerForm, CustomFieldsForm, SignUpForm
+from ..models import Channel, Customer, CustomField, Source
+from ..privacy.card import privacy_context
+from ..privacy.forms import ProcessingConsentForm
+from ..privacy.selectors import processing_document_current
+from ..privacy.services import processing_consent_record
+from ..selectors import card, today
+from .common import BAD_INPUT, _can_edit, _can_record_consent, _customer_or_404, perm_or_404
 
 
 def _card_context(request, customer: Customer, *, contact=None, **extra) -> dict:
-    totals = selectors.purchase_totals(customer=customer)
-    receipts = Paginator(selectors.customer_receipts(customer=customer), 10)
-    # The totals have just counted the receipts; spare the paginator a second COUNT.
-    receipts.count = totals.receipts
+    # The apps above customers (sales: totals and receipts) add their parts of the card.
+    sections = card_sections(request, customer)
     return {
         "customer": customer,
         "contact": contact or _card_contacts(request, customer, audit=False),
-        "totals": totals,
-        "receipts": receipts.get_page(request.GET.get("page")),
-        "contacts": selectors.customer_contacts(customer=customer),
-        "consents": selectors.consent_history(customer=customer),
-        "custom_groups": selectors.custom_field_groups(customer=customer),
+        **sections,
+        "contacts": card.customer_contacts(customer=customer),
+        "consents": card.consent_history(customer=customer),
+        "custom_groups": card.custom_field_groups(customer=customer),
         "metrics": getattr(customer, "metrics", None),
         "can_edit": _can_edit(request.user),
         "can_consent": _can_record_consent(request.user, customer),
@@ -223,14 +69,10 @@ def customer_detail(request, pk: int):
         if survivor_id and visible_customers(request.user).filter(pk=survivor_id).exists():
             return redirect(f"/customers/{survivor_id}/")
         raise
-    if request.htmx and request.htmx.target == "purchases":
-        context = {
-            "customer": customer,
-            "receipts": Paginator(selectors.customer_receipts(customer=customer), 10).get_page(
-                request.GET.get("page")
-            ),
-        }
-        return render(request, "customers/_purchases.html", context)
+    partial = card_partial(request.htmx.target if request.htmx else None)
+    if partial is not None:
+        template, context = partial(request, customer)
+        return render(request, template, context)
     contact = _card_contacts(request, customer, audit=True)
     context = _card_context(request, customer, contact=contact)
     return render(request, "customers/detail.html", context)
@@ -300,7 +142,7 @@ def customer_edit(request, pk: int):
                             "customer": customer,
                             "contact": _card_contacts(request, customer, audit=False),
                             "can_edit": True,
-                            "custom_groups": selectors.custom_field_groups(customer=customer),
+                            "custom_groups": card.custom_field_groups(customer=customer),
                             "saved": True,
                         },
                     )
@@ -374,7 +216,7 @@ def contact_add(request, pk: int):
         "customers/_contacts.html",
         {
             "customer": customer,
-            "contacts": selectors.customer_contacts(customer=customer),
+            "contacts": card.customer_contacts(customer=customer),
             "contact_form": form,
             "can_add_contact": True,
         },
@@ -389,7 +231,7 @@ def contact_done(request, pk: int, contact_id: int):
     contact = customer.contacts.filter(pk=contact_id).first()
     if contact is None:
         raise Http404
-    if not selectors.can_close_followup(request.user, contact):
+    if not today.can_close_followup(request.user, contact):
         return HttpResponse(_("You may not close this follow-up."), status=403)
     services.contact_complete(actor=request.user, contact=contact)
     messages.success(request, _("The follow-up is done."))
@@ -432,7 +274,7 @@ def consent_change(request, pk: int):
             "customers/_consent.html",
             {
                 "customer": customer,
-                "consents": selectors.consent_history(customer=customer),
+                "consents": card.consent_history(customer=customer),
                 "channels": Channel.choices,
                 "can_consent": True,
             },
@@ -461,7 +303,7 @@ def customer_create(request):
                     _record_signup_consent(request, customer, processing_form)
             except services.DuplicateCustomer as exc:
                 # Before add_error, which drops the field from cleaned_data.
-                duplicates = selectors.possible_duplicates(
+                duplicates = possible_duplicates(
                     user=request.user,
                     phones=form.phone_list(),
                     card_number=form.cleaned_data.get("card_number") or "",
@@ -472,7 +314,7 @@ def customer_create(request):
                 _add_errors(form, exc)
             else:
                 messages.success(request, _("The card is created."))
-                if selectors.visible_customers(request.user).filter(pk=customer.pk).exists():
+                if visible_customers(request.user).filter(pk=customer.pk).exists():
                     return redirect(customer.get_absolute_url())
                 return redirect("customers:list")
         status = BAD_INPUT
@@ -514,7 +356,7 @@ def _record_signup_consent(request, customer: Customer, processing_form) -> None
 
 def _duplicate_rows(request, customers):
     visible = set(
-        selectors.visible_customers(request.user)
+        visible_customers(request.user)
         .filter(pk__in=[c.pk for c in customers])
         .values_list("pk", flat=True)
     )
@@ -526,7 +368,7 @@ def _duplicate_rows(request, customers):
 def duplicate_check(request):
     """Live warning on the new-card form: same phone, card or email already in the base."""
     phones = [p for p in (request.GET.get("phones") or "").replace(",", "\n").splitlines() if p]
-    duplicates = selectors.possible_duplicates(
+    duplicates = possible_duplicates(
         user=request.user,
         phones=phones[:5],
         card_number=(request.GET.get("card_number") or "")[:32],
@@ -537,123 +379,3 @@ def duplicate_check(request):
         "customers/_duplicates.html",
         {"duplicates": _duplicate_rows(request, duplicates)},
     )
-
-
-@perm_or_404("customers.view_customer")
-@require_GET
-def lead_list(request):
-    # A list: contacts masked for every role (crm/disclosure.py); the card shows them one by one.
-    masked = True
-    leads = list(selectors.leads(user=request.user, limit=200))
-    return render(
-        request,
-        "customers/leads.html",
-        {
-            "leads": leads,
-            "rows": [(c, masked_contacts(c)) for c in leads],
-            "masked": masked,
-        },
-    )
-
-
-@login_required
-@require_POST
-def customer_export_view(request, fmt: str):
-    """Export by POST (CSRF-protected): the list page's export buttons are forms."""
-    if fmt not in FORMATS:
-        raise Http404
-    form = CustomerListForm(request.POST or None, user=request.user)
-    filters = form.list_filters() if form.is_bound else selectors.ListFilters()
-    try:
-        export = customer_export(actor=request.user, filters=filters, fmt=fmt, request=request)
-    except ExportRefused as exc:
-        context = {"message": str(exc), "reason": exc.reason}
-        if can_export(request.user):
-            context["cap"] = daily_allowance(request.user)
-            context["used"] = taken_today(request.user)
-        status = 429 if exc.reason == "cap" else 403
-        return render(request, "customers/export_refused.html", context, status=status)
-    return FileResponse(
-        export.file,
-        as_attachment=True,
-        filename=export.filename,
-        content_type=export.content_type,
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def export_trace_view(request):
-    """Admins upload a leaked file; the page names the export, user and time it came from."""
-    if not request.user.has_perm("crm.view_auditevent"):
-        raise Http404
-    form = TraceForm(request.POST or None, request.FILES or None)
-    matches = None
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            upload = form.cleaned_data["file"]
-            matches = export_trace(data=upload.read(), filename=upload.name)
-        else:
-            status = BAD_INPUT
-    return render(
-        request, "customers/export_trace.html", {"form": form, "matches": matches}, status=status
-    )
-
-
-@perm_or_404("customers.view_customer")
-@require_POST
-def saved_filter_save_view(request):
-    try:
-        services.saved_filter_save(
-            user=request.user,
-            name=request.POST.get("name", "")[:80],
-            query=request.POST.get("query", "")[:1000],
-        )
-    except ValidationError as exc:
-        for problems in exc.message_dict.values():
-            for problem in problems:
-                messages.error(request, problem)
-        return redirect(reverse("customers:list") + "?" + request.POST.get("query", "")[:1000])
-    messages.success(request, _("The filter is saved."))
-    return redirect(reverse("customers:list") + "?" + request.POST.get("query", "")[:1000])
-
-
-@perm_or_404("customers.view_customer")
-@require_POST
-def saved_filter_delete_view(request, pk: int):
-    if not services.saved_filter_delete(user=request.user, pk=pk):
-        raise Http404
-    return redirect("customers:list")
-
-
-@login_required
-@require_POST
-def customer_bulk(request):
-    """Bulk actions on the list: the ticked rows, or every row matching the current filter."""
-    if not _can_edit(request.user):
-        return HttpResponse(_("You may not edit cards."), status=403)
-    query = request.POST.get("query", "")[:2000]
-    back = reverse("customers:list") + ("?" + query if query else "")
-    if request.POST.get("all_matching"):
-        form = CustomerListForm(QueryDict(query), user=request.user)
-        customers = selectors.customer_filter(user=request.user, filters=form.list_filters())
-    else:
-        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][: services.BULK_MAX + 1]
-        customers = selectors.visible_customers(request.user).filter(pk__in=ids)
-    value = request.POST.get("value", "")
-    try:
-        changed = services.customers_bulk_change(
-            actor=request.user,
-            customers=customers,
-            action=request.POST.get("action", ""),
-            value=int(value) if value.isdigit() else None,
-            request=request,
-        )
-    except ValidationError as exc:
-        for problems in exc.message_dict.values():
-            for problem in problems:
-                messages.error(request, problem)
-        return redirect(back)
-    messages.success(request, _("Done: %(n)s customers changed.") % {"n": changed})
-    return redirect(back)

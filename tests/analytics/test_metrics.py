@@ -553,10 +553,10 @@ def test_a_refresh_during_the_full_run_keeps_its_newer_favourites(shop):
             "SELECT customer_id, '[]'::jsonb AS categories FROM am_dirty"
         )
 
-    metrics.write_favourites(started)
+    metrics.write_favourites(metrics.BaseTables(), started)
 
     assert favourites(customer) == [{"id": 0}]  # written after the run began: it stays
-    metrics.write_favourites(AS_OF + dt.timedelta(seconds=1))
+    metrics.write_favourites(metrics.BaseTables(), AS_OF + dt.timedelta(seconds=1))
     assert favourites(customer) == []
     metrics.drop_temp_tables()
 
@@ -590,9 +590,9 @@ def test_receipt_margin_is_kept_equal_to_its_lines_by_every_writer(shop):
 def model_history(as_of=AS_OF):
     """The purchase-day arrays the models see, straight from the pipeline."""
     params = metrics.Params.build(as_of)
-    metrics.build_base(params, None, metrics._noop)
+    base = metrics.build_base(params, None, metrics._noop)
     try:
-        days = metrics.fetch_days(params)
+        days = metrics.fetch_days(params, base)
         rows = zip(*days.model_arrays()[1:], strict=True)
         return dict(zip(days.ids.tolist(), rows, strict=True)), days
     finally:

@@ -13,10 +13,10 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-import holidays as holidays_lib
-from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.utils import timezone
+
+from crm import calendar
 
 from ..models import AnalyticsSettings, ClassThresholds
 from .session import Params, _fetchall
@@ -109,27 +109,6 @@ def plan_history(
 
 
 def holiday_keys(conf: AnalyticsSettings, year: int) -> set[str]:
-    """ "MM-DD" keys the campaigns can target: the country's public holidays (as campaigns
-    list them), the admin's own gift dates from the settings, and the chain's dates."""
-    calendar = holidays_lib.country_holidays(
-        django_settings.CLIENTELE_DEFAULT_REGION, years=year, observed=False, language="en_US"
-    )
-    # Days off moved from a weekend fall on other dates every year: no habit can form on them.
-    keys = {f"{day:%m-%d}" for day, name in calendar.items() if not name.startswith("Day off")}
-    keys |= {str(item["key"]) for item in conf.holidays or [] if item.get("key")}
-    try:
-        chain_dates = django_apps.get_model("campaigns", "ChainDate")
-    except LookupError:
-        chain_dates = None
-    if chain_dates is not None:
-        keys |= {f"{m:02d}-{d:02d}" for m, d in chain_dates.objects.values_list("month", "day")}
-    return {key for key in keys if _valid_key(key)}
-
-
-def _valid_key(key: str) -> bool:
-    try:
-        dt.date(2000, int(key[:2]), int(key[3:]))  # a leap year, so 02-29 parses
-    except (ValueError, IndexError):
-        log.warning("ignoring holiday key %r: not MM-DD", key)
-        return False
-    return len(key) == 5 and key[2] == "-"
+    """ "MM-DD" keys the campaigns can target: the chain's calendar (`crm.calendar`) with the
+    admin's own gift dates from the settings."""
+    return calendar.holiday_keys(year, [item.get("key") for item in conf.holidays or []])

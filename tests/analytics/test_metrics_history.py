@@ -23,7 +23,7 @@ FIELDS = [f.name for f in CustomerMetrics._meta.fields if f.name != "computed_at
 
 
 def test_holiday_affinity_covers_the_country_calendar_and_the_chains_own_dates(shop):
-    from campaigns.models import ChainDate
+    from crm.models import ChainDate
 
     ChainDate.objects.create(name="День рождения сети", month=10, day=15)
     fan, patriot = shop.customer(), shop.customer()
@@ -89,7 +89,7 @@ def age_history(days: int) -> None:
 
 
 def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(shop, regulars):
-    from campaigns.models import ChainDate
+    from crm.models import ChainDate
 
     ChainDate.objects.create(name="День рождения сети", month=7, day=5)
     flowers = Category.objects.create(name="Цветы")

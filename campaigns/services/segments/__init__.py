@@ -12,10 +12,22 @@ and a customer is never evaluated in Python.
 """
 
 from .compile import birthday_q, compile_rules, segment_customers
-from .schema import FIELDS, GROUP_OPS, clean_rules, plain_json, validate_rules
+from .schema import (
+    FIELD_OP_LABELS,
+    FIELDS,
+    GROUP_OPS,
+    OP_LABELS,
+    choice_labels,
+    clean_rules,
+    plain_json,
+    validate_rules,
+)
 
 __all__ = [
+    "FIELD_OP_LABELS",
     "FIELDS",
+    "OP_LABELS",
+    "choice_labels",
     "GROUP_OPS",
     "birthday_q",
     "clean_rules",

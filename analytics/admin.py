@@ -1,10 +1,13 @@
 """Admin of analytics: the settings row an admin edits, the model fits and runs they can read."""
 
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_audit import SettingsAuditMixin
 
+from . import services
 from .models import (
     AnalyticsSettings,
     ClvModelFit,
@@ -37,8 +40,16 @@ class PerCustomerAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
 
 
+class SavedByServiceAdmin(admin.ModelAdmin):
+    """The settings row is saved by `analytics.services.settings_save`, which also queues the
+    recompute (the audit mixin above it in the MRO wraps this save)."""
+
+    def save_model(self, request, obj, form, change):
+        services.settings_save(obj)
+
+
 @admin.register(AnalyticsSettings)
-class AnalyticsSettingsAdmin(SettingsAuditMixin, admin.ModelAdmin):
+class AnalyticsSettingsAdmin(SettingsAuditMixin, SavedByServiceAdmin):
     list_display = ["__str__", "window_days", "vip_revenue_share", "vip_cap", "updated_at"]
     fieldsets = [
         (_("Window"), {"fields": ["window_days"]}),
@@ -78,10 +89,18 @@ class AnalyticsSettingsAdmin(SettingsAuditMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_object(self, request, object_id, from_field=None):
+        # One row, pk 1: before anyone saved it, its page shows the defaults (nothing is
+        # written until the admin saves).
+        found = super().get_object(request, object_id, from_field)
+        if found is None and str(object_id) == "1":
+            return AnalyticsSettings.load()
+        return found
+
     def changelist_view(self, request, extra_context=None):
-        # One row: make sure it exists so the list leads straight to it.
-        if not AnalyticsSettings.objects.exists() and self.has_change_permission(request):
-            AnalyticsSettings.objects.get_or_create(pk=1)
+        # One row: the list leads straight to it. A GET writes nothing.
+        if self.has_view_or_change_permission(request):
+            return redirect(reverse("admin:analytics_analyticssettings_change", args=[1]))
         return super().changelist_view(request, extra_context)
 
 

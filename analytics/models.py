@@ -199,7 +199,7 @@ def _is_month_day(key: str) -> bool:
 
 
 class AnalyticsSettings(models.Model):
-    """The thresholds of DESIGN.md as one row an admin edits; saving it re-ranks the base."""
+    """The thresholds of DESIGN.md as one row an admin edits (`services.settings_save`)."""
 
     window_days = models.PositiveIntegerField(
         _("trailing window, days"),
@@ -288,13 +288,10 @@ class AnalyticsSettings(models.Model):
         return str(_("Analytics settings"))
 
     def save(self, *args, **kwargs) -> None:
+        # One row. Saving queues nothing: `analytics.services.settings_save` saves the row and
+        # queues the recompute that re-ranks the base.
         self.pk = 1
         super().save(*args, **kwargs)
-        # Every threshold changes who is in which class, so the whole base is re-ranked, after
-        # the commit so the task reads the new values.
-        from .services import recompute_request
-
-        recompute_request()
 
     def clean(self) -> None:
         problems = []

@@ -16,7 +16,7 @@ from django.utils import timezone
 from crm.tasks import enqueue
 
 from . import metrics
-from .models import RecomputeRun, RunStatus
+from .models import AnalyticsSettings, RecomputeRun, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,18 @@ def recompute_request() -> RecomputeRun:
     run = RecomputeRun.objects.create()
     enqueue("analytics.tasks.recompute_all_metrics", run_id=run.pk)
     return run
+
+
+@transaction.atomic
+def settings_save(conf: AnalyticsSettings) -> AnalyticsSettings:
+    """Save the analytics settings and queue a full recompute.
+
+    Every threshold changes who is in which class, so the whole base is re-ranked; the task is
+    sent after the commit, so it reads the new values.
+    """
+    conf.save()
+    recompute_request()
+    return conf
 
 
 def metrics_recompute_all(

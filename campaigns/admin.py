@@ -1,12 +1,6 @@
 from django.contrib import admin
 
-from campaigns.models import Campaign, ChainDate, Message, Segment
-
-
-@admin.register(ChainDate)
-class ChainDateAdmin(admin.ModelAdmin):
-    list_display = ["name", "day", "month", "store"]
-    list_filter = ["store"]
+from campaigns.models import Campaign, Message, Segment
 
 
 @admin.register(Segment)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign
 from campaigns.services.segments import validate_rules
-from campaigns.services.triggers import holiday_choices
+from crm.calendar import holiday_choices
 
 
 class RulesField(forms.CharField):

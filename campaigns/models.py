@@ -1,4 +1,4 @@
-"""Segments, campaigns, the chain's own dates, and one row per message to send.
+"""Segments, campaigns and one row per message to send (the chain's own dates: crm.ChainDate).
 
 A message row is unique per (campaign, customer, occasion), so a daily trigger that runs twice,
 or a send that is resumed after a crash, can never produce a second message for the same thing.
@@ -13,6 +13,9 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+# The chain's own dates live with the chain's calendar (crm.calendar); campaigns point at them.
+from crm.models import ChainDate
 
 
 class Segment(models.Model):
@@ -61,38 +64,6 @@ class SegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id}:{self.customer_id}"
-
-
-class ChainDate(models.Model):
-    """A date the chain celebrates itself (a store's anniversary, the chain's birthday)."""
-
-    name = models.CharField(_("name"), max_length=200)
-    month = models.PositiveSmallIntegerField(
-        _("month"), validators=[MinValueValidator(1), MaxValueValidator(12)]
-    )
-    day = models.PositiveSmallIntegerField(
-        _("day"), validators=[MinValueValidator(1), MaxValueValidator(31)]
-    )
-    store = models.ForeignKey(
-        "crm.Store",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="chain_dates",
-        help_text=_("Only this store's customers; empty for the whole chain."),
-    )
-
-    class Meta:
-        ordering = ["month", "day", "name"]
-        verbose_name = _("chain date")
-        verbose_name_plural = _("chain dates")
-
-    def __str__(self) -> str:
-        return f"{self.day:02d}.{self.month:02d} {self.name}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.month:02d}-{self.day:02d}"
 
 
 class CampaignKind(models.TextChoices):

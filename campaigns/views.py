@@ -31,7 +31,7 @@ from campaigns.services.segments import (
     choice_labels,
     segment_customers,
 )
-from campaigns.services.triggers import holiday_choices
+from crm.calendar import holiday_choices
 from crm.disclosure import card_read, masked_contacts
 from crm.models import AuditAction, Store
 from customers.models import Customer, Tag

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
 from .audit import audit_record
-from .models import AuditAction, AuditEvent, StaffProfile, Store
+from .models import AuditAction, AuditEvent, ChainDate, StaffProfile, Store
 from .roles import permission_label, role_label
 
 User = get_user_model()
@@ -166,3 +166,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ChainDate)
+class ChainDateAdmin(admin.ModelAdmin):
+    """The chain's own dates (crm.calendar): holiday campaigns and holiday affinity use them."""
+
+    list_display = ["name", "day", "month", "store"]
+    list_filter = ["store"]

@@ -1,6 +1,7 @@
 """Cross-cutting core: the chain's stores, who works where, and the audit log."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from timezone_field import TimeZoneField
@@ -176,3 +177,38 @@ class DisclosedCard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.day}: {self.customer_id}"
+
+
+class ChainDate(models.Model):
+    """A date the chain celebrates itself (a store's anniversary, the chain's birthday): part of
+    the chain's calendar (crm.calendar), which analytics and campaigns read."""
+
+    name = models.CharField(_("name"), max_length=200)
+    month = models.PositiveSmallIntegerField(
+        _("month"), validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    day = models.PositiveSmallIntegerField(
+        _("day"), validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
+    store = models.ForeignKey(
+        "crm.Store",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="chain_dates",
+        help_text=_("Only this store's customers; empty for the whole chain."),
+    )
+
+    class Meta:
+        # Moved from campaigns (issue 16), keeping its table.
+        db_table = "campaigns_chaindate"
+        ordering = ["month", "day", "name"]
+        verbose_name = _("chain date")
+        verbose_name_plural = _("chain dates")
+
+    def __str__(self) -> str:
+        return f"{self.day:02d}.{self.month:02d} {self.name}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.month:02d}-{self.day:02d}"

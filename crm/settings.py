@@ -270,7 +270,7 @@ CLIENTELE_API_MAX_PAGE_SIZE = int(os.getenv("CLIENTELE_API_MAX_PAGE_SIZE", "100"
 CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR = int(os.getenv("CLIENTELE_SUSPICIOUS_VIEWS_PER_HOUR", "50"))
 CLIENTELE_SUSPICIOUS_EXPORT_SHARE = float(os.getenv("CLIENTELE_SUSPICIOUS_EXPORT_SHARE", "0.8"))
 
-# Parallel workers per statement of the nightly metrics run (analytics/metrics.py). The leader
+# Parallel workers per statement of the nightly metrics run (analytics/metrics/). The leader
 # process works too, so the database server's cores minus one: more workers than cores make
 # the per-customer hash tables evict each other from the cache. Set it when PostgreSQL runs
 # on another machine than the worker.

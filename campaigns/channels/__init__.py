@@ -60,6 +60,12 @@ class ChannelBackend:
     def send(self, message: Outgoing) -> str:
         raise NotImplementedError
 
+    @classmethod
+    def configured(cls, channel: str) -> bool:
+        """Whether messages of `channel` can leave through this backend; email and any custom
+        backend are taken as configured (Django's mail settings always name a backend)."""
+        return True
+
     def __enter__(self) -> ChannelBackend:
         self.open()
         return self
@@ -74,16 +80,14 @@ def get_backend(channel: str) -> ChannelBackend:
 
 
 def channel_configured(channel: str) -> bool:
-    """Whether messages of `channel` can leave: an HTTP gateway needs its URL; email and any
-    custom backend are taken as configured (Django's mail settings always name a backend)."""
+    """Whether messages of `channel` can leave: its backend says (`ChannelBackend.configured`;
+    an HTTP gateway needs its URL)."""
     path = settings.CLIENTELE_CHANNEL_BACKENDS.get(channel)
     if not path:
         return False
-    from .http import HttpGatewayChannel
-
     backend = import_string(path)
-    if isinstance(backend, type) and issubclass(backend, HttpGatewayChannel):
-        return bool(getattr(settings, f"CLIENTELE_{channel.upper()}_GATEWAY_URL", ""))
+    if isinstance(backend, type) and issubclass(backend, ChannelBackend):
+        return backend.configured(channel)
     return True
 
 

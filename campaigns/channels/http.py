@@ -20,6 +20,10 @@ from . import ChannelBackend, Outgoing, PermanentError, TransientError
 
 
 class HttpGatewayChannel(ChannelBackend):
+    @classmethod
+    def configured(cls, channel: str) -> bool:
+        return bool(getattr(settings, f"CLIENTELE_{channel.upper()}_GATEWAY_URL", ""))
+
     def open(self) -> None:
         prefix = f"CLIENTELE_{self.channel.upper()}_GATEWAY"
         url = getattr(settings, f"{prefix}_URL", "")

@@ -22,8 +22,8 @@ The life of a message row::
   erasure and the frequency cap (under a per-customer advisory lock, so two campaigns sending at
   once cannot both take the customer's last slot) and commits ``sending``; the same transaction
   records the outcome of the previous message, so each message costs one round trip and one
-  durable commit. The statements are server-side prepared (`Prepared`): planning the gate for
-  every message used to cost PostgreSQL more than running it.
+  durable commit. The statements are server-side prepared (`crm.pg.prepared.Prepared`):
+  planning the gate for every message used to cost PostgreSQL more than running it.
 - **Send** happens after that commit. SMTP offers no idempotency, so the send and the commit
   that records it cannot be atomic. The design keeps the only uncertain case on the safe side:
   a row still ``sending`` when its lease expires belonged to a dead worker that may or may not
@@ -52,14 +52,12 @@ What a killed worker leaves behind, precisely (tests/campaigns/test_worker_kill.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -70,6 +68,7 @@ from campaigns.channels import PermanentError, TransientError, get_backend
 from campaigns.models import Campaign, CampaignStatus, MessageState, SkipReason
 from campaigns.services import render as rendering
 from campaigns.services.rules import ADDRESS_FIELD, cap, quiet_until
+from crm.pg.prepared import Prepared, Statement, prepare
 
 log = logging.getLogger(__name__)
 
@@ -254,48 +253,6 @@ class Outcome:
     provider_id: str = ""
     error: str = ""
     transient: bool = False
-
-
-Statement = tuple[str, list]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A per-message statement PostgreSQL parses and plans once per connection.
-
-    Sent as ``EXECUTE name(...)`` inside the per-message multi-statement query, so a message
-    still costs one round trip; planning the gate's join and cap subquery for every message
-    used to cost PostgreSQL more CPU than executing it. The name carries a hash of the SQL,
-    so a changed statement (another channel, another cap window, a new release) never runs
-    under an old plan. Prepared statements belong to the session and survive rollbacks;
-    `prepare` checks `pg_prepared_statements` once per batch, so a reconnect is harmless.
-    """
-
-    base: str
-    types: str
-    sql: str
-
-    @cached_property
-    def name(self) -> str:
-        digest = hashlib.sha256(f"{self.types}|{self.sql}".encode()).hexdigest()[:12]
-        return f"clientele_{self.base}_{digest}"
-
-    def __call__(self, *params) -> Statement:
-        placeholders = ", ".join(["%s"] * len(params))
-        return f"EXECUTE {self.name}({placeholders})", list(params)
-
-
-def prepare(statements: list[Prepared]) -> None:
-    """PREPARE those of `statements` this database session does not have yet."""
-    names = {statement.name: statement for statement in statements}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", [list(names)]
-        )
-        missing = set(names) - {row[0] for row in cursor.fetchall()}
-        for name in sorted(missing):
-            statement = names[name]
-            cursor.execute(f"PREPARE {name} ({statement.types}) AS {statement.sql}")
 
 
 RECORD_SENT = Prepared(

@@ -7,47 +7,13 @@ two days for the same occasion) adds nothing the second time.
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 
-import holidays
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignKind, CampaignStatus
 from campaigns.services.delivery import materialise
 from campaigns.services.segments import birthday_q, segment_customers
-
-
-@lru_cache(maxsize=8)
-def country_holidays(year: int) -> dict[str, str]:
-    """ "MM-DD" -> name of the country's public holidays in `year` (Russia by default)."""
-    calendar = holidays.country_holidays(settings.CLIENTELE_DEFAULT_REGION, years=year)
-    return {f"{day:%m-%d}": name for day, name in sorted(calendar.items())}
-
-
-def holiday_choices(year: int | None = None) -> list[tuple[str, str]]:
-    """("MM-DD", "DD.MM name") of the country's holidays, named in the reader's language.
-
-    Days off moved from a weekend ("Day off (substituted from ...)") are not occasions to greet
-    anyone, so they are not offered.
-    """
-    year = year or timezone.localdate().year
-    region = settings.CLIENTELE_DEFAULT_REGION
-    english = holidays.country_holidays(region, years=year, language="en_US")
-    language = (translation.get_language() or "en").split("-")[0]
-    try:
-        local = holidays.country_holidays(region, years=year, language=language)
-    except NotImplementedError:
-        local = english
-    if language not in (local.supported_languages or ()):
-        local = english
-    choices = []
-    for day, name in sorted(local.items()):
-        if english.get(day, "").startswith("Day off"):
-            continue
-        choices.append((f"{day:%m-%d}", f"{day:%d.%m} {name}"))
-    return choices
 
 
 def campaign_customers(campaign: Campaign) -> QuerySet:

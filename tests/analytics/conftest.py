@@ -120,3 +120,32 @@ def regulars(shop):
             day -= max(1, int(rng.exponential(1 / rate)))
         people.append(person)
     return people
+
+
+# Helpers of the metrics tests.
+
+
+def recompute():
+    from analytics import services
+    from analytics.models import RunStatus
+
+    run = services.metrics_recompute_all(as_of=AS_OF)
+    assert run.status == RunStatus.DONE, run.error
+    return run
+
+
+def row(customer):
+    from analytics.models import CustomerMetrics
+
+    return CustomerMetrics.objects.get(customer=customer)
+
+
+def favourites(customer) -> list:
+    from analytics.models import FavouriteCategories
+
+    return (
+        FavouriteCategories.objects.filter(customer=customer)
+        .values_list("categories", flat=True)
+        .first()
+        or []
+    )

@@ -261,9 +261,9 @@ def test_cdnow_estimates_are_reproduced_from_a_log_sent_through_the_pos_api(cdno
     # (1) The stored receipts give exactly the test's own summary, customer by customer.
     x, t_x, T, m = summary(days, cents)
     params = metrics.Params.build(as_of)
-    metrics.build_base(params, None, metrics._noop)
+    base = metrics.build_base(params, None, metrics._noop)
     try:
-        ids, px, pt_x, pT, pm = metrics.fetch_days(params).model_arrays()
+        ids, px, pt_x, pT, pm = metrics.fetch_days(params, base).model_arrays()
     finally:
         metrics.drop_temp_tables()
     assert ids.tolist() == [c.pk for c in customers]

@@ -407,7 +407,7 @@ def test_beat_schedule_rows_exist(db):
 def test_chain_date_of_one_store_greets_only_that_stores_customers(
     smtp, marketer, store_a, store_b
 ):
-    from campaigns.models import ChainDate
+    from crm.models import ChainDate
 
     customer(store_a, email="a@mail.ru")
     customer(store_b, email="b@mail.ru")

@@ -1,0 +1,274 @@
+"""Stage 1 of the pipeline: per-customer aggregates of receipts and returns.
+
+`build_base` creates the session's `BaseTables` (am_rc, am_ret, am_dirty, am_days, am_dr,
+am_fav) and returns them; `base_sql` joins them into one row per customer for the final write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings as django_settings
+
+from customers.duplicates.selectors import cards_rehomed_since
+
+from .. import purchase_days
+from .history import History
+from .session import BaseTables, Params, _execute, _fetchall, _filter, drop_temp_tables
+
+
+def foreign_store_ids() -> list[int]:
+    """Stores that sell in another currency than the chain's main one."""
+    rows = _fetchall(
+        "SELECT id FROM sales_store WHERE currency <> %(main)s ORDER BY id",
+        {"main": django_settings.CLIENTELE_DEFAULT_CURRENCY},
+    )
+    return [row[0] for row in rows]
+
+
+def build_base(
+    params: Params, customer_id: int | None, progress: Callable, history: History | None = None
+) -> BaseTables:
+    """Aggregate receipts and returns per customer (`am_rc`, `am_ret`), find the dirty
+    customers (`am_dirty`: everyone when `history` is None), their purchase days (`am_days`),
+    receipts (`am_dr`) and favourite categories (`am_fav`, which `write_favourites` stores);
+    returns those tables. `base_sql` joins the aggregates into a row per customer.
+
+    Money comes from the receipts' own totals and margins (kept equal to their lines' sums at
+    ingest), so the run reads the lines only for the dirty customers' favourite categories.
+    Money inside the pipeline is summed as integer kopecks (the receipts store theirs,
+    `total_minor` and `margin_minor`) with `bigint_sum`, exact, and with a plain bigint state
+    far cheaper over millions of rows than the numeric or 128-bit states of the built-in sums
+    (migration analytics/0008). Money stays in kopecks up to the final write.
+    """
+    p = {**params.sql(), "cid": customer_id}
+    if history is None:
+        dirty_receipt = dirty_return = "TRUE"
+    else:
+        p.update(
+            since=history.received_since,
+            visible_after=history.visible_after,
+            starts=[starts for starts, _ends in history.closed_windows],
+            ends=[ends for _starts, ends in history.closed_windows],
+        )
+        closed = (
+            "(SELECT range_agg(tstzrange(s, e)) "
+            "FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(s, e))"
+        )
+        dirty_receipt = (
+            f"coalesce(bool_or(created_at >= %(since)s OR purchased_at > %(visible_after)s "
+            f"OR purchased_at <@ {closed}), FALSE)"
+        )
+        dirty_return = (
+            "bool_or(d.created_at >= %(since)s OR d.returned_at > %(visible_after)s "
+            "OR r.purchased_at > %(visible_after)s)"
+        )
+    # Customer figures are in the chain's main currency: receipts of stores that sell in
+    # another one are left out (nothing here converts currencies, and nothing adds them up).
+    p["foreign_stores"] = foreign_store_ids()
+    mine = "AND store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
+    mine_r = mine.replace("store_id", "r.store_id")
+    drop_temp_tables()
+    progress("receipts", 10)
+    _execute(
+        f"""
+        CREATE TEMP TABLE am_rc AS
+        SELECT customer_id,
+               min(purchased_at) AS first_at,
+               max(purchased_at) AS last_at,
+               count(*) AS receipts,
+               count(*) FILTER (WHERE purchased_at >= %(ws)s) AS receipts_w,
+               bigint_sum(total_minor) AS gross,
+               bigint_sum(margin_minor) AS gross_margin,
+               coalesce(bigint_sum(total_minor) FILTER (WHERE purchased_at >= %(ws)s), 0)
+                   AS gross_w,
+               coalesce(bigint_sum(margin_minor) FILTER (WHERE purchased_at >= %(ws)s), 0)
+                   AS gross_margin_w,
+               coalesce(bigint_sum(total_minor) FILTER (WHERE purchased_at >= %(qs)s), 0)
+                   AS gross_90,
+               {dirty_receipt} AS dirty
+        FROM sales_receipt
+        WHERE customer_id IS NOT NULL AND purchased_at <= %(now)s
+              {_filter("customer_id", customer_id)} {mine}
+        GROUP BY customer_id
+        """,  # noqa: S608 - only fixed SQL fragments are formatted in
+        p,
+    )
+    progress("returns", 25)
+    # Returns count when they happen: their refund comes off the window in which it was made.
+    _execute(
+        f"""
+        CREATE TEMP TABLE am_ret AS
+        SELECT r.customer_id,
+               bigint_sum((rl.amount * 100)::bigint) AS refund,
+               bigint_sum((rl.margin * 100)::bigint) AS refund_margin,
+               coalesce(bigint_sum((rl.amount * 100)::bigint)
+                            FILTER (WHERE d.returned_at >= %(ws)s), 0) AS refund_w,
+               coalesce(bigint_sum((rl.margin * 100)::bigint)
+                            FILTER (WHERE d.returned_at >= %(ws)s), 0) AS refund_margin_w,
+               coalesce(bigint_sum((rl.amount * 100)::bigint)
+                            FILTER (WHERE d.returned_at >= %(qs)s), 0) AS refund_90,
+               {dirty_return} AS dirty
+        FROM sales_returnline rl
+        JOIN sales_return d ON d.id = rl.return_doc_id
+        JOIN sales_receipt r ON r.id = d.receipt_id
+        WHERE r.customer_id IS NOT NULL AND d.returned_at <= %(now)s
+              AND r.purchased_at <= %(now)s {_filter("r.customer_id", customer_id)} {mine_r}
+        GROUP BY r.customer_id
+        """,  # noqa: S608 - only fixed SQL fragments are formatted in
+        p,
+    )
+    # A merge or its undo moves receipts between cards without changing their dates: the
+    # cards it touched count as changed too.
+    rehomed = [] if history is None else cards_rehomed_since(history.received_since)
+    _execute(
+        """
+        CREATE TEMP TABLE am_dirty AS
+        SELECT customer_id FROM am_rc WHERE dirty
+        UNION SELECT customer_id FROM am_ret WHERE dirty
+        UNION SELECT unnest(%(rehomed)s::bigint[])
+        """,
+        {"rehomed": rehomed},
+    )
+    _execute("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)")
+    _execute("ANALYZE am_rc, am_dirty")
+    progress("purchase days", 30)
+    build_purchase_days(p, customer_id, history is None, mine_r)
+    progress("favourite categories", 35)
+    # The dirty customers' receipts, read once (from the covering index alone) for their
+    # favourites and their holiday affinity.
+    _execute(
+        """
+        CREATE TEMP TABLE am_dr AS
+        SELECT r.id, r.customer_id, r.purchased_at, r.total
+        FROM am_dirty x JOIN sales_receipt r ON r.customer_id = x.customer_id
+        """
+    )
+    _execute("ANALYZE am_dr")
+    # Every dirty customer gets a row, '[]' when they have no favourite now.
+    _execute(
+        """
+        CREATE TEMP TABLE am_fav AS
+        SELECT x.customer_id, coalesce(fav.categories, '[]'::jsonb) AS categories
+        FROM am_dirty x LEFT JOIN (
+        SELECT top.customer_id,
+               jsonb_agg(jsonb_build_object('id', top.category_id, 'name', cat.name)
+                         ORDER BY top.rank) AS categories
+        FROM (
+            SELECT customer_id, category_id,
+                   row_number() OVER (PARTITION BY customer_id
+                                      ORDER BY amount DESC, category_id) AS rank
+            FROM (
+                SELECT customer_id, category_id, bigint_sum(amount) AS amount FROM (
+                    SELECT r.customer_id, p.category_id, (l.amount * 100)::bigint AS amount
+                    FROM am_dr r
+                    JOIN sales_receiptline l ON l.receipt_id = r.id
+                    JOIN sales_product p ON p.id = l.product_id
+                    WHERE r.purchased_at <= %(now)s
+                    UNION ALL
+                    SELECT r.customer_id, p.category_id, -(rl.amount * 100)::bigint
+                    FROM am_dr r
+                    JOIN sales_return d ON d.receipt_id = r.id
+                    JOIN sales_returnline rl ON rl.return_doc_id = d.id
+                    JOIN sales_receiptline l ON l.id = rl.receipt_line_id
+                    JOIN sales_product p ON p.id = l.product_id
+                    WHERE r.purchased_at <= %(now)s AND d.returned_at <= %(now)s
+                ) moves
+                GROUP BY customer_id, category_id
+            ) totals
+            WHERE category_id IS NOT NULL AND amount > 0
+        ) top
+        JOIN sales_category cat ON cat.id = top.category_id
+        WHERE top.rank <= 3
+        GROUP BY top.customer_id
+        ) fav ON fav.customer_id = x.customer_id
+        """,
+        p,
+    )
+    # Its size varies from a handful of rows to the whole base: without statistics the
+    # planner hashes the 200,000-row side of its join in `base_sql` instead of it.
+    _execute("ANALYZE am_ret")
+    return BaseTables()
+
+
+def build_purchase_days(p: dict, customer_id: int | None, everyone: bool, mine: str) -> None:
+    """Reads `am_dirty` (unless `everyone` or one customer), creates `am_days` (and `am_pd`).
+
+    `am_days` (analytics.purchase_days) for one customer, from their receipts; or for the
+    base, from `PurchaseDays`, after rebuilding its rows for everyone (`everyone`) or for the
+    dirty customers. A buyer without a row (rows lost by hand) is caught by `recompute_all`,
+    which then rebuilds them all; a new install has no previous run, so starts with everyone."""
+    zones = purchase_days.store_time_zones()
+    p.update(purchase_days.zone_params(zones))
+    if customer_id is not None:
+        source = purchase_days.history_sql("", f"AND r.customer_id = %(cid)s {mine}", zones)
+        _execute(f"CREATE TEMP TABLE am_pd AS {source}", p)
+        _execute(purchase_days.days_sql("am_pd p"), p)
+        return
+    table = "analytics_purchasedays"
+    columns = "(customer_id, days, first_value)"
+    if everyone:
+        _execute(f"TRUNCATE {table}")
+        _execute(f"INSERT INTO {table} {columns} {purchase_days.history_sql('', mine, zones)}", p)
+    else:
+        _execute(
+            f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM am_dirty)"  # noqa: S608 - a fixed table name
+        )
+        scope = "JOIN am_dirty x ON x.customer_id = r.customer_id"
+        _execute(
+            f"INSERT INTO {table} {columns} {purchase_days.history_sql(scope, mine, zones)}", p
+        )
+    # Every row: `fetch_days` keeps today's buyers (a row whose receipts left is not read).
+    _execute(purchase_days.days_sql(f"{table} p"), p)
+
+
+# Net money per buyer, in kopecks, from `am_rc` (rc) and `am_ret` (rt): the base rows and the
+# buyers' arrays both use these, so the model, the cut points and the metrics agree.
+NET_SQL = {
+    name: f"coalesce(rc.{gross}, 0) - coalesce(rt.{refund}, 0)"
+    for name, gross, refund in (
+        ("revenue", "gross", "refund"),
+        ("revenue_w", "gross_w", "refund_w"),
+        ("revenue_90", "gross_90", "refund_90"),
+        ("margin", "gross_margin", "refund_margin"),
+        ("margin_w", "gross_margin_w", "refund_margin_w"),
+    )
+}
+
+
+def base_sql(base: BaseTables, customer_id: int | None) -> str:
+    """One row per customer from the aggregates of `build_base` (`base.receipts`,
+    `base.returns`), money in kopecks.
+
+    A subquery of the final write rather than a table of its own: materialising 200,000 wide
+    rows only to read them once cost more than any join in it.
+    """
+    net = ", ".join(f"{expression} AS {name}" for name, expression in NET_SQL.items())
+    return f"""
+        SELECT c.id AS customer_id,
+               rc.first_at, rc.last_at,
+               coalesce(rc.receipts, 0) AS receipts,
+               coalesce(rc.receipts_w, 0) AS receipts_w,
+               {net},
+               coalesce(ct.n, 0) AS contacts_w,
+               coalesce((ch.acquisition_cost * 100)::bigint, 0) AS acquisition_cost,
+               CASE WHEN rc.receipts >= 2 THEN coalesce(sp.second_at, rc.first_at) END
+                   AS second_at
+        FROM customers_customer c
+        LEFT JOIN am_rc rc ON rc.customer_id = c.id
+        LEFT JOIN am_ret rt ON rt.customer_id = c.id
+        LEFT JOIN (
+            SELECT customer_id, count(*) AS n FROM customers_contact
+            WHERE at >= %(ws)s AND at <= %(now)s {_filter("customer_id", customer_id)}
+            GROUP BY customer_id
+        ) ct ON ct.customer_id = c.id
+        LEFT JOIN (
+            SELECT r.customer_id, min(r.purchased_at) AS second_at
+            FROM sales_receipt r JOIN am_rc f ON f.customer_id = r.customer_id
+            WHERE f.first_at >= %(new_start)s AND f.receipts >= 2
+                  AND r.purchased_at > f.first_at AND r.purchased_at <= %(now)s
+            GROUP BY r.customer_id
+        ) sp ON sp.customer_id = c.id
+        LEFT JOIN customers_acquisitionchannel ch ON ch.id = c.acquisition_channel_id
+        WHERE TRUE {_filter("c.id", customer_id)}
+    """  # noqa: S608 - only fixed SQL fragments are formatted in

@@ -1,0 +1,211 @@
+"""Stage 2: the buyers' columns, the CLV models and their predictions.
+
+Reads the `BaseTables` of `base.build_base` (am_rc, am_ret, am_days); `fit_models` works on
+numpy arrays only; `write_predictions` creates `am_clv` and returns it as a `PredictionTable`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+import numpy as np
+from django.utils import timezone
+
+from .. import backtest, clv, pgbinary, purchase_days, ranking
+from ..models import AnalyticsSettings, ClvModelFit
+from .base import NET_SQL
+from .session import BaseTables, Params, PredictionTable, _execute, _noop
+
+BUYER_COLUMNS = [
+    ("ids", "int8"),
+    ("receipts", "int8"),
+    ("revenue", "int8"),
+    ("revenue_window", "int8"),
+    ("first_at", "int8"),
+    ("last_at", "int8"),
+]
+DAY_US = 86_400_000_000
+
+
+def fetch_buyers(params: Params, base: BaseTables) -> ranking.Buyers:
+    """Every buyer in `am_rc` (with `am_ret`) as numpy columns (kopecks, microseconds), in one COPY.
+
+    Times travel as microseconds since the epoch: `date_part` is a double, exact to well under
+    half a microsecond at today's epoch values, so rounding recovers the stored integer (the
+    numeric `extract` costs several times more per row).
+    """
+    columns = pgbinary.copy_out(
+        f"""
+        SELECT rc.customer_id, rc.receipts::int8, {NET_SQL["revenue"]}, {NET_SQL["revenue_w"]},
+               round(date_part('epoch', rc.first_at) * 1000000)::int8,
+               round(date_part('epoch', rc.last_at) * 1000000)::int8
+        FROM am_rc rc LEFT JOIN am_ret rt ON rt.customer_id = rc.customer_id
+        """,  # noqa: S608 - only fixed SQL fragments are formatted in
+        {},
+        BUYER_COLUMNS,
+    )
+    order = np.argsort(columns["ids"], kind="stable")  # a fixed order for the fit's sample
+    columns = {name: values[order] for name, values in columns.items()}
+    now_us = (params.as_of - ranking.EPOCH) // dt.timedelta(microseconds=1)
+    first = columns.pop("first_at")
+    return ranking.Buyers(
+        **columns,
+        t_x=((columns["last_at"] - first) // DAY_US).astype(float),
+        age=((now_us - first) // DAY_US).astype(float),
+    )
+
+
+def fetch_days(params: Params, base: BaseTables) -> purchase_days.PurchaseDays:
+    """Every buyer's purchase days (`am_days`) with their net money (`am_rc`, `am_ret`), for
+    the models."""
+    return purchase_days.fetch(NET_SQL, as_of_day=params.as_of_day, cal_end=params.cal_end)
+
+
+def fit_models(
+    days: purchase_days.PurchaseDays,
+    previous: ClvModelFit | None = None,
+    settings: AnalyticsSettings | None = None,
+    progress: Callable = _noop,
+) -> ClvModelFit:
+    """Fit BG/NBD and Gamma-Gamma on the buyers' purchase days, backtest BG/NBD on the
+    history as it stood `clv_backtest_weeks` ago, and keep the fit with the verdict of the
+    sanity gate (analytics.backtest), degenerate or not.
+
+    The previous fit, when usable, is the optimiser's starting point: from one night to the
+    next the parameters barely move (clv.fit falls back to a cold start when that is worse).
+    """
+    conf = settings or AnalyticsSettings.load()
+    _ids, x, t_x, T, m = days.model_arrays()
+    start_bg = start_gg = None
+    if previous is not None and previous.usable_bgnbd:
+        start_bg = clv.BgNbdParams(previous.r, previous.alpha, previous.a, previous.b)
+    if previous is not None and previous.usable_gamma_gamma:
+        start_gg = clv.GammaGammaParams(previous.p, previous.q, previous.gamma)
+    result = clv.fit(x, t_x, T, m, start_bg=start_bg, start_gg=start_gg)
+    bg, gg = result.bgnbd, result.gamma_gamma
+    progress("backtest", 70)
+    started = time.perf_counter()
+    bx, bt_x, bT, holdout = days.backtest_arrays()
+    checked = backtest.run_backtest(bx, bt_x, bT, holdout, weeks=conf.clv_backtest_weeks, start=bg)
+    checked["calibration_end"] = (
+        purchase_days.EPOCH_DATE + dt.timedelta(days=days.cal_end)
+    ).isoformat()
+    checked["seconds"] = time.perf_counter() - started
+    repeat = (x > 0) & (m > 0)
+    reasons = backtest.gate(
+        result,
+        checked,
+        mean_spend=float(m[repeat].mean()) if repeat.any() else 0.0,
+        min_repeat_buyers=conf.clv_min_repeat_buyers,
+        max_error=float(conf.clv_max_backtest_error),
+    )
+    return ClvModelFit.objects.create(
+        published=not reasons,
+        gate_notes=[reason.as_json() for reason in reasons],
+        backtest=checked,
+        fitted_at=timezone.now(),
+        customers=result.customers,
+        repeat_customers=result.repeat_customers,
+        sampled=result.sampled,
+        r=bg.r if bg else None,
+        alpha=bg.alpha if bg else None,
+        a=bg.a if bg else None,
+        b=bg.b if bg else None,
+        bgnbd_log_likelihood=result.bgnbd_log_likelihood,
+        p=gg.p if gg else None,
+        q=gg.q if gg else None,
+        gamma=gg.gamma if gg else None,
+        gamma_gamma_log_likelihood=result.gamma_gamma_log_likelihood,
+        seconds=result.seconds,
+        message=result.message,
+        notes=result.notes,
+    )
+
+
+def write_predictions(
+    params: Params,
+    base: BaseTables,
+    fit: ClvModelFit | None,
+    days: purchase_days.PurchaseDays | None = None,
+    scores: dict[str, np.ndarray] | None = None,
+) -> PredictionTable:
+    """COPY the buyers' P(alive), 90-day purchases and CLV into `am_clv`, and in the full run
+    their RFM scores (`ranking.rfm_ranks`), one row per buyer.
+
+    Columns a run leaves out are NULL: the predictions when the model is unusable, the
+    scores in a refresh, which compares the customer's keys with the stored cut points (the
+    numpy scores equal that comparison, and a test holds the two equal, without a dozen row
+    comparisons per customer in the final statement). The money figures travel as whole
+    kopecks: PostgreSQL turns a double into numeric by printing and parsing it, a dozen times
+    the cost of scaling an integer in the final write.
+
+    Predicted CLV is discounted *margin*, so that it compares with the historical LCV: the
+    expected revenue times the customer's own margin share. A fit that failed its sanity gate
+    (or no fit) gives the fallback instead (`backtest.fallback_clv`, basis 2), and no P(alive),
+    expected purchases or 12-month value, so nothing downstream (class A, class D by P(alive))
+    is driven by a model that failed.
+    """
+    _execute(
+        "CREATE TEMP TABLE am_clv (customer_id bigint, p_alive float8, exp90 float8, "
+        "clv int8, v12 int8, basis int8, r int8, f int8, m int8)"
+    )
+    days = days if days is not None else fetch_days(params, base)
+    if len(days.ids) == 0:
+        return PredictionTable()
+    ids, x, t_x, T, m = days.model_arrays()
+    conf = params.settings
+    columns, values = [("customer_id", "int8")], [ids]
+    publish = fit is not None and fit.published and fit.usable_bgnbd and fit.usable_gamma_gamma
+    if publish:
+        bg = clv.BgNbdParams(fit.r, fit.alpha, fit.a, fit.b)
+        gg = clv.GammaGammaParams(fit.p, fit.q, fit.gamma)
+        # Without repeat days a customer has no repeat spend of their own: the population's.
+        spend = clv.conditional_expected_spend(gg, x, m)
+        predictor = clv.BgNbdPredictor(bg, x, t_x, T)
+        revenue = predictor.clv(
+            spend,
+            months=conf.clv_horizon_months,
+            annual_discount_rate=float(conf.annual_discount_rate),
+        )
+        value = revenue * backtest.margin_share(days.revenue, days.margin)
+        v12 = spend * predictor.expected_purchases(365.0)
+        columns += [
+            ("p_alive", "float8"),
+            ("exp90", "float8"),
+            ("clv", "int8"),
+            ("v12", "int8"),
+            ("basis", "int8"),
+        ]
+        values += [
+            predictor.p_alive,
+            predictor.expected_purchases(90),
+            _kopecks(value),
+            _kopecks(v12),
+            np.ones(len(ids), dtype=np.int64),
+        ]
+    else:
+        value = backtest.fallback_clv(
+            days.margin_window,
+            window_days=conf.window_days,
+            months=conf.clv_horizon_months,
+            annual_discount_rate=float(conf.annual_discount_rate),
+        )
+        columns += [("clv", "int8"), ("basis", "int8")]
+        values += [_kopecks(value), np.full(len(ids), 2, dtype=np.int64)]
+    if scores is not None:
+        # The scores follow the buyers of `am_rc`, the days those of `am_days`: the same
+        # customers, both in id order.
+        columns += [(kind, "int8") for kind in ranking.RFM_KEYS]
+        values += [scores[kind] for kind in ranking.RFM_KEYS]
+    pgbinary.copy_in("am_clv", columns, values)
+    return PredictionTable()
+
+
+def _kopecks(roubles: np.ndarray) -> np.ndarray:
+    """Amounts rounded half up to whole kopecks; a prediction that is not a number is a bug in
+    the model code, and writing it would poison every sum the dashboard makes."""
+    if not np.all(np.isfinite(roubles)):
+        raise ValueError("CLV predictions must be finite numbers")
+    return np.floor(np.asarray(roubles) * 100 + 0.5).astype(np.int64)

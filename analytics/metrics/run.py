@@ -1,0 +1,128 @@
+"""The pipeline's two runs: the full recompute and the one-customer refresh, stage by stage
+(history plan, base tables, predictions, cut points, writes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .. import ranking
+from ..models import ClassThresholds, ClvModelFit
+from .affinity import write_holiday_affinity
+from .base import build_base, build_purchase_days, foreign_store_ids
+from .history import history_signature, plan_history
+from .predictions import fetch_buyers, fetch_days, fit_models, write_predictions
+from .session import (
+    CUSTOMER_KEY_BASE,
+    FULL_RUN_KEY,
+    SESSION_RESET,
+    TABLE_KEY,
+    Params,
+    RecomputeBusy,
+    _execute,
+    _noop,
+    drop_temp_tables,
+    session_settings,
+)
+from .write import compute_thresholds, write_favourites, write_metrics
+
+log = logging.getLogger(__name__)
+
+
+def recompute_all(
+    *,
+    as_of: dt.datetime | None = None,
+    progress: Callable = _noop,
+    from_scratch: bool = False,
+) -> tuple[int, ClvModelFit]:
+    """The full run: aggregate, fit, rank and write the whole base. Raises RecomputeBusy.
+
+    Every metric of every customer is recomputed from the receipts; favourite categories and
+    holiday affinity are recomputed from the lines for the customers whose history changed
+    since the previous run (see `History`), or for everyone when `from_scratch`, when there
+    is no previous run, or when the holiday settings or category names changed.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [FULL_RUN_KEY])
+        if not cursor.fetchone()[0]:
+            raise RecomputeBusy
+    try:
+        for setting in session_settings():
+            _execute(setting)
+        computed_at = timezone.now()
+        params = Params.build(as_of)
+        signature = history_signature(params)
+        previous = ClassThresholds.objects.filter(pk=1).first()
+        history = None if from_scratch else plan_history(params, previous, signature)
+        base = build_base(params, None, progress, history)
+        progress("model fit", 60)
+        started = time.perf_counter()
+        buyers = fetch_buyers(params, base)  # fetched once for the ranking
+        days = fetch_days(params, base)  # and the buyers' purchase days for the models
+        if not np.array_equal(days.ids, buyers.ids):
+            # A buyer without stored purchase days (rows removed by hand): rebuild them all
+            # rather than misalign the models' arrays with the ranking's.
+            log.warning("purchase days incomplete: rebuilding them for every buyer")
+            p = {**params.sql(), "cid": None, "foreign_stores": foreign_store_ids()}
+            mine = "AND r.store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
+            _execute("DROP TABLE IF EXISTS am_days")
+            build_purchase_days(p, None, True, mine)
+            days = fetch_days(params, base)
+        fit = fit_models(days, ClvModelFit.objects.first(), params.settings, progress)
+        log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
+        progress("ranking", 75)
+        cuts, scores = ranking.rfm_ranks(buyers)
+        progress("predictions", 85)
+        predictions = write_predictions(params, base, fit, days, scores)
+        # Without statistics the planner cannot tell that this is one row per buyer.
+        _execute("ANALYZE am_clv")
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TABLE_KEY])
+            thresholds = compute_thresholds(
+                params,
+                buyers,
+                cuts=cuts,
+                history_started_at=computed_at,
+                history_signature=signature,
+            )
+            progress("writing", 90)
+            write_favourites(base, computed_at, everyone=history is None)
+            write_holiday_affinity(params, None, dirty=base if history is not None else None)
+            # Last, and committed at once: the swap locks the table and customers briefly.
+            written = write_metrics(
+                params, base, predictions, thresholds, computed_at, whole_table=True
+            )
+        return written, fit
+    finally:
+        drop_temp_tables()
+        _execute(SESSION_RESET)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [FULL_RUN_KEY])
+
+
+def refresh_one(*, customer_id: int, as_of: dt.datetime | None = None) -> int:
+    """The same pipeline for one customer, ranked against the last full run's cut points."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [TABLE_KEY])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CUSTOMER_KEY_BASE + customer_id])
+        computed_at = timezone.now()
+        params = Params.build(as_of)
+        # On an error the rollback drops the temporary tables with everything else.
+        base = build_base(params, customer_id, _noop)
+        predictions = write_predictions(params, base, ClvModelFit.objects.first())
+        thresholds = ClassThresholds.objects.filter(pk=1).first()
+        written = write_metrics(
+            params, base, predictions, thresholds, computed_at, customer_id=customer_id
+        )
+        write_favourites(base, computed_at, customer_id=customer_id)
+        write_holiday_affinity(params, customer_id)
+        drop_temp_tables()
+        return written

@@ -1,0 +1,1 @@
+"""PostgreSQL tooling shared by the apps."""

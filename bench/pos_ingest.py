@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from common import scratch_name
+from common import scratch_name, scratch_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "clientele_bench_pos_ingest"
@@ -45,7 +45,8 @@ def database_url(name: str) -> str:
 def admin_sql(sql: str) -> None:
     import psycopg
 
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+    # The maintenance database keeps its name: only scratch databases carry the suffix.
+    with psycopg.connect(scratch_urls(DB_NAME)[0], autocommit=True) as conn:
         conn.execute(sql)
 
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("csv/<slug:name>/", views.chart_csv, name="csv"),
     path("recompute/", views.recompute, name="recompute"),
     path("recompute/status/", views.recompute_status, name="recompute-status"),
+    path("loyalty/", views.loyalty_block, name="loyalty"),
 ]

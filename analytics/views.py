@@ -13,6 +13,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from loyalty.selectors import dashboard_figures
+
 from . import selectors, services
 from .forms import DashboardFilterForm
 from .models import RfmSegment, RunStatus
@@ -217,3 +219,14 @@ def recompute_status(request):
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         }
     )
+
+
+@login_required
+@require_GET
+def loyalty_block(request):
+    """The bonus programme's block of the dashboard (loaded by htmx): analytics reads loyalty's
+    figures, scoped to the customers the user may see."""
+    if not selectors.can_view_dashboard(request.user):
+        return HttpResponse(_("You may not see the dashboard."), status=403)
+    figures = dashboard_figures(user=request.user)
+    return render(request, "loyalty/_dashboard.html", {"figures": figures})

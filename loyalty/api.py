@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -99,4 +99,36 @@ class CalculateApi(APIView):
         result = cart_calculation(
             user=request.user, data=data, at=data.get("purchased_at") or timezone.now()
         )
-        return Response(CalculateOutputSerializer(result).data)
+        return Response(calculation_render(result))
+
+
+_CENTS, _RATE = Decimal("0.01"), Decimal("0.0001")
+_MONEY = ("available", "pending", "total", "max_redeemable", "redeemed", "earned", "to_pay")
+_LINE_MONEY = ("amount", "redeemed", "paid", "earned")
+
+
+def _text(value: Decimal, places: Decimal) -> str:
+    # As DRF's DecimalField renders it (coerced to a string, half-even), without its per-field
+    # overhead: the till calls this endpoint on every scan of a cart.
+    return format(value.quantize(places, rounding=ROUND_HALF_EVEN), "f")
+
+
+def calculation_render(result: dict) -> dict:
+    """`result` as CalculateOutputSerializer renders it (a test holds the two equal)."""
+    body = {
+        "customer_id": result["customer_id"],
+        "tier": result["tier"],
+        **{name: _text(result[name], _CENTS) for name in _MONEY},
+        "multiplier": _text(result["multiplier"], _CENTS),
+    }
+    body["lines"] = [
+        {
+            "line_no": line["line_no"],
+            "sku": line["sku"],
+            "burnable": line["burnable"],
+            "earn_rate": _text(line["earn_rate"], _RATE),
+            **{name: _text(line[name], _CENTS) for name in _LINE_MONEY},
+        }
+        for line in result["lines"]
+    ]
+    return body

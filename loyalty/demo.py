@@ -21,7 +21,7 @@ from django.db import connection, transaction
 
 from . import services
 from .models import ZERO, Entry, EntryKind, ReceiptPoints
-from .rules import earn_expiry, floor_kopeck, programme_current
+from .rules import RuleBook, earn_expiry, floor_kopeck, programme_current
 
 
 @transaction.atomic
@@ -35,7 +35,7 @@ def demo_history(*, today: dt.date, log=None, seed: int = 42) -> int:
     now = dt.datetime.combine(today, dt.time(0), tz)
     start = now - dt.timedelta(days=365)
     programme = programme_current()
-    rate = services.RuleBook.load(start=start).base_rate(None)
+    rate = RuleBook.load(start=start, end=start).base_rate(None)
     members = list(
         Customer.objects.exclude(card_number=None)
         .exclude(card_number="")

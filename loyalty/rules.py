@@ -33,7 +33,8 @@ class LineRule:
 
 @dataclass
 class RuleBook:
-    """Everything the arithmetic needs, read once per request in a few small queries."""
+    """Everything the arithmetic needs, read in a few small queries and kept per process (see
+    `rulebook_for`); nothing in it changes after loading, so threads may share it."""
 
     programme: Programme
     tiers: list[Tier]
@@ -43,6 +44,7 @@ class RuleBook:
 
     @classmethod
     def load(cls, *, start: dt.datetime, end: dt.datetime | None = None) -> RuleBook:
+        """The rules, with the promotions overlapping [start, end] (end None: open-ended)."""
         by_product: dict[int, LineRule] = {}
         by_category: dict[str, LineRule] = {}
         for rule in ProductRule.objects.select_related("category"):
@@ -51,43 +53,26 @@ class RuleBook:
                 by_product[rule.product_id] = value
             else:
                 by_category[rule.category.path] = value
+        promotions = Promotion.objects.filter(ends_at__gt=start)
+        if end is not None:
+            promotions = promotions.filter(starts_at__lte=end)
         return cls(
             programme=programme_current(),
             tiers=list(Tier.objects.order_by("threshold")),
             by_product=by_product,
             by_category=by_category,
-            promotions=list(
-                Promotion.objects.filter(starts_at__lte=end or start, ends_at__gt=start)
-            ),
+            promotions=list(promotions),
         )
 
-    category_paths: dict[int, str] = field(default_factory=dict)
-
-    def prepare(self, products) -> None:
-        """Read the category paths of these products in one query (only if any rule needs it)."""
-        if not self.by_category:
-            return
-        wanted = {p.category_id for p in products if p is not None and p.category_id}
-        wanted -= set(self.category_paths)
-        if wanted:
-            from sales.models import Category
-
-            self.category_paths.update(
-                Category.objects.filter(pk__in=wanted).values_list("pk", "path")
-            )
-
-    def rule_for(self, product) -> LineRule:
-        if product is None:
+    def rule_for(self, product_id: int | None, category_path: str = "") -> LineRule:
+        """A SKU rule beats a category rule; a deeper category beats a shallower one."""
+        if product_id is None:
             return LineRule()
-        rule = self.by_product.get(product.pk)
+        rule = self.by_product.get(product_id)
         if rule is not None:
             return rule
-        if not self.by_category or not product.category_id:
-            return LineRule()
-        if product.category_id not in self.category_paths:
-            self.prepare([product])
-        path = self.category_paths.get(product.category_id, "")
-        while path:
+        path = category_path
+        while path and self.by_category:
             rule = self.by_category.get(path)
             if rule is not None:
                 return rule
@@ -109,36 +94,86 @@ class RuleBook:
                 found = tier
         return found
 
+    def tier_by_id(self, tier_id: int | None) -> Tier | None:
+        return next((tier for tier in self.tiers if tier.pk == tier_id), None)
+
     def base_rate(self, tier: Tier | None) -> Decimal:
         if tier is not None:
             return tier.earn_rate
         return self.tiers[0].earn_rate if self.tiers else ZERO
 
 
-# The till's calculation reads the rules on every request; they change a few times a year.
-# A process keeps them for CACHE_SECONDS (saving a rule clears this process's copy at once;
-# other processes see it within that time). Booking a receipt always reads them fresh.
-CACHE_SECONDS = 10.0
-_cached: dict[str, tuple[float, RuleBook]] = {}
+def category_paths_of(book: RuleBook, product_ids) -> dict[int, str]:
+    """Category path of each product, in one query, and only when some category rule exists."""
+    ids = {pk for pk in product_ids if pk is not None}
+    if not book.by_category or not ids:
+        return {}
+    from sales.models import Product
+
+    return dict(
+        Product.objects.filter(pk__in=ids, category__isnull=False).values_list(
+            "pk", "category__path"
+        )
+    )
 
 
-def rulebook_cached(*, at: dt.datetime) -> RuleBook:
-    """The rules for a calculation at `at` (near now: cached; otherwise read)."""
+# Every calculation and every booking needs the rules, which change a few times a year, so a
+# process keeps one copy. Its version is a sequence that triggers bump on any write to the
+# programme, tiers, product rules or promotions (migration 0003), whoever writes, and callers
+# read it inside a query they make anyway (`VERSION_SQL`), so a change is seen by every process
+# on its next request. A sequence is not transactional: a reader may reload between a writer's
+# bump and its commit and keep the old rules under the new number. A deferred trigger bumps it
+# again at commit, and SAFETY_SECONDS bounds whatever window is left.
+SAFETY_SECONDS = 60.0
+VERSION_SQL = "SELECT last_value FROM loyalty_rules_version"
+
+
+@dataclass(frozen=True)
+class _Cached:
+    version: int
+    loaded: float  # time.monotonic()
+    covers_from: dt.datetime  # promotions ending after this are in the book
+    book: RuleBook
+
+
+_cached: dict[str, _Cached] = {}
+
+
+def rules_version() -> int:
+    """The rules' version, for a caller with no query of its own to read it in."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(VERSION_SQL)
+        return cursor.fetchone()[0]
+
+
+def rulebook_for(*, at: dt.datetime, version: int) -> RuleBook:
+    """The rules for a cart or a receipt at `at`: this process's copy while `version` is the
+    current one; a back-dated receipt (before the copy's promotions) reads its own."""
     import time
 
     from django.utils import timezone
 
-    now = timezone.now()
-    if abs(at - now) > dt.timedelta(hours=12):
-        return RuleBook.load(start=at)
     entry = _cached.get("book")
-    if entry is None or time.monotonic() - entry[0] > CACHE_SECONDS:
-        book = RuleBook.load(start=now - dt.timedelta(hours=12), end=now + dt.timedelta(hours=36))
-        entry = _cached["book"] = (time.monotonic(), book)
-    return entry[1]
+    if (
+        entry is not None
+        and entry.version == version
+        and time.monotonic() - entry.loaded < SAFETY_SECONDS
+        and at >= entry.covers_from
+    ):
+        return entry.book
+    covers_from = timezone.now() - dt.timedelta(days=1)
+    if at < covers_from:
+        return RuleBook.load(start=at, end=at)
+    loaded = time.monotonic()
+    book = RuleBook.load(start=covers_from)
+    _cached["book"] = _Cached(version, loaded, covers_from, book)
+    return book
 
 
 def rulebook_forget(**kwargs) -> None:
+    """Drop this process's copy (a rule saved here; tests that roll their rules back)."""
     _cached.clear()
 
 
@@ -151,8 +186,9 @@ def programme_current() -> Programme:
 class CartLine:
     line_no: int
     sku: str
-    product: object | None  # sales.Product
+    product_id: int | None
     amount: Decimal
+    category_path: str = ""
 
 
 @dataclass
@@ -208,7 +244,7 @@ def calculate(
     results = []
     rules = []
     for line in lines:
-        rule = book.rule_for(line.product)
+        rule = book.rule_for(line.product_id, line.category_path)
         rules.append(rule)
         results.append(LineResult(line.line_no, line.sku, line.amount, burnable=not rule.no_burn))
     eligible = sum((r.amount for r in results if r.burnable), ZERO)

@@ -90,24 +90,33 @@ def points_liability() -> Decimal:
     return Account.objects.aggregate(s=Sum("available"))["s"] or ZERO
 
 
-_DUE_OF_ACCOUNT = """
-SELECT coalesce(sum(e.pending_delta + coalesce((SELECT sum(r.pending_delta) FROM loyalty_entry r
-                                  WHERE r.source_id = e.id AND r.kind = 'reverse'), 0)), 0)
-FROM loyalty_entry e
-WHERE e.account_id = %s AND e.kind = 'earn' AND e.pending_delta > 0 AND e.activates_at <= %s
-  AND NOT EXISTS (SELECT 1 FROM loyalty_entry a WHERE a.source_id = e.id AND a.kind = 'activate')
-"""
-
-
-def balance_now(account: Account | None, *, now: dt.datetime) -> tuple[Decimal, Decimal]:
+def _balance(available, pending, debt, due) -> tuple[Decimal, Decimal]:
     """(available, pending) as the next booking will see them: lots whose hold has passed
     count as available (less any debt they settle), even before the activation run."""
-    if account is None:
-        return ZERO, ZERO
-    with connection.cursor() as cursor:
-        cursor.execute(_DUE_OF_ACCOUNT, [account.pk, now])
-        due = cursor.fetchone()[0] or ZERO
-    return account.available + due - min(due, account.debt), account.pending - due
+    due = due or ZERO
+    return available + due - min(due, debt), pending - due
+
+
+# The till's calculation makes two queries of its own (the customer is found by sales'
+# `customer_index`, the key by the authentication): this one reads the rules' version, the
+# account and its lots whose hold has passed, at once; the other the cart's products with their
+# category paths.
+_CART_ACCOUNT = """
+SELECT (SELECT last_value FROM loyalty_rules_version), a.tier_id, a.available, a.pending, a.debt,
+       (SELECT sum(e.pending_delta + coalesce((SELECT sum(r.pending_delta) FROM loyalty_entry r
+                                       WHERE r.source_id = e.id AND r.kind = 'reverse'), 0))
+        FROM loyalty_entry e
+        WHERE e.account_id = a.id AND e.kind = 'earn' AND e.pending_delta > 0
+          AND e.activates_at <= %(now)s
+          AND NOT EXISTS (SELECT 1 FROM loyalty_entry x
+                          WHERE x.source_id = e.id AND x.kind = 'activate'))
+FROM (SELECT 1) AS one LEFT JOIN loyalty_account a ON a.customer_id = %(c)s
+"""
+_CART_PRODUCTS = """
+SELECT p.sku, p.id, coalesce(c.path, '')
+FROM sales_product p LEFT JOIN sales_category c ON c.id = p.category_id
+WHERE p.sku = ANY(%s)
+"""
 
 
 def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
@@ -115,34 +124,33 @@ def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str
     from django.core.exceptions import ValidationError
 
     from sales.ingest.references import customer_index
-    from sales.models import Product
     from sales.services import money
 
-    from .rules import CartLine, calculate, rulebook_cached
+    from .rules import CartLine, calculate, rulebook_for
 
     customer_id, errors = customer_index(user, [data]).resolve(data)
     if errors:
         raise ValidationError(errors)
-    skus = {line["sku"] for line in data["lines"]}
-    products = {p.sku: p for p in Product.objects.filter(sku__in=skus).select_related("category")}
+    with connection.cursor() as cursor:
+        cursor.execute(_CART_PRODUCTS, [sorted({line["sku"] for line in data["lines"]})])
+        products = {sku: (pk, path) for sku, pk, path in cursor}
+        cursor.execute(_CART_ACCOUNT, {"c": customer_id, "now": timezone.now()})
+        version, tier_id, *sums = cursor.fetchone()
     cart = [
         CartLine(
             line_no=i,
             sku=line["sku"],
-            product=products.get(line["sku"]),
+            product_id=products.get(line["sku"], (None, ""))[0],
             amount=money(line["quantity"] * line["unit_price"] - line["discount"]),
+            category_path=products.get(line["sku"], (None, ""))[1],
         )
         for i, line in enumerate(data["lines"], start=1)
     ]
-    account = (
-        Account.objects.select_related("tier").filter(customer_id=customer_id).first()
-        if customer_id
-        else None
-    )
-    available, pending = balance_now(account, now=timezone.now())
-    book = rulebook_cached(at=at)
+    has_account = sums[0] is not None
+    available, pending = _balance(*sums) if has_account else (ZERO, ZERO)
+    book = rulebook_for(at=at, version=version)
     # A new account is placed by the nightly run or its first receipt; until then, the first tier.
-    tier = (account.tier if account else None) or book.tier_for_spend(ZERO)
+    tier = (book.tier_by_id(tier_id) if has_account else None) or book.tier_for_spend(ZERO)
     calc = calculate(
         book=book,
         tier=tier,

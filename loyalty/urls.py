@@ -7,5 +7,4 @@ app_name = "loyalty"
 urlpatterns = [
     path("customers/<int:pk>/", views.card_points, name="card"),
     path("customers/<int:pk>/adjust/", views.card_adjust, name="adjust"),
-    path("dashboard/", views.dashboard_block, name="dashboard"),
 ]

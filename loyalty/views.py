@@ -1,4 +1,7 @@
-"""The points panel of the customer card (loaded into the card by htmx) and adjustments."""
+"""The points panel of the customer card (loaded into the card by htmx) and adjustments.
+
+The programme's block on the analytics dashboard is served by analytics (`analytics.views.
+loyalty_block`), which stands above loyalty and reads `selectors.dashboard_figures`."""
 
 from __future__ import annotations
 
@@ -36,16 +39,6 @@ def _panel(request, customer, form=None, status=200):
 @login_required
 def card_points(request, pk: int):
     return _panel(request, _customer_or_404(request, pk))
-
-
-@login_required
-def dashboard_block(request):
-    from analytics.selectors import can_view_dashboard
-
-    if not can_view_dashboard(request.user):
-        return HttpResponse(_("You may not see the dashboard."), status=403)
-    figures = selectors.dashboard_figures(user=request.user)
-    return render(request, "loyalty/_dashboard.html", {"figures": figures})
 
 
 @login_required

@@ -173,7 +173,7 @@ def test_dashboard_block_shows_liability_months_rate_and_revenue_by_tier(
     client.force_login(admin_user)
 
     with django_assert_max_num_queries(12):
-        page = client.get("/loyalty/dashboard/").content.decode()
+        page = client.get("/analytics/loyalty/").content.decode()
 
     assert 'data-testid="points-liability">' in page
     assert "50.00" in page  # 100 given - 50 burned; 28.50 earned is still pending
@@ -185,7 +185,7 @@ def test_dashboard_block_shows_liability_months_rate_and_revenue_by_tier(
 def test_dashboard_block_needs_the_dashboard_permission(client, associate_a):
     client.force_login(associate_a)
 
-    assert client.get("/loyalty/dashboard/").status_code == 403
+    assert client.get("/analytics/loyalty/").status_code == 403
 
 
 def test_dashboard_page_loads_the_loyalty_block(client, admin_user):
@@ -193,7 +193,7 @@ def test_dashboard_page_loads_the_loyalty_block(client, admin_user):
 
     page = client.get("/analytics/").content.decode()
 
-    assert 'hx-get="/loyalty/dashboard/"' in page
+    assert 'hx-get="/analytics/loyalty/"' in page
 
 
 def test_points_panel_and_dashboard_block_speak_russian(client, admin_user, customer):
@@ -203,7 +203,7 @@ def test_points_panel_and_dashboard_block_speak_russian(client, admin_user, cust
     panel = client.get(
         f"/loyalty/customers/{customer.pk}/", HTTP_ACCEPT_LANGUAGE="ru"
     ).content.decode()
-    block = client.get("/loyalty/dashboard/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    block = client.get("/analytics/loyalty/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
 
     for russian in (
         "Бонусы",

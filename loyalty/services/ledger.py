@@ -1,0 +1,185 @@
+"""Accounts and the activation of held points: the locks every balance-changing write takes
+first, and the rows that make earned points available once their hold has passed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from ..models import ZERO, Account, Entry, EntryKind
+
+_ENSURE_ACCOUNTS = """
+INSERT INTO loyalty_account (customer_id, spend_12m, available, pending, debt, created_at)
+SELECT c, 0, 0, 0, 0, now() FROM unnest(%s::bigint[]) AS c
+ON CONFLICT (customer_id) DO NOTHING
+"""
+
+
+def accounts_lock(customer_ids: list[int]) -> dict[int, Account]:
+    """Open missing accounts and lock them all, in id order so that two batches never
+    deadlock; returns them by customer id."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_ENSURE_ACCOUNTS, [ids])
+    accounts = Account.objects.select_for_update(of=("self",)).select_related("tier")
+    return {a.customer_id: a for a in accounts.filter(customer_id__in=ids).order_by("id")}
+
+
+def _refresh_sums(account: Account) -> None:
+    fresh = Account.objects.filter(pk=account.pk).values("available", "pending", "debt").get()
+    account.available, account.pending, account.debt = (
+        fresh["available"],
+        fresh["pending"],
+        fresh["debt"],
+    )
+
+
+_DUE = """
+SELECT e.id, e.account_id, e.expires_at,
+       e.pending_delta + coalesce((SELECT sum(r.pending_delta) FROM loyalty_entry r
+                                   WHERE r.source_id = e.id AND r.kind = 'reverse'), 0)
+FROM loyalty_entry e
+WHERE e.kind = 'earn' AND e.pending_delta > 0 AND e.activates_at <= %s
+  AND NOT EXISTS (SELECT 1 FROM loyalty_entry a WHERE a.source_id = e.id AND a.kind = 'activate')
+"""
+
+
+def activation_entry(
+    account: Account,
+    *,
+    now: dt.datetime,
+    remaining: Decimal,
+    expires_at,
+    source_id=None,
+    source=None,
+) -> Entry:
+    """The row that makes a lot's `remaining` points available, settling the account's debt
+    first (the locked account's sums are advanced)."""
+    settle = min(remaining, account.debt)
+    account.debt -= settle
+    account.pending -= remaining
+    account.available += remaining - settle
+    return Entry(
+        account_id=account.pk,
+        kind=EntryKind.ACTIVATE,
+        at=now,
+        source_id=source_id,
+        source=source,
+        pending_delta=-remaining,
+        available_delta=remaining - settle,
+        debt_delta=-settle,
+        expires_at=expires_at,
+    )
+
+
+def _activation_rows(now: dt.datetime, accounts: dict[int, Account]) -> list[Entry]:
+    """Activation rows for the due earn lots of these locked accounts (updates their debt)."""
+    by_id = {a.pk: a for a in accounts.values()}
+    with connection.cursor() as cursor:
+        cursor.execute(_DUE + " AND e.account_id = ANY(%s) ORDER BY e.id", [now, list(by_id)])
+        due = cursor.fetchall()
+    return [
+        activation_entry(
+            by_id[account_id],
+            now=now,
+            remaining=remaining,
+            expires_at=expires_at,
+            source_id=entry_id,
+        )
+        for entry_id, account_id, expires_at, remaining in due
+    ]
+
+
+# One statement for a whole booking: the sums trigger then runs once. A row may name as its
+# source another row of the same statement (`source_n`), which gets its id here.
+_INSERT_ENTRIES = """
+WITH r AS MATERIALIZED (
+  SELECT x.*, nextval(pg_get_serial_sequence('loyalty_entry', 'id')) AS id
+  FROM jsonb_to_recordset(%s::jsonb) AS x(
+    n int, account_id bigint, kind text, available_delta numeric, pending_delta numeric,
+    debt_delta numeric, at timestamptz, receipt_id bigint, return_doc_id bigint,
+    source_id bigint, source_n int, activates_at timestamptz, expires_at timestamptz,
+    bonus_key text, reason text, actor_id bigint)
+)
+INSERT INTO loyalty_entry (id, account_id, kind, available_delta, pending_delta, debt_delta, at,
+  created_at, receipt_id, return_doc_id, source_id, activates_at, expires_at, bonus_key, reason,
+  actor_id)
+SELECT r.id, r.account_id, r.kind, r.available_delta, r.pending_delta, r.debt_delta, r.at, %s,
+       r.receipt_id, r.return_doc_id, coalesce(r.source_id, s.id), r.activates_at, r.expires_at,
+       coalesce(r.bonus_key, ''), coalesce(r.reason, ''), r.actor_id
+FROM r LEFT JOIN r s ON s.n = r.source_n
+ORDER BY r.n
+"""
+_ENTRY_VALUES = ("available_delta", "pending_delta", "debt_delta")
+_ENTRY_REFS = ("receipt_id", "return_doc_id", "source_id", "actor_id")
+_ENTRY_TIMES = ("activates_at", "expires_at")
+
+
+def entries_insert(rows: list[Entry]) -> None:
+    """Append these rows to the ledger in one INSERT (ids are not read back)."""
+    if not rows:
+        return
+    position = {id(row): n for n, row in enumerate(rows)}
+    payload = []
+    for n, row in enumerate(rows):
+        item = {"n": n, "account_id": row.account_id, "kind": row.kind, "at": row.at.isoformat()}
+        item.update({name: str(getattr(row, name)) for name in _ENTRY_VALUES})
+        item.update({name: getattr(row, name) for name in _ENTRY_REFS if getattr(row, name)})
+        item.update(
+            {name: getattr(row, name).isoformat() for name in _ENTRY_TIMES if getattr(row, name)}
+        )
+        if row.bonus_key or row.reason:
+            item["bonus_key"], item["reason"] = row.bonus_key, row.reason
+        if row.source_id is None and Entry.source.is_cached(row) and row.source is not None:
+            item["source_n"] = position[id(row.source)]
+        payload.append(item)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ENTRIES, [json.dumps(payload), timezone.now()])
+
+
+_DUE_CUSTOMERS = """
+SELECT DISTINCT a.customer_id
+FROM loyalty_entry e JOIN loyalty_account a ON a.id = e.account_id
+WHERE e.kind = 'earn' AND e.pending_delta > 0 AND e.activates_at <= %s AND e.activates_at > %s
+  AND NOT EXISTS (SELECT 1 FROM loyalty_entry x WHERE x.source_id = e.id AND x.kind = 'activate')
+LIMIT %s
+"""
+
+
+@transaction.atomic
+def points_activate_due(
+    *, now: dt.datetime | None = None, since: dt.datetime | None = None, batch: int = 2000
+) -> int:
+    """Make earned points whose hold period has passed available; returns rows written.
+
+    Only lots that came due after `since` (default: 35 days back) are looked for: booking a
+    receipt activates at once whatever is already due, so older lots were handled then, and
+    the nightly run never rereads the whole history.
+    """
+    now = now or timezone.now()
+    since = since or now - dt.timedelta(days=35)
+    written = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_DUE_CUSTOMERS, [now, since, batch])
+            customers = [row[0] for row in cursor.fetchall()]
+        if not customers:
+            return written
+        rows = _activation_rows(now, accounts_lock(customers))
+        Entry.objects.bulk_create(rows)
+        written += len(rows)
+
+
+def ledger_totals(account_id: int) -> dict[str, Decimal]:
+    """The sums of an account's rows (what the account's columns must equal)."""
+    totals = Entry.objects.filter(account_id=account_id).aggregate(
+        available=Sum("available_delta"), pending=Sum("pending_delta"), debt=Sum("debt_delta")
+    )
+    return {k: v or ZERO for k, v in totals.items()}

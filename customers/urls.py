@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_bulk
 from .duplicates import views as duplicate_views
 from .imports import views as import_views
 from .privacy import views as privacy_views
@@ -13,7 +13,7 @@ urlpatterns = [
     path("new/duplicates/", views.duplicate_check, name="duplicates"),
     path("leads/", views.lead_list, name="leads"),
     path("filters/", views.saved_filter_save_view, name="filter_save"),
-    path("bulk/", views.customer_bulk, name="bulk"),
+    path("bulk/", views_bulk.customer_bulk, name="bulk"),
     path("filters/<int:pk>/delete/", views.saved_filter_delete_view, name="filter_delete"),
     path("export.<str:fmt>", views.customer_export_view, name="export"),
     path("export/trace/", views.export_trace_view, name="export_trace"),

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +26,7 @@ from crm.disclosure import card_read, daily_allowance, masked_contacts, taken_to
 from crm.models import AuditAction
 
 from . import selectors, services
+from .bulk import bulk_context
 from .duplicates.merge import resolve_alias
 from .exports import FORMATS, ExportRefused, customer_export
 from .forms import (
@@ -127,36 +128,13 @@ def customer_list(request):
         ],
         "sort_string": _query_without(request, {"after", "before", "sort"}),
         "saved_filters": list(request.user.saved_filters.all()),
-        "bulk": _bulk_choices(request.user) if _can_edit(request.user) else None,
+        "bulk": bulk_context(request.user),
         "current_query": _query_without(request, {"after", "before"}),
     }
     template = "customers/list.html"
     if request.htmx and request.htmx.target == "results":
         template = "customers/_results.html"
     return render(request, template, context, status=status)
-
-
-def _bulk_choices(user) -> dict:
-    """Managers and tags the list's bulk actions offer (two small queries)."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Q
-
-    from .models import Tag
-
-    managers = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(
-            Q(groups__permissions__codename="view_store_customers")
-            | Q(user_permissions__codename="view_store_customers")
-        )
-        .distinct()
-        .order_by("last_name", "username")
-    )
-    return {
-        "managers": [(u.pk, u.get_full_name() or u.get_username()) for u in managers],
-        "tags": list(Tag.objects.order_by("name").values_list("pk", "name")),
-    }
 
 
 def _list_row(customer: Customer) -> dict:
@@ -625,35 +603,3 @@ def saved_filter_delete_view(request, pk: int):
     if not services.saved_filter_delete(user=request.user, pk=pk):
         raise Http404
     return redirect("customers:list")
-
-
-@login_required
-@require_POST
-def customer_bulk(request):
-    """Bulk actions on the list: the ticked rows, or every row matching the current filter."""
-    if not _can_edit(request.user):
-        return HttpResponse(_("You may not edit cards."), status=403)
-    query = request.POST.get("query", "")[:2000]
-    back = reverse("customers:list") + ("?" + query if query else "")
-    if request.POST.get("all_matching"):
-        form = CustomerListForm(QueryDict(query), user=request.user)
-        customers = selectors.customer_filter(user=request.user, filters=form.list_filters())
-    else:
-        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][: services.BULK_MAX + 1]
-        customers = selectors.visible_customers(request.user).filter(pk__in=ids)
-    value = request.POST.get("value", "")
-    try:
-        changed = services.customers_bulk_change(
-            actor=request.user,
-            customers=customers,
-            action=request.POST.get("action", ""),
-            value=int(value) if value.isdigit() else None,
-            request=request,
-        )
-    except ValidationError as exc:
-        for problems in exc.message_dict.values():
-            for problem in problems:
-                messages.error(request, problem)
-        return redirect(back)
-    messages.success(request, _("Done: %(n)s customers changed.") % {"n": changed})
-    return redirect(back)

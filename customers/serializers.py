@@ -13,6 +13,7 @@ from crm.access import ContactDetails, contact_details
 from crm.serializers import MAX_ID, AwareDateTimeField, StrictSerializer
 
 from .api_fields import PhoneField
+from .api_json import json_consent, json_date, json_datetime, json_points, json_text
 from .models import ConsentMethod, ContactChannel, Customer, Direction, Gender, LifecycleStage
 from .privacy.serializers import ProcessingConsentInputSerializer
 
@@ -127,30 +128,30 @@ def customer_body(customer: Customer, user, contacts: ContactDetails | None = No
     """The card as JSON; `contacts` as `crm.disclosure` decided (masked by default)."""
     if contacts is None:
         contacts = contact_details(customer, user, masked=True)
-    return CustomerOutputSerializer(
-        {
-            "id": customer.pk,
-            "surname": customer.surname,
-            "first_name": customer.first_name,
-            "patronymic": customer.patronymic,
-            "gender": customer.gender,
-            "birth_date": customer.birth_date,
-            "phone": contacts.phone,
-            "phones": list(contacts.phones),
-            "email": contacts.email,
-            "card_number": customer.card_number,
-            "city": customer.city,
-            "postal_code": contacts.postal_code,
-            "address": contacts.address,
-            "home_store": customer.home_store_id,
-            "lifecycle_stage": customer.lifecycle_stage,
-            "consent": consent_of(customer),
-            "points": points_of(customer),
-            "contact_details_masked": contacts.masked,
-            "created_at": customer.created_at,
-            "updated_at": customer.updated_at,
-        }
-    ).data
+    # A plain dict, not a serializer per row (see customers.api_json); CustomerOutputSerializer
+    # still documents it, and tests/api pin the two to the same JSON.
+    return {
+        "id": customer.pk,
+        "surname": json_text(customer.surname),
+        "first_name": json_text(customer.first_name),
+        "patronymic": json_text(customer.patronymic),
+        "gender": json_text(customer.gender),
+        "birth_date": json_date(customer.birth_date),
+        "phone": json_text(contacts.phone),
+        "phones": [str(phone) for phone in contacts.phones],
+        "email": json_text(contacts.email),
+        "card_number": json_text(customer.card_number),
+        "city": json_text(customer.city),
+        "postal_code": json_text(contacts.postal_code),
+        "address": json_text(contacts.address),
+        "home_store": customer.home_store_id,
+        "lifecycle_stage": json_text(customer.lifecycle_stage),
+        "consent": json_consent(consent_of(customer)),
+        "points": json_points(points_of(customer)),
+        "contact_details_masked": bool(contacts.masked),
+        "created_at": json_datetime(customer.created_at),
+        "updated_at": json_datetime(customer.updated_at),
+    }
 
 
 class ConsentInputSerializer(StrictSerializer):

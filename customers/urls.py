@@ -3,6 +3,7 @@ from django.urls import path
 from .duplicates import views as duplicate_views
 from .imports import views as import_views
 from .privacy import views as privacy_views
+from .views import bulk as views_bulk
 from .views import card as card_views
 from .views import listing as list_views
 
@@ -14,7 +15,7 @@ urlpatterns = [
     path("new/duplicates/", card_views.duplicate_check, name="duplicates"),
     path("leads/", list_views.lead_list, name="leads"),
     path("filters/", list_views.saved_filter_save_view, name="filter_save"),
-    path("bulk/", list_views.customer_bulk, name="bulk"),
+    path("bulk/", views_bulk.customer_bulk, name="bulk"),
     path("filters/<int:pk>/delete/", list_views.saved_filter_delete_view, name="filter_delete"),
     path("export.<str:fmt>", list_views.customer_export_view, name="export"),
     path("export/trace/", list_views.export_trace_view, name="export_trace"),

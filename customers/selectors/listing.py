@@ -46,10 +46,13 @@ class ListFilters:
     rfm_segment: str = ""
     # State of consent to processing (customers.privacy.selectors.ProcessingState).
     processing: str = ""
+    # Ticked rows of the list's bulk bar (customers.bulk); None means no such restriction.
+    ids: list[int] | None = None
 
     def is_empty(self) -> bool:
         return not any(
             (
+                self.ids is not None,
                 self.processing,
                 self.query,
                 self.store,
@@ -101,6 +104,8 @@ def customer_filter(*, user, filters: ListFilters) -> QuerySet[Customer]:
     else:
         # Erased people are out of every list and export; the filter "erased" finds their cards.
         customers = customers.filter(erased_at__isnull=True)
+    if filters.ids is not None:
+        customers = customers.filter(pk__in=filters.ids)
     if filters.query:
         customers = customer_search(user=user, query=filters.query, queryset=customers)
     if filters.store:

@@ -9,22 +9,23 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpResponse, QueryDict
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.access import can_export, visible_customers
+from crm.access import can_export
 from crm.disclosure import daily_allowance, masked_contacts, taken_today
 
 from .. import list_services
+from ..bulk import bulk_context
 from ..exports import FORMATS, ExportRefused, customer_export
 from ..forms import CustomerListForm, TraceForm
 from ..models import Customer
 from ..selectors import listing, search, today
 from ..traps import export_trace
-from .common import BAD_INPUT, _can_edit, perm_or_404
+from .common import BAD_INPUT, perm_or_404
 
 
 @perm_or_404("customers.view_customer")
@@ -72,36 +73,13 @@ def customer_list(request):
         ],
         "sort_string": _query_without(request, {"after", "before", "sort"}),
         "saved_filters": list(request.user.saved_filters.all()),
-        "bulk": _bulk_choices(request.user) if _can_edit(request.user) else None,
+        "bulk": bulk_context(request.user),
         "current_query": _query_without(request, {"after", "before"}),
     }
     template = "customers/list.html"
     if request.htmx and request.htmx.target == "results":
         template = "customers/_results.html"
     return render(request, template, context, status=status)
-
-
-def _bulk_choices(user) -> dict:
-    """Managers and tags the list's bulk actions offer (two small queries)."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Q
-
-    from ..models import Tag
-
-    managers = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(
-            Q(groups__permissions__codename="view_store_customers")
-            | Q(user_permissions__codename="view_store_customers")
-        )
-        .distinct()
-        .order_by("last_name", "username")
-    )
-    return {
-        "managers": [(u.pk, u.get_full_name() or u.get_username()) for u in managers],
-        "tags": list(Tag.objects.order_by("name").values_list("pk", "name")),
-    }
 
 
 def _list_row(customer: Customer) -> dict:
@@ -218,37 +196,3 @@ def saved_filter_delete_view(request, pk: int):
     if not list_services.saved_filter_delete(user=request.user, pk=pk):
         raise Http404
     return redirect("customers:list")
-
-
-@login_required
-@require_POST
-def customer_bulk(request):
-    """Bulk actions on the list: the ticked rows, or every row matching the current filter."""
-    if not _can_edit(request.user):
-        return HttpResponse(_("You may not edit cards."), status=403)
-    query = request.POST.get("query", "")[:2000]
-    back = reverse("customers:list") + ("?" + query if query else "")
-    if request.POST.get("all_matching"):
-        form = CustomerListForm(QueryDict(query), user=request.user)
-        customers = listing.customer_filter(user=request.user, filters=form.list_filters())
-    else:
-        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][
-            : list_services.BULK_MAX + 1
-        ]
-        customers = visible_customers(request.user).filter(pk__in=ids)
-    value = request.POST.get("value", "")
-    try:
-        changed = list_services.customers_bulk_change(
-            actor=request.user,
-            customers=customers,
-            action=request.POST.get("action", ""),
-            value=int(value) if value.isdigit() else None,
-            request=request,
-        )
-    except ValidationError as exc:
-        for problems in exc.message_dict.values():
-            for problem in problems:
-                messages.error(request, problem)
-        return redirect(back)
-    messages.success(request, _("Done: %(n)s customers changed.") % {"n": changed})
-    return redirect(back)

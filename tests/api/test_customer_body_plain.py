@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from crm.disclosure import contact_details
-from customers.api import (
+from customers.serializers import (
     CustomerOutputSerializer,
     consent_of,
     customer_body,

@@ -11,7 +11,7 @@ from customers.duplicates.merge import customer_merge, customer_merge_undo
 from customers.duplicates.selectors import cards_rehomed_since
 from sales.models import Category
 from tests.analytics.conftest import AS_OF, days_ago, shop  # noqa: F401 - the fixture
-from tests.analytics.test_metrics import age_history, assert_same, snapshot
+from tests.analytics.test_metrics_history import age_history, assert_same, snapshot
 
 pytestmark = pytest.mark.django_db
 LATER = AS_OF + dt.timedelta(days=10)

@@ -14,11 +14,15 @@ is already done; the nightly jobs pick up what a lost message would have done.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+# Threads of one web process may ask at once; the second must wait for the first's imports to
+# finish, or it would find a half-imported tasks module and no task in it.
+_imports = threading.Lock()
 
 
 def registered_task(name: str):
@@ -30,7 +34,9 @@ def registered_task(name: str):
     from crm.celery import app
 
     if name not in app.tasks:
-        app.loader.import_default_modules()
+        with _imports:
+            if name not in app.tasks:
+                app.loader.import_default_modules()
     return app.tasks[name]
 
 

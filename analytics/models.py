@@ -67,7 +67,7 @@ class CustomerMetrics(models.Model):
     historical_lcv = models.DecimalField(_("historical lifetime value"), **MONEY, default=0)
     predicted_clv = models.DecimalField(_("predicted lifetime value"), **MONEY, null=True)
     # Where predicted_clv comes from: the models (a fit that passed its sanity gate) or the
-    # plainly labelled fallback, the trailing margin rate over the horizon (analytics.backtest).
+    # plainly labelled fallback, the trailing margin rate over the horizon (analytics.clv.gate).
     clv_basis = models.CharField(_("CLV basis"), max_length=8, choices=ClvBasis, blank=True)
     predicted_value_12m = models.DecimalField(_("predicted 12-month value"), **MONEY, null=True)
     p_alive = models.FloatField(_("probability of being alive"), null=True)
@@ -356,7 +356,7 @@ class ClvModelFit(models.Model):
     sampled = models.PositiveIntegerField(_("customers in the fitting sample"), default=0)
     seconds = models.FloatField(_("fit time, s"), default=0)
     message = models.TextField(_("message"), blank=True)  # English, as logged
-    # Whether the fit passed the sanity gate (analytics.backtest) and drives individual CLV;
+    # Whether the fit passed the sanity gate (analytics.clv.gate) and drives individual CLV;
     # `gate_notes` say why not, as clv.Note JSON; `backtest` is backtest.run_backtest's result.
     published = models.BooleanField(_("published"), default=False)
     gate_notes = models.JSONField(_("why not published"), default=list, blank=True)

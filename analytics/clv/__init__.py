@@ -14,18 +14,13 @@ hundred values), not once per customer; per customer only logs and logistics rem
 Sampling. Above `max_customers` (default MAX_FIT_CUSTOMERS, 50,000) both models are fitted on
 a random sample of that many customers, the same one for both, drawn with a fixed seed so the
 same arrays give the same sample and the same parameters; `FitResult.sampled` says so. Why
-50,000: the standard error of a maximum-likelihood estimate falls as 1/sqrt(n), and at 50,000
-simulated customers it is 1-3% for each BG/NBD parameter (r 0.8%, α 1.2%, a 2.0%, b 2.8%) and
-1-4% for Gamma-Gamma's. Carried into the predictions that moves a customer's expected purchases
-by about 0.1% on average, while the model's own error is two orders larger: even with the true
-parameters, a customer's actual purchases in the next year miss the expectation by a median of
-0.37 against 1.15 expected on average (Poisson and dropout noise), and real shoppers are not
-exactly BG/NBD ones. On the 200k-customer benchmark, samples drawn with five different seeds
-moved the total predicted 12-month CLV by at most 0.12% from a fit on all customers (per
-customer: median 0.05-0.35%, 99th percentile at most 2.1%), at a quarter of the cost; a chain of
-a million customers costs little more than one of 50,000. The log-likelihoods returned are
-evaluated once, at the end, on all the customers given (one cheap evaluation), so they compare
-across nights whether or not a sample was used.
+50,000: the standard error of a maximum-likelihood estimate falls as 1/sqrt(n), so beyond some
+tens of thousands of customers more data moves the parameters far less than the model's own
+error moves any prediction, while the fit's cost keeps growing; a chain of a million customers
+then costs little more than one of 50,000. The measurements behind that choice are in
+bench/README.md ("Analytics CLV models and campaigns (issue 16, h16c)"). The log-likelihoods
+returned are evaluated once, at the end, on all the customers given (one cheap evaluation), so
+they compare across nights whether or not a sample was used.
 
 Warm start. `fit` takes the previous fit's parameters (`start_bg`, `start_gg`) and starts the
 optimiser there: yesterday's optimum is a few iterations from today's. The warm run is kept only

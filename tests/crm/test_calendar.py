@@ -58,3 +58,15 @@ def test_month_day_keys_that_exist(key):
 @pytest.mark.parametrize("key", ["02-30", "13-01", "1-01", "0101", "", "ab-cd"])
 def test_month_day_keys_that_do_not(key):
     assert not calendar.is_month_day(key)
+
+
+def test_the_roles_keep_their_permissions_on_the_moved_chain_dates():
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.get_for_model(ChainDate)
+    assert content_type.app_label == "crm"
+    assert not ContentType.objects.filter(app_label="campaigns", model="chaindate").exists()
+    marketer = Group.objects.get(name="Marketer")
+    view = Permission.objects.get(content_type=content_type, codename="view_chaindate")
+    assert marketer.permissions.filter(pk=view.pk).exists()

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crm import calendar
 from sales.models import MONEY
 
 
@@ -188,16 +189,6 @@ def default_holidays() -> list[dict]:
     ]
 
 
-def _is_month_day(key: str) -> bool:
-    import datetime as dt
-
-    try:
-        dt.date(2000, int(key[:2]), int(key[3:]))  # a leap year: 02-29 is a valid key
-    except ValueError:
-        return False
-    return len(key) == 5 and key[2] == "-"
-
-
 class AnalyticsSettings(models.Model):
     """The thresholds of DESIGN.md as one row an admin edits (`services.settings_save`)."""
 
@@ -300,7 +291,7 @@ class AnalyticsSettings(models.Model):
         else:
             for item in self.holidays:
                 key = item.get("key") if isinstance(item, dict) else None
-                if not isinstance(key, str) or not _is_month_day(key):
+                if not isinstance(key, str) or not calendar.is_month_day(key):
                     problems.append(_("%(item)s: needs a key like 03-08.") % {"item": item})
         if problems:
             raise ValidationError({"holidays": problems})

@@ -16,6 +16,7 @@ from .models import (
     HolidayAffinity,
     RecomputeRun,
 )
+from .settings_form import AnalyticsSettingsForm
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,6 +51,8 @@ class SavedByServiceAdmin(admin.ModelAdmin):
 
 @admin.register(AnalyticsSettings)
 class AnalyticsSettingsAdmin(SettingsAuditMixin, SavedByServiceAdmin):
+    # Thresholds in percent and the gift dates as rows (analytics.settings_form).
+    form = AnalyticsSettingsForm
     list_display = ["__str__", "window_days", "vip_revenue_share", "vip_cap", "updated_at"]
     fieldsets = [
         (_("Window"), {"fields": ["window_days"]}),

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crm import calendar
 from sales.models import MONEY
 
 
@@ -67,7 +68,7 @@ class CustomerMetrics(models.Model):
     historical_lcv = models.DecimalField(_("historical lifetime value"), **MONEY, default=0)
     predicted_clv = models.DecimalField(_("predicted lifetime value"), **MONEY, null=True)
     # Where predicted_clv comes from: the models (a fit that passed its sanity gate) or the
-    # plainly labelled fallback, the trailing margin rate over the horizon (analytics.backtest).
+    # plainly labelled fallback, the trailing margin rate over the horizon (analytics.clv.gate).
     clv_basis = models.CharField(_("CLV basis"), max_length=8, choices=ClvBasis, blank=True)
     predicted_value_12m = models.DecimalField(_("predicted 12-month value"), **MONEY, null=True)
     p_alive = models.FloatField(_("probability of being alive"), null=True)
@@ -188,16 +189,6 @@ def default_holidays() -> list[dict]:
     ]
 
 
-def _is_month_day(key: str) -> bool:
-    import datetime as dt
-
-    try:
-        dt.date(2000, int(key[:2]), int(key[3:]))  # a leap year: 02-29 is a valid key
-    except ValueError:
-        return False
-    return len(key) == 5 and key[2] == "-"
-
-
 class AnalyticsSettings(models.Model):
     """The thresholds of DESIGN.md as one row an admin edits (`services.settings_save`)."""
 
@@ -300,7 +291,7 @@ class AnalyticsSettings(models.Model):
         else:
             for item in self.holidays:
                 key = item.get("key") if isinstance(item, dict) else None
-                if not isinstance(key, str) or not _is_month_day(key):
+                if not isinstance(key, str) or not calendar.is_month_day(key):
                     problems.append(_("%(item)s: needs a key like 03-08.") % {"item": item})
         if problems:
             raise ValidationError({"holidays": problems})
@@ -356,7 +347,7 @@ class ClvModelFit(models.Model):
     sampled = models.PositiveIntegerField(_("customers in the fitting sample"), default=0)
     seconds = models.FloatField(_("fit time, s"), default=0)
     message = models.TextField(_("message"), blank=True)  # English, as logged
-    # Whether the fit passed the sanity gate (analytics.backtest) and drives individual CLV;
+    # Whether the fit passed the sanity gate (analytics.clv.gate) and drives individual CLV;
     # `gate_notes` say why not, as clv.Note JSON; `backtest` is backtest.run_backtest's result.
     published = models.BooleanField(_("published"), default=False)
     gate_notes = models.JSONField(_("why not published"), default=list, blank=True)

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import numpy as np
 from django.utils import timezone
 
-from .. import backtest, clv, pgbinary, purchase_days, ranking
+from .. import clv, pgbinary, purchase_days, ranking
+from ..clv import gate as backtest
 from ..models import AnalyticsSettings, ClvModelFit
 from .base import NET_SQL
 from .session import BaseTables, Params, PredictionTable, _execute, _noop
@@ -71,7 +72,7 @@ def fit_models(
 ) -> ClvModelFit:
     """Fit BG/NBD and Gamma-Gamma on the buyers' purchase days, backtest BG/NBD on the
     history as it stood `clv_backtest_weeks` ago, and keep the fit with the verdict of the
-    sanity gate (analytics.backtest), degenerate or not.
+    sanity gate (analytics.clv.gate), degenerate or not.
 
     The previous fit, when usable, is the optimiser's starting point: from one night to the
     next the parameters barely move (clv.fit falls back to a cold start when that is worse).

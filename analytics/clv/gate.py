@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 from django.utils.translation import gettext_noop
 
-from . import clv
-from .clv import Note
+from .bgnbd import conditional_expected_purchases, fit_bgnbd
+from .params import BGNBD_LOG_BOUND, DAYS_PER_MONTH, BgNbdParams, FitResult, Note
 
 A_MIN = 1e-3
 B_MAX = 1e3
@@ -46,7 +46,7 @@ def run_backtest(
     holdout: np.ndarray,
     *,
     weeks: int,
-    start: clv.BgNbdParams | None = None,
+    start: BgNbdParams | None = None,
 ) -> dict:
     """Fit on the calibration arrays, predict the next `weeks` weeks, compare with `holdout`.
 
@@ -54,11 +54,11 @@ def run_backtest(
     why, as a Note's JSON).
     """
     out: dict = {"weeks": weeks, "customers": len(x), "error": None, "groups": []}
-    params, log_likelihood, message = clv.fit_bgnbd(x, t_x, T, start_bg=start)
+    params, log_likelihood, message = fit_bgnbd(x, t_x, T, start_bg=start)
     if params is None:
         out["note"] = message.as_json() if isinstance(message, Note) else None
         return out
-    predicted = clv.conditional_expected_purchases(params, weeks * 7.0, x, t_x, T)
+    predicted = conditional_expected_purchases(params, weeks * 7.0, x, t_x, T)
     actual_total = float(holdout.sum())
     predicted_total = float(predicted.sum())
     out.update(
@@ -89,7 +89,7 @@ def run_backtest(
 
 
 def gate(
-    fit: clv.FitResult,
+    fit: FitResult,
     backtest: dict | None,
     *,
     mean_spend: float,
@@ -110,7 +110,7 @@ def gate(
             )
         )
     if bg is not None:
-        edge = np.exp(clv.BGNBD_LOG_BOUND - 0.5)
+        edge = np.exp(BGNBD_LOG_BOUND - 0.5)
         if bg.a < A_MIN or bg.b > B_MAX:
             reasons.append(
                 Note(
@@ -168,7 +168,7 @@ def fallback_clv(
 ) -> np.ndarray:
     """The trailing margin rate carried over the horizon: the window's margin per month, for
     each month of the horizon, discounted monthly (roubles; kopecks in, roubles out)."""
-    per_month = margin_window / 100.0 * clv.DAYS_PER_MONTH / window_days
+    per_month = margin_window / 100.0 * DAYS_PER_MONTH / window_days
     return per_month * discount_sum(months, annual_discount_rate)
 
 

@@ -22,16 +22,17 @@ from rest_framework import permissions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from crm.access import (
+from crm.api import CheckedCursorPagination, error_response, error_responses, strict_query
+from crm.audit import audit_record
+from crm.models import AuditAction
+from customers.access import (
     ContactDetails,
     contact_details,
     lookup_customers,
     user_store_ids,
     visible_customers,
 )
-from crm.api import CheckedCursorPagination, error_response, error_responses, strict_query
-from crm.audit import audit_record
-from crm.disclosure import (
+from customers.disclosure import (
     ContactsCapReached,
     FullListNotPermitted,
     card_read,
@@ -39,7 +40,6 @@ from crm.disclosure import (
     list_contacts,
     taken_today,
 )
-from crm.models import AuditAction
 from sales.api.serializers import (
     MAX_ID,
     AwareDateTimeField,

@@ -105,7 +105,7 @@ class CustomerListForm(forms.Form):
         if user is not None and not (
             user.is_superuser or user.has_perm("customers.view_all_customers")
         ):
-            from crm.access import user_store_ids
+            from customers.access import user_store_ids
 
             stores = stores.filter(pk__in=user_store_ids(user))
         self.fields["store"].choices = [("", _("Any store")), *stores.values_list("pk", "name")]
@@ -169,7 +169,7 @@ class CustomerForm(forms.ModelForm):
         if user is not None and not (
             user.is_superuser or user.has_perm("customers.view_all_customers")
         ):
-            from crm.access import user_store_ids
+            from customers.access import user_store_ids
 
             # The card's current store stays selectable, so a manager who sees the card as
             # its assigned manager can still save it unchanged.
@@ -254,7 +254,7 @@ class SignUpForm(CustomerForm):
 
 def _default_store_id(user) -> int | None:
     """The store a new card is filed under unless the user picks another: their own store."""
-    from crm.access import user_store_ids
+    from customers.access import user_store_ids
 
     ids = user_store_ids(user)
     return ids[0] if ids else None

@@ -37,8 +37,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, ExtractDay, ExtractMonth, Greatest, Upper
 from django.utils import timezone
 
-from crm.access import lookup_customers, visible_customers
 from crm.inputs import is_safe_text
+from customers.access import lookup_customers, visible_customers
 from sales.models import Receipt, ReceiptLine, Return, ReturnLine
 
 from .folding import Fold, SurnameStem, fold, surname_stem_of

@@ -21,9 +21,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.access import can_export, visible_customers
-from crm.disclosure import card_read, daily_allowance, masked_contacts, taken_today
 from crm.models import AuditAction
+from customers.access import can_export, visible_customers
+from customers.disclosure import card_read, daily_allowance, masked_contacts, taken_today
 
 from . import selectors, services
 from .duplicates.merge import resolve_alias

@@ -23,8 +23,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.access import lookup_customers
 from crm.models import Store
+from customers.access import lookup_customers
 from customers.models import CustomerPhone, LifecycleStage
 
 from . import signals

@@ -29,8 +29,8 @@ from django.db.models.lookups import GreaterThanOrEqual, IContains, LessThanOrEq
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.access import visible_customers
 from crm.inputs import is_safe_text
+from customers.access import visible_customers
 
 MAX_ID = 2**63 - 1
 

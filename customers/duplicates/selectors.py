@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 from .models import CustomerMerge, DuplicatePair, PairStatus
 

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import RfmSegment, ValueClass
+from crm.forms import bootstrap
 from crm.models import Store
 
 from .models import (
@@ -32,19 +33,6 @@ CARD_FORM_FIELDS = [
     for name in CARD_FIELDS
     if name not in {"extra_emails", "acquisition_channel", "assigned_manager", "do_not_contact"}
 ]
-
-
-def bootstrap(form: forms.BaseForm) -> None:
-    """Give every widget of `form` Bootstrap's class for its kind."""
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select | forms.SelectMultiple):
-            css = "form-select"
-        else:
-            css = "form-control"
-        widget.attrs.setdefault("class", css)
 
 
 class DateInput(forms.DateInput):

@@ -12,7 +12,6 @@ from decimal import Decimal
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from crm.demo.services import demo_seeded
 from customers.models import Customer
 from sales import signals
 from sales.models import Receipt, Return
@@ -68,13 +67,6 @@ def _welcome(sender, instance, created, raw=False, **kwargs) -> None:
     # makes it once per customer.
     if created and not raw:
         services.welcome_bonus_grant(customer=instance)
-
-
-@receiver(demo_seeded)
-def _demo(sender, today, log=None, **kwargs) -> None:
-    from .demo import demo_history
-
-    demo_history(today=today, log=log)
 
 
 for _model in (Programme, Tier, ProductRule, Promotion):

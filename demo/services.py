@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.dispatch import Signal
 
 from crm.models import Store
 from customers.models import (
@@ -30,6 +29,7 @@ from customers.models import (
     ImportantDate,
     ProcessingConsent,
 )
+from loyalty.demo import demo_history as loyalty_demo_history
 from sales.models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine
 
 from . import catalog as cat
@@ -107,11 +107,6 @@ def _existing_rows() -> dict[str, int]:
         "categories": Category.objects.count(),
     }
     return {name: count for name, count in found.items() if count}
-
-
-# Sent once the chain's base is written (kwargs: today, log): higher apps (the bonus programme)
-# add their own demo history without crm importing them.
-demo_seeded = Signal()
 
 
 @transaction.atomic
@@ -249,7 +244,8 @@ def demo_seed(
         )
         progress(f"contact log written: {len(contacts):,} entries")
     progress("indexes rebuilt, foreign keys checked")
-    demo_seeded.send(sender=None, today=today, log=progress)
+    # The demo app sits above every app, so it asks each for its own demo history directly.
+    loyalty_demo_history(today=today, log=progress)
 
     analyze(BULK_MODELS)
     summary.counts = {

@@ -49,9 +49,10 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm import pgswap
+from crm.pg import binary as pgbinary
+from crm.pg import rebuild as pgswap
 
-from . import backtest, clv, pgbinary, purchase_days, ranking
+from . import backtest, clv, purchase_days, ranking
 from .models import AnalyticsSettings, ClassThresholds, ClvModelFit
 
 log = logging.getLogger(__name__)

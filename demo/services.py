@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from crm.models import Store
+from crm.pg.bulk import analyze, bulk_load, reserve_ids
 from customers.models import (
     ConsentEvent,
     Contact,
@@ -35,14 +36,8 @@ from sales.models import Category, Product, Receipt, ReceiptLine, Return, Return
 from . import catalog as cat
 from .contacts import plan_contacts
 from .people import describe_people, plan_people
-from .pgcopy import (
-    analyze,
-    bulk_load,
-    lock_demo_tables,
-    reserve_ids,
-    truncate_demo_tables,
-)
 from .purchases import Receipts, plan_returns, simulate
+from .tables import lock_demo_tables, truncate_demo_tables
 from .users import DEMO_LOGINS, DEMO_PASSWORD, demo_users_ensure
 from .writers import (
     write_card_details,

@@ -36,7 +36,7 @@ class PerCustomerAdmin(ReadOnlyAdmin):
     """Computed rows about customers: each admin user sees those of the customers they may."""
 
     def get_queryset(self, request):
-        from crm.access import visible_customers
+        from customers.access import visible_customers
 
         return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
 

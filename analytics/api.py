@@ -14,9 +14,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.access import visible_customers
 from crm.api import strict_query
 from crm.inputs import validate_sane_date
+from customers.access import visible_customers
 
 from . import selectors
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings as django_settings
 
-from . import pgbinary
+from crm.pg import binary
 
 EPOCH_DATE = dt.date(1970, 1, 1)
 # The first day's value is packed beside the day into one bigint, so that min() finds the first
@@ -186,7 +186,7 @@ COLUMNS = [
 
 def fetch(net_sql: dict[str, str], *, as_of_day: int, cal_end: int) -> PurchaseDays:
     """Every buyer of `am_days` with their net money from `am_rc`/`am_ret`, in one COPY."""
-    columns = pgbinary.copy_out(
+    columns = binary.copy_out(
         f"""
         SELECT dy.customer_id, dy.days, dy.first_day, dy.last_day, dy.days_cal,
                dy.last_day_cal, dy.first_value,

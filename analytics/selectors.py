@@ -1,7 +1,7 @@
 """Reads of analytics, always scoped to the user.
 
 The dashboard's sales figures are limited to the stores a user may see (`dashboard_store_ids`),
-its customer figures to `crm.access.visible_customers(user)`; a user without the dashboard
+its customer figures to `customers.access.visible_customers(user)`; a user without the dashboard
 permission gets a 404 from every entry point, as for an invisible customer.
 """
 
@@ -18,8 +18,8 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.access import user_store_ids, visible_customers
 from crm.models import Store
+from customers.access import user_store_ids, visible_customers
 
 from .models import ClvModelFit, CustomerMetrics, HolidayAffinity, RecomputeRun, ValueClass
 

@@ -29,7 +29,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # A message names its customer and may carry a gateway's error with the address.
-        from crm.access import visible_customers
+        from customers.access import visible_customers
 
         return super().get_queryset(request).filter(customer__in=visible_customers(request.user))
 

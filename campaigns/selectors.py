@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from campaigns.models import Campaign, Message, Segment
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 
 def can_manage(user) -> bool:

@@ -25,8 +25,3 @@ urlpatterns = [
     path("segments/<int:pk>/members/", views.segment_members, name="segment_members"),
     path("segments/<int:pk>/freeze/", views.segment_freeze_view, name="segment_freeze"),
 ]
-
-# Public, no login: the link in every message (see crm/urls.py).
-public_urlpatterns = [
-    path("u/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
-]

@@ -32,8 +32,8 @@ from campaigns.services.segments import (
     segment_customers,
 )
 from crm.calendar import holiday_choices
-from crm.disclosure import card_read, masked_contacts
 from crm.models import AuditAction, Store
+from customers.disclosure import card_read, masked_contacts
 from customers.models import Customer, Tag
 from customers.selectors.search import customer_search
 from loyalty.models import Tier

@@ -2,7 +2,7 @@
 
 Installed in place of `django.contrib.admin` (see INSTALLED_APPS), so every `admin.site.register`
 in the apps lands on this site. Inside, each model admin of customer rows still starts from
-`crm.access` (visibility and masking), as the app's pages do: an Administrator whose contact
+`customers.access` (visibility and masking), as the app's pages do: an Administrator whose contact
 right was withdrawn sees masked phones here too.
 """
 

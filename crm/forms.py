@@ -4,6 +4,19 @@ from django.utils.translation import gettext_lazy as _
 from .models import AuditAction, StaffProfile
 
 
+def bootstrap(form: forms.BaseForm) -> None:
+    """Give every widget of `form` Bootstrap's class for its kind."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            css = "form-select"
+        else:
+            css = "form-control"
+        widget.attrs.setdefault("class", css)
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -18,8 +31,6 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from customers.forms import bootstrap
-
         bootstrap(self)
 
 

@@ -138,7 +138,7 @@ class AuditEvent(models.Model):
 class DisclosureDay(models.Model):
     """Unmasked contact rows (and export rows) one user has taken on one local day.
 
-    The one counter `crm.disclosure` checks and raises in a single conditional upsert, so
+    The one counter `customers.disclosure` checks and raises in a single conditional upsert, so
     concurrent requests of one user are serialised on this row by PostgreSQL itself.
     """
 

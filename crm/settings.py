@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "analytics",
     "loyalty",
     "campaigns",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -2,9 +2,6 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from campaigns.urls import public_urlpatterns as campaign_public_urls
-from customers.privacy.views import withdraw_link
-
 from .health import healthz
 
 urlpatterns = [
@@ -13,8 +10,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("crm.api_urls")),
     path("", include("crm.web_urls")),
-    path("", include((campaign_public_urls, "campaigns_public"))),
-    path("privacy/withdraw/<str:token>/", withdraw_link, name="privacy_withdraw"),
+    # Apps are included by dotted path only: crm, the core, imports no app.
+    path("", include("customers.root_urls")),
+    path("", include("campaigns.public_urls")),
 ]
 
 if settings.DEBUG:

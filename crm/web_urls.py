@@ -1,4 +1,4 @@
-"""Pages of the web app. The manager's app (issue 4) grows here."""
+"""Pages of the web app: sign-in and the shell's own pages; each app's pages by dotted path."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -6,7 +6,6 @@ from django.urls import include, path
 from . import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

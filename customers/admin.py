@@ -6,7 +6,10 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.access import (
+from crm.admin_audit import SettingsAuditMixin
+from crm.audit import audit_record
+from crm.models import AuditAction
+from customers.access import (
     can_export,
     can_see_contact_details,
     mask_email,
@@ -14,9 +17,6 @@ from crm.access import (
     mask_text,
     visible_customers,
 )
-from crm.admin_audit import SettingsAuditMixin
-from crm.audit import audit_record
-from crm.models import AuditAction
 
 from .models import (
     AcquisitionChannel,

@@ -1,6 +1,6 @@
 """Customer endpoints of the REST API: till look-up and create, integration reads and edits.
 
-Every read starts from `crm.access.visible_customers(request.user)` (or `lookup_customers` for
+Every read starts from `customers.access.visible_customers(request.user)` (or `lookup_customers` for
 an exact phone/card at the till), so an invisible customer is a 404 like a missing one.
 """
 
@@ -21,10 +21,12 @@ from rest_framework import permissions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from crm.access import contact_details, lookup_customers, user_store_ids, visible_customers
 from crm.api import CheckedCursorPagination, error_response, error_responses, strict_query
 from crm.audit import audit_record
-from crm.disclosure import (
+from crm.models import AuditAction
+from crm.serializers import MAX_ID
+from customers.access import contact_details, lookup_customers, user_store_ids, visible_customers
+from customers.disclosure import (
     ContactsCapReached,
     FullListNotPermitted,
     card_read,
@@ -32,8 +34,6 @@ from crm.disclosure import (
     list_contacts,
     taken_today,
 )
-from crm.models import AuditAction
-from crm.serializers import MAX_ID
 
 from .duplicates.merge import card_alias_survivors, resolve_alias
 from .models import Customer, CustomerPhone, Gender, LifecycleStage, Source

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from crm.access import can_export
+from customers.access import can_export
 
 from .list_services import BULK_MAX, customers_bulk_change
 from .models import Customer

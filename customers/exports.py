@@ -1,6 +1,6 @@
 """Guarded export of the filtered customer list to CSV or XLSX.
 
-An export is a permission, rows counted against the user's daily allowance (`crm.disclosure`,
+An export is a permission, rows counted against the user's daily allowance (`customers.disclosure`,
 serialised per user in the database), and an audit event naming the filter, the row count, the
 file's SHA-256 and a trap record (`customers.traps`): one made-up customer, unique to this
 export and indistinguishable from its real rows, so a leaked file names the export it came from.
@@ -26,10 +26,10 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.access import can_export, can_see_contact_details, mask_email, mask_phone, mask_text
 from crm.audit import audit_record
-from crm.disclosure import ContactsCapReached, rows_take, taken_today
 from crm.models import AuditAction, AuditEvent
+from customers.access import can_export, can_see_contact_details, mask_email, mask_phone, mask_text
+from customers.disclosure import ContactsCapReached, rows_take, taken_today
 
 from . import traps
 from .selectors.listing import ListFilters, customer_filter

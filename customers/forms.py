@@ -6,6 +6,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crm.forms import bootstrap
 from crm.models import Store
 
 from .extensions import filter_choices
@@ -32,19 +33,6 @@ CARD_FORM_FIELDS = [
     for name in CARD_FIELDS
     if name not in {"extra_emails", "acquisition_channel", "assigned_manager", "do_not_contact"}
 ]
-
-
-def bootstrap(form: forms.BaseForm) -> None:
-    """Give every widget of `form` Bootstrap's class for its kind."""
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select | forms.SelectMultiple):
-            css = "form-select"
-        else:
-            css = "form-control"
-        widget.attrs.setdefault("class", css)
 
 
 class DateInput(forms.DateInput):
@@ -110,7 +98,7 @@ class CustomerListForm(forms.Form):
         if user is not None and not (
             user.is_superuser or user.has_perm("customers.view_all_customers")
         ):
-            from crm.access import user_store_ids
+            from customers.access import user_store_ids
 
             stores = stores.filter(pk__in=user_store_ids(user))
         self.fields["store"].choices = [("", _("Any store")), *stores.values_list("pk", "name")]
@@ -174,7 +162,7 @@ class CustomerForm(forms.ModelForm):
         if user is not None and not (
             user.is_superuser or user.has_perm("customers.view_all_customers")
         ):
-            from crm.access import user_store_ids
+            from customers.access import user_store_ids
 
             # The card's current store stays selectable, so a manager who sees the card as
             # its assigned manager can still save it unchanged.
@@ -259,7 +247,7 @@ class SignUpForm(CustomerForm):
 
 def _default_store_id(user) -> int | None:
     """The store a new card is filed under unless the user picks another: their own store."""
-    from crm.access import user_store_ids
+    from customers.access import user_store_ids
 
     ids = user_store_ids(user)
     return ids[0] if ids else None

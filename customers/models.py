@@ -1,6 +1,7 @@
 """The customer card, its phones, consent, custom fields, tags and the contact log.
 
-Reads of customers go through `crm.access.visible_customers(user)`; nothing here filters by user.
+Reads of customers go through `customers.access.visible_customers(user)`; nothing here filters
+by user.
 """
 
 from django.conf import settings

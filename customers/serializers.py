@@ -1,6 +1,6 @@
 """Shapes of customers in the REST API: the till's minimal card, the full card, writes, contacts.
 
-What a body says about contacts is decided by `crm.disclosure` (the caller passes it in).
+What a body says about contacts is decided by `customers.disclosure` (the caller passes it in).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from crm.access import ContactDetails, contact_details
 from crm.serializers import MAX_ID, AwareDateTimeField, StrictSerializer
+from customers.access import ContactDetails, contact_details
 
 from .api_fields import PhoneField
 from .api_json import json_consent, json_date, json_datetime, json_points, json_text
@@ -125,7 +125,7 @@ class CustomerOutputSerializer(serializers.Serializer):
 
 
 def customer_body(customer: Customer, user, contacts: ContactDetails | None = None) -> dict:
-    """The card as JSON; `contacts` as `crm.disclosure` decided (masked by default)."""
+    """The card as JSON; `contacts` as `customers.disclosure` decided (masked by default)."""
     if contacts is None:
         contacts = contact_details(customer, user, masked=True)
     # A plain dict, not a serializer per row (see customers.api_json); CustomerOutputSerializer

@@ -233,7 +233,7 @@ def _keep_within_reach(actor, fields: dict[str, Any]) -> None:
     all, a store manager becomes the assigned manager (associates see the cards they created).
     Tills (POS keys), imports and users who see the whole base are left as they are.
     """
-    from crm.access import user_store_ids
+    from customers.access import user_store_ids
 
     if not getattr(actor, "is_authenticated", False) or getattr(actor, "is_pos_client", False):
         return
@@ -391,7 +391,7 @@ def _sees(actor, customer: Customer) -> bool:
     """Whether a staff actor sees the card (a till or a system actor has no scope to keep)."""
     if not getattr(actor, "is_authenticated", False) or getattr(actor, "is_pos_client", False):
         return False
-    from crm.access import visible_customers
+    from customers.access import visible_customers
 
     return visible_customers(actor).filter(pk=customer.pk).exists()
 

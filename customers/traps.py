@@ -33,9 +33,9 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.access import mask_email, mask_phone, mask_text
-from crm.demo import names as name_tables
 from crm.models import AuditAction, AuditEvent
+from customers import names as name_tables
+from customers.access import mask_email, mask_phone, mask_text
 
 from .duplicates.models import MergedAlias
 from .models import Customer, CustomerPhone

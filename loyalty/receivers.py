@@ -12,7 +12,6 @@ from decimal import Decimal
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from crm.demo.services import demo_seeded
 from customers.duplicates.merge import customers_merged
 from customers.models import Customer
 from sales import signals
@@ -78,13 +77,6 @@ def _merged(sender, survivor_id, absorbed_ids, undone=False, **kwargs) -> None:
         merging.accounts_after_undo(survivor_id=survivor_id, restored_ids=absorbed_ids)
     else:
         merging.accounts_fold(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
-
-
-@receiver(demo_seeded)
-def _demo(sender, today, log=None, **kwargs) -> None:
-    from .demo import demo_history
-
-    demo_history(today=today, log=log)
 
 
 for _model in (Programme, Tier, ProductRule, Promotion):

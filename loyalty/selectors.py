@@ -1,4 +1,4 @@
-"""Reads of the bonus programme. Customer rows always come through `crm.access` first."""
+"""Reads of the bonus programme. Customer rows always come through `customers.access` first."""
 
 from __future__ import annotations
 
@@ -202,7 +202,7 @@ def dashboard_figures(*, user, now: dt.datetime | None = None) -> dict[str, Any]
     from django.db.models import Count, Q
     from django.db.models.functions import TruncMonth
 
-    from crm.access import visible_customers
+    from customers.access import visible_customers
     from sales.models import Receipt
 
     now = now or timezone.now()

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 from . import selectors, services
 from .forms import AdjustForm

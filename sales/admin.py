@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Q
 
-from crm.access import user_store_ids, visible_customers
+from customers.access import user_store_ids, visible_customers
 
 from .models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine
 

@@ -73,8 +73,8 @@ def pos_key_revoke(*, key: PosApiKey, actor=None) -> PosApiKey:
 class PosPrincipal:
     """The `request.user` of a POS request: a till of one store, not a person.
 
-    `crm.access` reads `is_pos_client` and `store_ids`: a till looks up any customer by an exact
-    phone or card, creates cards, and reads in full only the customers of its own store.
+    `customers.access` reads `is_pos_client` and `store_ids`: a till looks up any customer by an
+    exact phone or card, creates cards, and reads in full only the customers of its own store.
     """
 
     api_key: PosApiKey

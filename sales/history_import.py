@@ -102,7 +102,7 @@ class HistoryProcessor:
         if user is not None and not (
             user.is_superuser or user.has_perm("customers.view_all_customers")
         ):
-            from crm.access import user_store_ids
+            from customers.access import user_store_ids
 
             self.allowed_store_ids = set(user_store_ids(user))
 

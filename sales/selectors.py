@@ -37,7 +37,7 @@ def return_with_lines(return_id: int) -> Return:
 def customer_receipts(*, customer) -> QuerySet[Receipt]:
     """Receipts of a customer the caller has already been allowed to see, lines prefetched.
 
-    Callers obtain `customer` from `crm.access.visible_customers(user)`.
+    Callers obtain `customer` from `customers.access.visible_customers(user)`.
     """
     return (
         Receipt.objects.filter(customer=customer)

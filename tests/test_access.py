@@ -2,7 +2,7 @@
 
 import pytest
 
-from crm.access import (
+from customers.access import (
     can_export,
     contact_details,
     lookup_customers,

@@ -13,7 +13,9 @@ from collections.abc import Callable
 import numpy as np
 from django.utils import timezone
 
-from .. import clv, pgbinary, purchase_days, ranking
+from crm.pg import binary as pgbinary
+
+from .. import clv, purchase_days, ranking
 from ..clv import gate as backtest
 from ..models import AnalyticsSettings, ClvModelFit
 from .base import NET_SQL

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from crm import pgswap
+from crm.pg import rebuild as pgswap
 
 from .. import ranking
 from ..models import ClassThresholds
@@ -137,7 +137,7 @@ def write_metrics(
     returns the number of rows written.
 
     `whole_table` (the full run): the table is rebuilt from these rows and swapped in
-    (`crm.pgswap`), far cheaper than updating every row in place, keeping rows a one-customer
+    (`crm.pg.rebuild`), far cheaper than updating every row in place, keeping rows a one-customer
     refresh wrote after this run began; the RFM scores come from `am_clv`. Otherwise (one
     customer) the row is upserted, scored against the stored cut points.
 

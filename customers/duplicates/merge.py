@@ -31,9 +31,9 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.access import visible_customers
 from crm.audit import audit_record
 from crm.models import AuditAction
+from customers.access import visible_customers
 
 from ..models import Channel, ConsentEvent, Customer, CustomerPhone, Source
 from ..services import CARD_FIELDS, consent_set

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
 
-from crm.access import lookup_customers, visible_customers
+from customers.access import lookup_customers, visible_customers
 
 from ..models import Customer, CustomerPhone
 from ..phones import try_normalize_phone

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 from ..models import Source
 from .models import DuplicatePair, PairStatus, SourcePriority

@@ -11,9 +11,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.access import can_export, contact_details, mask_email, mask_phone, visible_customers
 from crm.audit import audit_record
 from crm.models import AuditAction
+from customers.access import can_export, contact_details, mask_email, mask_phone, visible_customers
 
 from ..models import Customer
 from . import selectors, services

@@ -22,8 +22,8 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.access import visible_customers
 from crm.models import AuditAction, AuditEvent
+from customers.access import visible_customers
 
 from ..models import (
     AcquisitionChannel,
@@ -122,7 +122,7 @@ class CustomerProcessor:
         user = self.actor
         if user is None or user.is_superuser or user.has_perm("customers.view_all_customers"):
             return None
-        from crm.access import user_store_ids
+        from customers.access import user_store_ids
 
         return set(user_store_ids(user))
 

@@ -6,7 +6,7 @@ from django import forms
 from django.apps import apps
 from django.utils.translation import gettext_lazy as _
 
-from crm.access import user_store_ids
+from customers.access import user_store_ids
 
 from .customers import MATCH_KEYS, UPDATABLE, field_label
 from .mapping import targets_for

@@ -17,10 +17,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.access import user_store_ids
 from crm.audit import audit_record
 from crm.models import AuditAction
 from crm.tasks import enqueue
+from customers.access import user_store_ids
 
 from ..models import Customer
 from ..services import customer_update

@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 from ..extensions import purchase_rows
 from ..models import Contact, Customer, LifecycleStage

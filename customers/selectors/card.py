@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 from ..models import ConsentEvent, Contact, Customer, CustomFieldCategory
 

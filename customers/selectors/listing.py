@@ -18,8 +18,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import ExtractDay, ExtractMonth
 from django.utils import timezone
 
-from crm.access import visible_customers
 from crm.inputs import is_safe_text
+from customers.access import visible_customers
 
 from ..extensions import purchase_rows
 from ..models import Customer

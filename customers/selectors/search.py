@@ -1,6 +1,6 @@
 """Search of customers: the list's box, the till's look-up, Latin typed for Cyrillic names.
 
-Every function starts from `crm.access.visible_customers(user)` (or `lookup_customers` for an
+Every function starts from `customers.access.visible_customers(user)` (or `lookup_customers` for an
 exact phone or card at the till), so nothing here can reach a customer the user may not see.
 """
 
@@ -13,7 +13,7 @@ from django.contrib.postgres.search import TrigramSimilarity
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.db.models.functions import Greatest, Upper
 
-from crm.access import lookup_customers, visible_customers
+from customers.access import lookup_customers, visible_customers
 
 from ..folding import Fold, SurnameStem, fold, surname_stem_of
 from ..models import Customer, CustomerPhone

@@ -7,7 +7,7 @@ import datetime as dt
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 from ..extensions import purchase_rows
 from ..models import Contact, Customer, LifecycleStage

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm.access import can_export, visible_customers
-from crm.disclosure import daily_allowance, taken_today
+from customers.access import can_export, visible_customers
+from customers.disclosure import daily_allowance, taken_today
 
 from .. import bulk
 from ..exports import ExportFile, ExportRefused

@@ -18,9 +18,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.access import visible_customers
-from crm.disclosure import card_read, daily_allowance, masked_contacts
 from crm.models import AuditAction
+from customers.access import visible_customers
+from customers.disclosure import card_read, daily_allowance, masked_contacts
 
 from .. import services
 from ..duplicates.merge import resolve_alias

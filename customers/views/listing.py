@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.access import can_export
-from crm.disclosure import daily_allowance, masked_contacts, taken_today
+from customers.access import can_export
+from customers.disclosure import daily_allowance, masked_contacts, taken_today
 
 from .. import list_services
 from ..bulk import bulk_context

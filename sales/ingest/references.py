@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from crm.access import lookup_customers
+from customers.access import lookup_customers
 from customers.duplicates.models import MergedAlias
 from customers.models import CustomerPhone
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from crm.disclosure import contact_details
+from customers.disclosure import contact_details
 from customers.serializers import (
     CustomerOutputSerializer,
     consent_of,

@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.test import Client
 
-from crm.disclosure import taken_today
 from crm.models import AuditAction, AuditEvent
+from customers.disclosure import taken_today
 from tests.factories import CustomerFactory, StoreFactory, UserFactory
 
 

@@ -234,7 +234,7 @@ def test_till_lists_nobody_and_gets_only_the_minimal_card(pos_a, base_a):
 def test_admin_preview_shows_the_address_as_a_counted_audited_card_read(
     client, admin_user, marketer, base_a
 ):
-    from crm.disclosure import taken_today
+    from customers.disclosure import taken_today
 
     campaign = make_campaign(marketer)
     client.force_login(admin_user)

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from campaigns.models import Segment, SegmentMember
-from crm.disclosure import taken_today
 from crm.models import AuditAction, AuditEvent, StaffProfile
+from customers.disclosure import taken_today
 from customers.models import Tag
 from tests.factories import CustomerFactory
 

@@ -17,7 +17,7 @@ from django.db.models.functions import ExtractDay, ExtractMonth
 from django.db.models.lookups import GreaterThanOrEqual, IContains, LessThanOrEqual
 from django.utils import timezone
 
-from crm.access import visible_customers
+from customers.access import visible_customers
 
 from .schema import clean_rules
 

@@ -1,5 +1,7 @@
 """Rebuild a whole table from a SELECT and swap it in under the original's name.
 
+The catalog reads it relies on live in `crm.pg.catalog`.
+
 Rewriting every row in place (`INSERT ... ON CONFLICT DO UPDATE`, or `TRUNCATE` + `INSERT`)
 pays per row: a dead tuple, an entry in every index, a deferred foreign-key check at commit.
 Filling a fresh table that has no indexes yet, then building each index once and checking each
@@ -28,11 +30,11 @@ Steps, in the caller's transaction:
 6. Foreign keys from the table, under their own names (constraint names are per table), with
    `DEFERRABLE INITIALLY DEFERRED` as defined. Adding one checks all rows with one anti-join,
    so a violating row raises here, not at commit. `NOT VALID` + `VALIDATE CONSTRAINT` costs the
-   same (0.12 s at 200k rows) and, inside one transaction, holds the same locks to the commit,
-   so the plain add is used. Constraints that are NOT VALID on the original go on validated
-   (CHECKs at step 3, foreign keys here), so the new rows are checked as the original checks
-   new rows, and are made NOT VALID again at step 7 around the kept rows, which may predate
-   them.
+   same (bench/README.md, "PostgreSQL tooling") and, inside one transaction, holds the same
+   locks to the commit, so the plain add is used. Constraints that are NOT VALID on the
+   original go on validated (CHECKs at step 3, foreign keys here), so the new rows are checked
+   as the original checks new rows, and are made NOT VALID again at step 7 around the kept
+   rows, which may predate them.
 7. The swap: `LOCK ... ACCESS EXCLUSIVE` on the original; the `keep_sql` rows; the same lock on
    every table the foreign keys reference (DROP removes the foreign keys' triggers from them);
    DROP of the original; renames of the table, its index-backed constraints, indexes and
@@ -56,85 +58,38 @@ TRUNCATE.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg.errors
 from django.db import OperationalError, connection, transaction
 from psycopg import sql
 
-NAME_MAX = 63  # NAMEDATALEN - 1: PostgreSQL silently truncates longer identifiers
-NEXT = "__next"
-LIKE_OPTIONS = (
-    "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY "
-    "INCLUDING STORAGE INCLUDING COMMENTS INCLUDING COMPRESSION"
+from .catalog import (
+    LIKE_OPTIONS,
+    PRIVILEGES,
+    Table,
+    UnsupportedTable,
+    grantee_sql,
+    option_sql,
+    read_table,
+    refuse_unsupported,
+    relation_privileges,
+    shape_diff,
+    table_shape,
+    temp_name,
+    validated_definition,
 )
-# Privilege keywords aclexplode() reports (MAINTAIN since PostgreSQL 17).
-PRIVILEGES = frozenset(
-    {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}
-)
-# The per-column options PostgreSQL defines. Some builds keep bookkeeping of their own in
-# attoptions; that is not ours to copy or compare.
-COLUMN_OPTIONS = ("n_distinct", "n_distinct_inherited")
+
+__all__ = ["SchemaMismatch", "UnsupportedTable", "rebuild_table"]
 
 Params = Sequence[Any] | Mapping[str, Any] | None
-
-
-class UnsupportedTable(Exception):
-    """The table has something the rebuild would lose or break; nothing was changed."""
 
 
 class SchemaMismatch(RuntimeError):
     """The rebuilt table does not look like the original. Raised inside the caller's
     `transaction.atomic()`, it rolls the whole rebuild back."""
-
-
-@dataclass
-class _Constraint:
-    name: str
-    kind: str  # pg_constraint.contype: p, u, x, f, c, n (NOT NULL, PostgreSQL 18)
-    definition: str
-    validated: bool
-    comment: str | None
-
-
-@dataclass
-class _Index:
-    name: str
-    definition: str
-    constraint: str | None  # the primary key / unique / exclusion constraint it backs
-    clustered: bool
-    replica_identity: bool
-    comment: str | None
-    unique: bool
-    # The definition after "CREATE [UNIQUE] INDEX <name> ON <table> USING ", which names
-    # neither; None if pg_get_indexdef wrote something else (refused).
-    method_and_keys: str | None = None
-
-
-@dataclass
-class _Table:
-    oid: int
-    schema: str
-    name: str
-    owner: str  # quoted role name
-    access_method: str
-    persistence: str
-    options: list[str]
-    toast_options: list[str]
-    replica_identity: str
-    comment: str | None
-    insertable: list[str]  # columns without generated ones, in table order
-    primary_key: list[str]
-    column_settings: list[tuple[str, int | None, list[str]]]  # name, stattarget, options
-    constraints: list[_Constraint] = field(default_factory=list)
-    indexes: list[_Index] = field(default_factory=list)
-    identity_sequences: dict[str, str] = field(default_factory=dict)  # column -> name
-    owned_sequences: dict[str, str] = field(default_factory=dict)  # column -> regclass text
-    referenced: list[str] = field(default_factory=list)  # regclass texts, in lock order
 
 
 def rebuild_table(
@@ -199,18 +154,18 @@ class _Rebuild:
                 raise ValueError(f"keep_sql needs a READ COMMITTED transaction, not {level}")
         first = sql.SQL(self._value("SELECT %s::regclass::text", [oid]))
         self._attempt(lambda: self._lock([first], "SHARE UPDATE EXCLUSIVE"))
-        old = _read_table(self.cursor, oid)
-        _refuse_unsupported(self.cursor, old)
+        old = read_table(self.cursor, oid)
+        refuse_unsupported(self.cursor, old)
         if keep_sql is not None and not old.primary_key:
             raise UnsupportedTable(f"{table}: keep_sql needs a primary key to match rows on")
         target = list(columns) if columns is not None else old.insertable
         unknown = [c for c in target if c not in old.insertable]
         if unknown or len(set(target)) != len(target):
             raise ValueError(f"{table}: not insertable, or repeated: {target}")
-        before = _shape(self.cursor, oid)
+        before = table_shape(self.cursor, oid)
 
         orig = sql.Identifier(old.schema, old.name)
-        new = sql.Identifier(old.schema, _temp_name(old.name))
+        new = sql.Identifier(old.schema, temp_name(old.name))
         self._create(old, orig, new)
         rows = self._insert(new, target, select_sql, params)
         renames = self._indexes(old, new)
@@ -244,9 +199,11 @@ class _Rebuild:
                     )
                 )
 
-        after = _shape(self.cursor, self._value("SELECT %s::regclass::oid", [self._render(orig)]))
+        after = table_shape(
+            self.cursor, self._value("SELECT %s::regclass::oid", [self._render(orig)])
+        )
         if after != before:
-            raise SchemaMismatch(f"{table}: the rebuilt table differs: {_diff(before, after)}")
+            raise SchemaMismatch(f"{table}: the rebuilt table differs: {shape_diff(before, after)}")
         return rows
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -315,9 +272,9 @@ class _Rebuild:
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _create(self, old: _Table, orig: sql.Identifier, new: sql.Identifier) -> None:
-        options = [_option(o) for o in old.options]
-        options += [_option(o, prefix="toast") for o in old.toast_options]
+    def _create(self, old: Table, orig: sql.Identifier, new: sql.Identifier) -> None:
+        options = [option_sql(o) for o in old.options]
+        options += [option_sql(o, prefix="toast") for o in old.toast_options]
         self._ddl(
             sql.SQL("CREATE {}TABLE {} (LIKE {} {}) USING {}{}").format(
                 sql.SQL("UNLOGGED " if old.persistence == "u" else ""),
@@ -351,7 +308,7 @@ class _Rebuild:
                     sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET ({})").format(
                         new,
                         sql.Identifier(column),
-                        sql.SQL(", ").join(map(_option, column_options)),
+                        sql.SQL(", ").join(map(option_sql, column_options)),
                     )
                 )
         for column, name in old.identity_sequences.items():
@@ -378,7 +335,7 @@ class _Rebuild:
             self._copy_privileges(source, target, "SEQUENCE", "s")
         self._sync_identity(old, new)
 
-    def _sync_identity(self, old: _Table, new: sql.Identifier) -> None:
+    def _sync_identity(self, old: Table, new: sql.Identifier) -> None:
         # LIKE ... INCLUDING IDENTITY starts a fresh sequence at its START value. Continue from
         # the original's, before the insert (rows taking generated ids) and again at the swap
         # (ids the original handed out meanwhile).
@@ -395,14 +352,14 @@ class _Rebuild:
     def _copy_privileges(
         self, source: sql.Identifier, target: sql.Identifier, keyword: str, kind: str
     ) -> None:
-        wanted = _privileges(self.cursor, self._render(source), kind)
-        present = _privileges(self.cursor, self._render(target), kind)
+        wanted = relation_privileges(self.cursor, self._render(source), kind)
+        present = relation_privileges(self.cursor, self._render(target), kind)
         if present == wanted:
             return
         for grantee in sorted({grantee for grantee, _privilege, _grantable in present}):
             self._ddl(
                 sql.SQL("REVOKE ALL ON {} {} FROM {}").format(
-                    sql.SQL(keyword), target, _grantee(grantee)
+                    sql.SQL(keyword), target, grantee_sql(grantee)
                 )
             )
         for grantee, privilege, grantable in sorted(wanted):
@@ -413,7 +370,7 @@ class _Rebuild:
                     sql.SQL(privilege),
                     sql.SQL(keyword),
                     target,
-                    _grantee(grantee),
+                    grantee_sql(grantee),
                     sql.SQL(" WITH GRANT OPTION" if grantable else ""),
                 )
             )
@@ -425,18 +382,18 @@ class _Rebuild:
         self.cursor.execute(self._around(head, select_sql, sql.SQL(""), params), params)
         return self.cursor.rowcount
 
-    def _indexes(self, old: _Table, new: sql.Identifier) -> list[Callable]:
+    def _indexes(self, old: Table, new: sql.Identifier) -> list[Callable]:
         """Build every index under a temporary name; return the renames (functions of the
         table's final name) to run once the original is gone."""
         renames: list[Callable] = []
         constraints = {c.name: c for c in old.constraints}
         for index in old.indexes:
-            temp = sql.Identifier(_temp_name(index.name))
-            temp_index = sql.Identifier(old.schema, _temp_name(index.name))
+            temp = sql.Identifier(temp_name(index.name))
+            temp_index = sql.Identifier(old.schema, temp_name(index.name))
             if index.constraint is not None:
                 constraint = constraints[index.constraint]
                 self._add_constraint(
-                    new, _temp_name(index.name), constraint.definition, constraint.comment
+                    new, temp_name(index.name), constraint.definition, constraint.comment
                 )
                 # Renaming the constraint renames its index with it.
                 renames.append(
@@ -478,7 +435,7 @@ class _Rebuild:
             )
         return renames
 
-    def _foreign_keys(self, old: _Table, new: sql.Identifier) -> None:
+    def _foreign_keys(self, old: Table, new: sql.Identifier) -> None:
         foreign_keys = [c for c in old.constraints if c.kind == "f"]
         if not foreign_keys:
             return
@@ -487,7 +444,10 @@ class _Rebuild:
         self._attempt(lambda: self._lock(referenced, "SHARE ROW EXCLUSIVE"))
         for constraint in foreign_keys:
             self._add_constraint(
-                new, constraint.name, _validated(constraint.definition), constraint.comment
+                new,
+                constraint.name,
+                validated_definition(constraint.definition),
+                constraint.comment,
             )
 
     def _add_constraint(
@@ -505,7 +465,7 @@ class _Rebuild:
                 )
             )
 
-    def _swap_locks_and_kept_rows(self, old: _Table, new: sql.Identifier, keep_sql, keep_params):
+    def _swap_locks_and_kept_rows(self, old: Table, new: sql.Identifier, keep_sql, keep_params):
         """ACCESS EXCLUSIVE on the table, the kept rows, then ACCESS EXCLUSIVE on the tables
         the foreign keys reference (DROP removes the foreign keys' triggers from them), which
         their readers therefore wait for only from here. Returns the change in row count."""
@@ -532,7 +492,7 @@ class _Rebuild:
             self._lock(referenced, "ACCESS EXCLUSIVE")
         return change
 
-    def _keep(self, old: _Table, new: sql.Identifier, keep_sql: str, keep_params) -> int:
+    def _keep(self, old: Table, new: sql.Identifier, keep_sql: str, keep_params) -> int:
         kept = sql.Identifier("pgswap_kept")
         fresh = sql.Identifier("pgswap_new")
         match = sql.SQL(" AND ").join(
@@ -553,347 +513,3 @@ class _Rebuild:
         alias = sql.SQL(") AS {}").format(kept)
         self.cursor.execute(self._around(insert, keep_sql, alias, keep_params), keep_params)
         return self.cursor.rowcount - replaced
-
-
-# -- the catalog -------------------------------------------------------------------------------
-
-
-def _read_table(cursor, oid: int) -> _Table:
-    cursor.execute(
-        """
-        SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-               c.relowner::regrole::text, am.amname, c.relpersistence,
-               coalesce(c.reloptions, '{}'), coalesce(t.reloptions, '{}'), c.relreplident,
-               obj_description(c.oid, 'pg_class')
-        FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        LEFT JOIN pg_am am ON am.oid = c.relam
-        LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-        WHERE c.oid = %s
-        """,
-        [oid],
-    )
-    # `qualified` as pg_get_indexdef writes the table: quote_ident(schema).quote_ident(name).
-    schema, name, qualified, owner, am, persistence, options, toast, replident, comment = (
-        cursor.fetchone()
-    )
-    cursor.execute(
-        """
-        SELECT a.attname, a.attgenerated <> '', a.attstattarget,
-               array(SELECT o FROM unnest(a.attoptions) o
-                     WHERE split_part(o, '=', 1) = ANY(%s) ORDER BY o)
-        FROM pg_attribute a
-        WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum
-        """,
-        [list(COLUMN_OPTIONS), oid],
-    )
-    rows = cursor.fetchall()
-    table = _Table(
-        oid=oid,
-        schema=schema,
-        name=name,
-        owner=owner,
-        access_method=am,
-        persistence=persistence,
-        options=list(options),
-        toast_options=list(toast),
-        replica_identity=replident,
-        comment=comment,
-        insertable=[column for column, generated, _t, _o in rows if not generated],
-        primary_key=[],
-        column_settings=[(column, target, list(opts)) for column, _g, target, opts in rows],
-    )
-    cursor.execute(
-        """
-        SELECT con.conname, con.contype, pg_get_constraintdef(con.oid), con.convalidated,
-               obj_description(con.oid, 'pg_constraint'),
-               CASE WHEN con.contype = 'f' THEN con.confrelid::regclass::text END,
-               CASE WHEN con.contype = 'p' THEN
-                   array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, pos)
-                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-                         ORDER BY k.pos)
-               END
-        FROM pg_constraint con
-        WHERE con.conrelid = %s
-        ORDER BY con.contype = 'p' DESC, con.conname
-        """,
-        [oid],
-    )
-    for name, kind, definition, validated, comment, referenced, key in cursor.fetchall():
-        table.constraints.append(_Constraint(name, kind, definition, validated, comment))
-        if referenced is not None and referenced not in table.referenced:
-            table.referenced.append(referenced)
-        if key is not None:
-            table.primary_key = list(key)
-    cursor.execute(
-        """
-        SELECT i.relname, pg_get_indexdef(x.indexrelid), con.conname, x.indisclustered,
-               x.indisreplident, obj_description(x.indexrelid, 'pg_class'), x.indisunique,
-               quote_ident(i.relname)
-        FROM pg_index x
-        JOIN pg_class i ON i.oid = x.indexrelid
-        LEFT JOIN pg_constraint con
-               ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid
-              AND con.contype IN ('p', 'u', 'x')
-        WHERE x.indrelid = %s
-        ORDER BY x.indisprimary DESC, i.relname
-        """,
-        [oid],
-    )
-    for *row, quoted in cursor.fetchall():
-        index = _Index(*row)
-        head = f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {quoted} ON {qualified} USING "
-        if index.definition.startswith(head):
-            index.method_and_keys = index.definition[len(head) :]
-        table.indexes.append(index)
-    cursor.execute(
-        """
-        SELECT a.attname, s.relname, d.deptype, s.oid::regclass::text
-        FROM pg_depend d
-        JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-        JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-        WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-          AND d.refobjid = %s AND d.deptype IN ('a', 'i')
-        """,
-        [oid],
-    )
-    for column, sequence, deptype, regclass in cursor.fetchall():
-        if deptype == "i":
-            table.identity_sequences[column] = sequence
-        else:
-            table.owned_sequences[column] = regclass
-    return table
-
-
-def _refuse_unsupported(cursor, table: _Table) -> None:
-    """Raise `UnsupportedTable` for anything the swap would drop silently or cannot drop."""
-    oid = table.oid
-
-    def names(query: str, params=None) -> list[str]:
-        cursor.execute(query, params if params is not None else {"t": oid})
-        return [row[0] for row in cursor.fetchall()]
-
-    problems = []
-    cursor.execute(
-        "SELECT relkind, relpersistence, relispartition, reloftype <> 0, reltablespace <> 0, "
-        "relrowsecurity OR relforcerowsecurity FROM pg_class WHERE oid = %s",
-        [oid],
-    )
-    kind, persistence, partition, typed, tablespace, row_security = cursor.fetchone()
-    if kind != "r" or partition or typed:
-        problems.append("not a plain table (partitioned, a partition, typed, or no table)")
-    if persistence == "t":
-        problems.append("a temporary table")
-    if tablespace or names(
-        "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = %(t)s AND i.reltablespace <> 0"
-    ):
-        problems.append("it or an index lives in a non-default tablespace")
-    into = names(
-        "SELECT format('%%s on %%s', conname, conrelid::regclass) FROM pg_constraint "
-        "WHERE contype = 'f' AND confrelid = %(t)s ORDER BY 1"
-    )
-    if into:
-        problems.append(
-            "foreign keys point into it and would be lost with the old table: " + ", ".join(into)
-        )
-    checks = [
-        (
-            "triggers",
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = %(t)s AND NOT tgisinternal",
-        ),
-        ("rules", "SELECT rulename FROM pg_rewrite WHERE ev_class = %(t)s"),
-        ("row-level security policies", "SELECT polname FROM pg_policy WHERE polrelid = %(t)s"),
-        (
-            "inheritance",
-            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = %(t)s "
-            "UNION ALL SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %(t)s",
-        ),
-        (
-            "publications",
-            "SELECT p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid "
-            "WHERE r.prrelid = %(t)s",
-        ),
-        ("extended statistics", "SELECT stxname FROM pg_statistic_ext WHERE stxrelid = %(t)s"),
-        (
-            "column privileges",
-            "SELECT attname FROM pg_attribute WHERE attrelid = %(t)s AND attacl IS NOT NULL",
-        ),
-        (
-            "NOT VALID not-null constraints",
-            "SELECT conname FROM pg_constraint WHERE conrelid = %(t)s AND contype = 'n' "
-            "AND NOT convalidated",
-        ),
-        # Whatever else depends on the table or its row type (views, SQL functions, columns
-        # of that type) would make DROP fail; say so now, before any work.
-        (
-            "dependent objects",
-            """
-            SELECT DISTINCT pg_describe_object(d.classid, d.objid, 0)
-            FROM pg_depend d
-            WHERE d.deptype = 'n'
-              AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid = %(t)s)
-                   OR (d.refclassid = 'pg_type'::regclass AND d.refobjid IN (
-                       SELECT reltype FROM pg_class WHERE oid = %(t)s
-                       UNION ALL
-                       SELECT typarray FROM pg_type
-                       WHERE oid = (SELECT reltype FROM pg_class WHERE oid = %(t)s))))
-              AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid IN (
-                       SELECT oid FROM pg_constraint WHERE conrelid = %(t)s OR confrelid = %(t)s))
-              AND NOT (d.classid = 'pg_attrdef'::regclass AND d.objid IN (
-                       SELECT oid FROM pg_attrdef WHERE adrelid = %(t)s))
-              AND NOT (d.classid = 'pg_class'::regclass AND d.objid IN (
-                       SELECT indexrelid FROM pg_index WHERE indrelid = %(t)s))
-            ORDER BY 1
-            """,
-        ),
-    ]
-    if row_security:
-        problems.append("row-level security is enabled")
-    for what, query in checks:
-        found = names(query)
-        if found:
-            problems.append(f"{what}: {', '.join(found)}")
-    taken = names(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = ANY(%s)",
-        [
-            table.schema,
-            [_temp_name(table.name), *(_temp_name(i.name) for i in table.indexes)],
-        ],
-    )
-    if taken:
-        problems.append(f"the temporary names are taken: {', '.join(taken)}")
-    odd = [i.definition for i in table.indexes if i.constraint is None and not i.method_and_keys]
-    if odd:
-        problems.append(f"index definitions not understood: {'; '.join(odd)}")
-    if problems:
-        raise UnsupportedTable(
-            f"rebuild_table({table.name}): refused, nothing was changed: " + "; ".join(problems)
-        )
-
-
-def _shape(cursor, oid: int) -> dict[str, Any]:
-    """What must be identical before and after the swap, names included."""
-    shape: dict[str, Any] = {}
-    cursor.execute(
-        """
-        SELECT c.relname, c.relowner::regrole::text, am.amname, c.relpersistence, c.relkind,
-               array(SELECT unnest(coalesce(c.reloptions, '{}')) ORDER BY 1),
-               array(SELECT unnest(coalesce(t.reloptions, '{}')) ORDER BY 1),
-               c.relreplident, c.relrowsecurity, obj_description(c.oid, 'pg_class')
-        FROM pg_class c
-        LEFT JOIN pg_am am ON am.oid = c.relam
-        LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-        WHERE c.oid = %s
-        """,
-        [oid],
-    )
-    shape["table"] = cursor.fetchone()
-    shape["privileges"] = _privileges(cursor, oid, "r")
-    cursor.execute(
-        """
-        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-               pg_get_expr(d.adbin, d.adrelid), a.attgenerated, a.attidentity,
-               co.collname, a.attstorage, a.attcompression, a.attstattarget,
-               array(SELECT o FROM unnest(a.attoptions) o
-                     WHERE split_part(o, '=', 1) = ANY(%s) ORDER BY o),
-               col_description(a.attrelid, a.attnum)
-        FROM pg_attribute a
-        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        LEFT JOIN pg_collation co ON co.oid = a.attcollation
-        WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum
-        """,
-        [list(COLUMN_OPTIONS), oid],
-    )
-    shape["columns"] = cursor.fetchall()
-    cursor.execute(
-        """
-        SELECT conname, contype, pg_get_constraintdef(oid), condeferrable, condeferred,
-               convalidated, obj_description(oid, 'pg_constraint')
-        FROM pg_constraint WHERE conrelid = %s ORDER BY conname
-        """,
-        [oid],
-    )
-    shape["constraints"] = cursor.fetchall()
-    cursor.execute(
-        """
-        SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisunique, x.indisprimary,
-               x.indisclustered, x.indisreplident, obj_description(x.indexrelid, 'pg_class')
-        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-        WHERE x.indrelid = %s ORDER BY i.relname
-        """,
-        [oid],
-    )
-    shape["indexes"] = cursor.fetchall()
-    cursor.execute(
-        """
-        SELECT a.attname, d.deptype, s.oid, s.relname, s.relowner::regrole::text,
-               q.seqtypid::regtype::text, q.seqstart, q.seqincrement, q.seqmax, q.seqmin,
-               q.seqcache, q.seqcycle
-        FROM pg_depend d
-        JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-        JOIN pg_sequence q ON q.seqrelid = s.oid
-        JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-        WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-          AND d.refobjid = %s AND d.deptype IN ('a', 'i')
-        ORDER BY a.attname
-        """,
-        [oid],
-    )
-    shape["sequences"] = [
-        (column, deptype, name, owner, *options, _privileges(cursor, seq_oid, "s"))
-        for column, deptype, seq_oid, name, owner, *options in cursor.fetchall()
-    ]
-    return shape
-
-
-def _privileges(cursor, relation, kind: str) -> set[tuple[str, str, bool]]:
-    """(grantee, privilege, grantable) of a relation (oid or name), defaults made explicit."""
-    cursor.execute(
-        """
-        SELECT CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE e.grantee::regrole::text END,
-               e.privilege_type, e.is_grantable
-        FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault(%s, c.relowner))) e
-        WHERE c.oid = %s::regclass
-        """,
-        [kind, str(relation)],
-    )
-    return set(cursor.fetchall())
-
-
-def _grantee(grantee: str) -> sql.Composable:
-    # regrole::text is already a quoted identifier; PUBLIC is the keyword.
-    return sql.SQL(grantee)
-
-
-def _option(option: str, prefix: str | None = None) -> sql.Composable:
-    key, _sep, value = option.partition("=")
-    name = sql.Identifier(key)
-    if prefix is not None:
-        name = sql.SQL("{}.{}").format(sql.Identifier(prefix), name)
-    return sql.SQL("{} = {}").format(name, sql.Literal(value))
-
-
-def _validated(definition: str) -> str:
-    """A constraint definition without its NOT VALID (pg_get_constraintdef puts it last)."""
-    return definition.removesuffix(" NOT VALID")
-
-
-def _temp_name(name: str) -> str:
-    candidate = name + NEXT
-    if len(candidate.encode()) <= NAME_MAX:
-        return candidate
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    room = NAME_MAX - len(NEXT) - len(digest) - 1
-    return name.encode()[:room].decode(errors="ignore") + "_" + digest + NEXT
-
-
-def _diff(before: dict, after: dict) -> str:
-    parts = []
-    for key in before:
-        if before[key] != after.get(key):
-            parts.append(f"{key}: {before[key]!r} -> {after.get(key)!r}")
-    return "; ".join(parts)

@@ -6,7 +6,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from crm.demo.services import DemoBaseNotEmpty, demo_seed
+from demo.services import DemoBaseNotEmpty, demo_seed
 
 
 def _date(value: str) -> dt.date:

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 from django.db import connection
 
+from crm.pg.bulk import copy_rows, copy_text, money, reserve_ids
 from customers.models import (
     ConsentEvent,
     Contact,
@@ -27,7 +28,6 @@ from sales.models import Receipt, ReceiptLine, Return, ReturnLine
 from . import catalog as cat
 from .contacts import ContactRow
 from .people import People, custom_fields_json
-from .pgcopy import copy_rows, copy_text, money, reserve_ids
 from .purchases import CHANNELS, PAYMENT_METHODS, Receipts, Returns
 
 CHUNK = 200_000

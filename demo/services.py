@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.dispatch import Signal
 
 from crm.models import Store
+from crm.pg.bulk import analyze, bulk_load, reserve_ids
 from customers.models import (
     ConsentEvent,
     Contact,
@@ -30,19 +30,14 @@ from customers.models import (
     ImportantDate,
     ProcessingConsent,
 )
+from loyalty.demo import demo_history as loyalty_demo_history
 from sales.models import Category, Product, Receipt, ReceiptLine, Return, ReturnLine
 
 from . import catalog as cat
 from .contacts import plan_contacts
 from .people import describe_people, plan_people
-from .pgcopy import (
-    analyze,
-    bulk_load,
-    lock_demo_tables,
-    reserve_ids,
-    truncate_demo_tables,
-)
 from .purchases import Receipts, plan_returns, simulate
+from .tables import lock_demo_tables, truncate_demo_tables
 from .users import DEMO_LOGINS, DEMO_PASSWORD, demo_users_ensure
 from .writers import (
     write_card_details,
@@ -107,11 +102,6 @@ def _existing_rows() -> dict[str, int]:
         "categories": Category.objects.count(),
     }
     return {name: count for name, count in found.items() if count}
-
-
-# Sent once the chain's base is written (kwargs: today, log): higher apps (the bonus programme)
-# add their own demo history without crm importing them.
-demo_seeded = Signal()
 
 
 @transaction.atomic
@@ -249,7 +239,8 @@ def demo_seed(
         )
         progress(f"contact log written: {len(contacts):,} entries")
     progress("indexes rebuilt, foreign keys checked")
-    demo_seeded.send(sender=None, today=today, log=progress)
+    # The demo app sits above every app, so it asks each for its own demo history directly.
+    loyalty_demo_history(today=today, log=progress)
 
     analyze(BULK_MODELS)
     summary.counts = {

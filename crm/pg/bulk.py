@@ -1,4 +1,4 @@
-"""PostgreSQL plumbing for bulk loading: id ranges, COPY, emptying the demo tables.
+"""Bulk loading through PostgreSQL: id ranges, COPY in, index and foreign-key upkeep deferred.
 
 Ids are reserved from each table's own sequence (so later inserts by the app never collide) and
 written explicitly, which lets children reference parents without reading anything back.
@@ -9,11 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from django.apps import apps
 from django.db import connection
 from django.db.models import Model
-
-DEMO_APPS = ("customers", "sales")
 
 
 def reserve_ids(model: type[Model], count: int) -> int:
@@ -47,35 +44,6 @@ def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequenc
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def demo_tables() -> list[str]:
-    """Tables of the customers and sales apps (with their many-to-many tables) and the stores."""
-    # The stores live in crm (the core) but are demo data like the sales hung on them.
-    tables: list[str] = [apps.get_model("crm", "Store")._meta.db_table]
-    for label in DEMO_APPS:
-        for model in apps.get_app_config(label).get_models(include_auto_created=True):
-            if not model._meta.proxy and model._meta.managed:
-                tables.append(model._meta.db_table)
-    return sorted(set(tables))
-
-
-def truncate_demo_tables() -> None:
-    """Empty customers, sales and the contact log, restarting their ids.
-
-    CASCADE also empties rows elsewhere that point at them (staff store assignments, POS keys,
-    computed metrics, campaign recipients): they described the data being wiped.
-    """
-    quoted = ", ".join(connection.ops.quote_name(t) for t in demo_tables())
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")  # noqa: S608 - own table names
-
-
-def lock_demo_tables() -> None:
-    """Keep other writers out while we check emptiness and load, so ids and codes stay ours."""
-    quoted = ", ".join(connection.ops.quote_name(t) for t in demo_tables())
-    with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE")  # noqa: S608
 
 
 @contextmanager

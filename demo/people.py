@@ -14,15 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .catalog import (
-    ACQUISITION_CHANNELS,
-    CLOTHING_SIZES,
-    CONTACT_TIMES,
-    FAVOURITE_BRANDS,
-    TAGS,
-    StoreSpec,
-)
-from .names import (
+from customers.names import (
     EMAIL_DOMAINS,
     FEMALE_NAMES,
     MALE_NAMES,
@@ -30,6 +22,15 @@ from .names import (
     SURNAMES,
     female_surname,
     translit,
+)
+
+from .catalog import (
+    ACQUISITION_CHANNELS,
+    CLOTHING_SIZES,
+    CONTACT_TIMES,
+    FAVOURITE_BRANDS,
+    TAGS,
+    StoreSpec,
 )
 
 FEMALE, MALE = 0, 1

@@ -30,6 +30,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.audit import audit_record
+from crm.models import AuditAction, DisclosureDay, StaffProfile
+
 from .access import (
     ContactDetails,
     can_export,
@@ -38,8 +41,6 @@ from .access import (
     mask_email,
     mask_phone,
 )
-from .audit import audit_record
-from .models import AuditAction, DisclosureDay, StaffProfile
 
 
 class ContactsCapReached(PermissionDenied):

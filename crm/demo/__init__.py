@@ -1,1 +1,0 @@
-"""The demo data generator behind `manage.py seed_demo` (see `crm.demo.services.demo_seed`)."""

@@ -22,8 +22,8 @@ of purchase days after it (`PurchaseDays.backtest_arrays`).
 the nightly run keeps them in `PurchaseDays` and rebuilds only the rows of the customers whose
 history changed (as it does favourite categories, see `analytics.metrics.History`), because
 grouping every receipt by customer and day costs about as much as the whole receipts scan.
-`days_sql` derives the counts from those rows, `fetch` reads one row per buyer with binary COPY.
-Days travel as whole days since 1970-01-01.
+`day_columns` derives the counts from those rows, which `analytics.metrics` fetches beside the
+buyers' money in the same binary COPY. Days travel as whole days since 1970-01-01.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings as django_settings
-
-from crm.pg import binary
 
 EPOCH_DATE = dt.date(1970, 1, 1)
 # The first day's value is packed beside the day into one bigint, so that min() finds the first
@@ -113,22 +111,20 @@ def history_sql(scope: str, filters: str, zones: list[str]) -> str:
     """  # noqa: S608 - only fixed SQL fragments are formatted in
 
 
-def days_sql(source: str) -> str:
-    """`am_days`: per buyer of `source` (rows of `history_sql`), purchase days in all and up to
-    the calibration end, the first and last day and the first day's net value."""
+def day_columns(days: str, first_value: str) -> str:
+    """The counts `PurchaseDays` keeps of a buyer's sorted `days` array: purchase days in all
+    and up to the calibration end, the first and last day, and the first day's net value."""
+    days = f"({days})"  # subscripts need an expression in parentheses
     return f"""
-        CREATE TEMP TABLE am_days AS
-        SELECT p.customer_id,
-               cardinality(p.days)::bigint AS days,
-               p.days[1]::bigint AS first_day,
-               p.days[cardinality(p.days)]::bigint AS last_day,
+               cardinality({days})::int8,
+               {days}[1]::int8,
+               {days}[cardinality({days})]::int8,
                -- The days are sorted: width_bucket counts those up to the calibration end
-               -- by binary search (a subquery over unnest() cost twenty times more).
-               width_bucket(%(cal_end)s, p.days)::bigint AS days_cal,
-               coalesce(p.days[width_bucket(%(cal_end)s, p.days)], -1)::bigint AS last_day_cal,
-               p.first_value
-        FROM {source}
-    """  # noqa: S608 - only fixed SQL fragments are formatted in
+               -- by binary search, far cheaper than a subquery over unnest() (bench/README.md).
+               width_bucket(%(cal_end)s, {days})::int8,
+               coalesce({days}[width_bucket(%(cal_end)s, {days})], -1)::int8,
+               {first_value}::int8
+    """
 
 
 @dataclass
@@ -170,37 +166,16 @@ class PurchaseDays:
         return x, t_x, T, holdout
 
 
-COLUMNS = [
-    ("ids", "int8"),
+# The columns of `day_columns`, and the buyer's net margin (in all and in the window).
+DAY_COLUMNS = [
     ("days", "int8"),
     ("first_day", "int8"),
     ("last_day", "int8"),
     ("days_cal", "int8"),
     ("last_day_cal", "int8"),
     ("first_value", "int8"),
-    ("revenue", "int8"),
-    ("margin", "int8"),
-    ("margin_window", "int8"),
 ]
-
-
-def fetch(net_sql: dict[str, str], *, as_of_day: int, cal_end: int) -> PurchaseDays:
-    """Every buyer of `am_days` with their net money from `am_rc`/`am_ret`, in one COPY."""
-    columns = binary.copy_out(
-        f"""
-        SELECT dy.customer_id, dy.days, dy.first_day, dy.last_day, dy.days_cal,
-               dy.last_day_cal, dy.first_value,
-               {net_sql["revenue"]}, {net_sql["margin"]}, {net_sql["margin_w"]}
-        FROM am_days dy
-        JOIN am_rc rc ON rc.customer_id = dy.customer_id
-        LEFT JOIN am_ret rt ON rt.customer_id = dy.customer_id
-        """,  # noqa: S608 - only fixed SQL fragments are formatted in
-        {},
-        COLUMNS,
-    )
-    order = np.argsort(columns["ids"], kind="stable")
-    columns = {name: values[order] for name, values in columns.items()}
-    return PurchaseDays(**columns, as_of_day=as_of_day, cal_end=cal_end)
+MONEY_COLUMNS = [("margin", "int8"), ("margin_window", "int8")]
 
 
 def zone_params(zones: list[str]) -> dict:

@@ -1,17 +1,17 @@
 """The metrics pipeline: set-based SQL over receipts, one code path for the base and one customer.
 
 A run builds temporary tables: `am_rc` (receipts per customer: counts, dates, and money from the
-receipts' own totals and margins, which triggers keep equal to their lines), `am_ret` (returns
-per customer), `am_dirty` (customers whose history changed, see `History`), `am_dr` and
-`am_fav` (their receipts and favourite categories, the only step that reads receipt lines;
-`write_favourites` stores them in a table of their own) and `am_clv` (model predictions and
-the full run's RFM scores, COPYed in binary from numpy); the final write joins them into one
-row per customer (`base_sql`). The full run fetches the buyers' columns once (`fetch_buyers`,
+receipts' own totals and margins, which triggers keep equal to their lines, and their refunds, in
+one pass), `am_dirty` (customers whose history changed, see `History`), `am_dr` and `am_fav` (their
+receipts and favourite categories, the only step that reads receipt lines; `write_favourites`
+stores them in a table of their own) and `am_clv` (model predictions and the full run's RFM scores,
+COPYed in binary from numpy); the final write joins them into one row per customer (`base_sql`).
+The full run fetches the buyers' columns and purchase days once (`fetch_buyers_and_days`, one
 binary COPY) for the CLV fit and for the cut points (VIP entry level, RFM quintile boundaries,
-`analytics.ranking`), stores the cut points in `ClassThresholds`, scores every buyer from the
-same order (`am_clv`) and writes every metric in one statement. A one-customer refresh after a
-receipt compares the customer's keys with the stored cut points instead, which ranks exactly
-like the full run did (a test holds the two equal for every customer).
+`analytics.ranking`), stores the cut points in `ClassThresholds`, scores every buyer from the same
+order (`am_clv`) and writes every metric in one statement. A one-customer refresh after a receipt
+compares the customer's keys with the stored cut points instead, which ranks exactly like the full
+run did (a test holds the two equal for every customer).
 
 RFM quintiles: customers are ranked by row_number with a deterministic tiebreak and cut with
 `ntile(5)`, which gives five equal groups even when thousands share one purchase count. Ties
@@ -41,7 +41,7 @@ and `run` (the full run and the one-customer refresh, which chain them).
 from .affinity import write_holiday_affinity
 from .base import base_sql, build_base, build_purchase_days, foreign_store_ids
 from .history import History, history_signature, holiday_keys, plan_history
-from .predictions import fetch_buyers, fetch_days, fit_models, write_predictions
+from .predictions import fetch_buyers_and_days, fetch_days, fit_models, write_predictions
 from .run import recompute_all, refresh_one
 from .session import (
     CUSTOMER_KEY_BASE,
@@ -76,7 +76,7 @@ __all__ = [
     "build_purchase_days",
     "compute_thresholds",
     "drop_temp_tables",
-    "fetch_buyers",
+    "fetch_buyers_and_days",
     "fetch_days",
     "fit_models",
     "foreign_store_ids",

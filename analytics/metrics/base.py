@@ -1,7 +1,8 @@
 """Stage 1 of the pipeline: per-customer aggregates of receipts and returns.
 
-`build_base` creates the session's `BaseTables` (am_rc, am_ret, am_dirty, am_days, am_dr,
-am_fav) and returns them; `base_sql` joins them into one row per customer for the final write.
+`build_base` creates the session's `BaseTables` (am_rc, am_dirty, am_dr, am_fav, and am_pd for one
+customer; the base's purchase days are the table `PurchaseDays`) and returns them; `base_sql` joins
+them into one row per customer for the final write.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from customers.duplicates.selectors import cards_rehomed_since
 
 from .. import purchase_days
 from .history import History
-from .session import BaseTables, Params, _execute, _fetchall, _filter, drop_temp_tables
+from .session import (
+    ONE_CUSTOMER_DAYS,
+    STORED_DAYS,
+    BaseTables,
+    Params,
+    _execute,
+    _fetchall,
+    _filter,
+    drop_temp_tables,
+)
 
 
 def foreign_store_ids() -> list[int]:
@@ -29,8 +39,8 @@ def foreign_store_ids() -> list[int]:
 def build_base(
     params: Params, customer_id: int | None, progress: Callable, history: History | None = None
 ) -> BaseTables:
-    """Aggregate receipts and returns per customer (`am_rc`, `am_ret`), find the dirty
-    customers (`am_dirty`: everyone when `history` is None), their purchase days (`am_days`),
+    """Aggregate receipts and their returns per customer in one pass (`am_rc`), find the dirty
+    customers (`am_dirty`: everyone when `history` is None), their purchase days,
     receipts (`am_dr`) and favourite categories (`am_fav`, which `write_favourites` stores);
     returns those tables. `base_sql` joins the aggregates into a row per customer.
 
@@ -51,69 +61,77 @@ def build_base(
             starts=[starts for starts, _ends in history.closed_windows],
             ends=[ends for _starts, ends in history.closed_windows],
         )
+        # Most nights no holiday has passed: no window term to test on every receipt then.
         closed = (
-            "(SELECT range_agg(tstzrange(s, e)) "
+            "OR r.purchased_at <@ (SELECT range_agg(tstzrange(s, e)) "
             "FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(s, e))"
+            if history.closed_windows
+            else ""
         )
         dirty_receipt = (
-            f"coalesce(bool_or(created_at >= %(since)s OR purchased_at > %(visible_after)s "
-            f"OR purchased_at <@ {closed}), FALSE)"
+            f"coalesce(bool_or(r.created_at >= %(since)s OR r.purchased_at > %(visible_after)s "
+            f"{closed}), FALSE)"
         )
-        dirty_return = (
-            "bool_or(d.created_at >= %(since)s OR d.returned_at > %(visible_after)s "
-            "OR r.purchased_at > %(visible_after)s)"
-        )
+        dirty_return = "bool_or(d.created_at >= %(since)s OR d.returned_at > %(visible_after)s)"
     # Customer figures are in the chain's main currency: receipts of stores that sell in
     # another one are left out (nothing here converts currencies, and nothing adds them up).
     p["foreign_stores"] = foreign_store_ids()
     mine = "AND store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
     mine_r = mine.replace("store_id", "r.store_id")
+    one_customer = (
+        "AND d.receipt_id IN (SELECT id FROM sales_receipt WHERE customer_id = %(cid)s)"
+        if customer_id is not None
+        else ""
+    )
     drop_temp_tables()
     progress("receipts", 10)
+    # One pass over the receipts for every per-customer sum, refunds included: the returns are
+    # summed per receipt first (a few thousand rows, without reading the receipts) and joined
+    # to the receipts scan by hash, instead of looking up each returned receipt by id in a
+    # second statement. Returns count when they happen: their refund comes off the window in
+    # which it was made (returned_at), whatever the purchase date.
     _execute(
         f"""
         CREATE TEMP TABLE am_rc AS
-        SELECT customer_id,
-               min(purchased_at) AS first_at,
-               max(purchased_at) AS last_at,
-               count(*) AS receipts,
-               count(*) FILTER (WHERE purchased_at >= %(ws)s) AS receipts_w,
-               bigint_sum(total_minor) AS gross,
-               bigint_sum(margin_minor) AS gross_margin,
-               coalesce(bigint_sum(total_minor) FILTER (WHERE purchased_at >= %(ws)s), 0)
-                   AS gross_w,
-               coalesce(bigint_sum(margin_minor) FILTER (WHERE purchased_at >= %(ws)s), 0)
-                   AS gross_margin_w,
-               coalesce(bigint_sum(total_minor) FILTER (WHERE purchased_at >= %(qs)s), 0)
-                   AS gross_90,
-               {dirty_receipt} AS dirty
-        FROM sales_receipt
-        WHERE customer_id IS NOT NULL AND purchased_at <= %(now)s
-              {_filter("customer_id", customer_id)} {mine}
-        GROUP BY customer_id
-        """,  # noqa: S608 - only fixed SQL fragments are formatted in
-        p,
-    )
-    progress("returns", 25)
-    # Returns count when they happen: their refund comes off the window in which it was made.
-    _execute(
-        f"""
-        CREATE TEMP TABLE am_ret AS
+        WITH refunds AS (
+            SELECT d.receipt_id,
+                   bigint_sum((rl.amount * 100)::bigint) AS refund,
+                   bigint_sum((rl.margin * 100)::bigint) AS refund_margin,
+                   bigint_sum((rl.amount * 100)::bigint)
+                       FILTER (WHERE d.returned_at >= %(ws)s) AS refund_w,
+                   bigint_sum((rl.margin * 100)::bigint)
+                       FILTER (WHERE d.returned_at >= %(ws)s) AS refund_margin_w,
+                   bigint_sum((rl.amount * 100)::bigint)
+                       FILTER (WHERE d.returned_at >= %(qs)s) AS refund_90,
+                   {dirty_return} AS dirty
+            FROM sales_returnline rl
+            JOIN sales_return d ON d.id = rl.return_doc_id
+            WHERE d.returned_at <= %(now)s {one_customer}
+            GROUP BY d.receipt_id
+        )
         SELECT r.customer_id,
-               bigint_sum((rl.amount * 100)::bigint) AS refund,
-               bigint_sum((rl.margin * 100)::bigint) AS refund_margin,
-               coalesce(bigint_sum((rl.amount * 100)::bigint)
-                            FILTER (WHERE d.returned_at >= %(ws)s), 0) AS refund_w,
-               coalesce(bigint_sum((rl.margin * 100)::bigint)
-                            FILTER (WHERE d.returned_at >= %(ws)s), 0) AS refund_margin_w,
-               coalesce(bigint_sum((rl.amount * 100)::bigint)
-                            FILTER (WHERE d.returned_at >= %(qs)s), 0) AS refund_90,
-               {dirty_return} AS dirty
-        FROM sales_returnline rl
-        JOIN sales_return d ON d.id = rl.return_doc_id
-        JOIN sales_receipt r ON r.id = d.receipt_id
-        WHERE r.customer_id IS NOT NULL AND d.returned_at <= %(now)s
-              AND r.purchased_at <= %(now)s {_filter("r.customer_id", customer_id)} {mine_r}
+               min(r.purchased_at) AS first_at,
+               max(r.purchased_at) AS last_at,
+               count(*) AS receipts,
+               count(*) FILTER (WHERE r.purchased_at >= %(ws)s) AS receipts_w,
+               bigint_sum(r.total_minor) AS gross,
+               bigint_sum(r.margin_minor) AS gross_margin,
+               coalesce(bigint_sum(r.total_minor) FILTER (WHERE r.purchased_at >= %(ws)s), 0)
+                   AS gross_w,
+               coalesce(bigint_sum(r.margin_minor) FILTER (WHERE r.purchased_at >= %(ws)s), 0)
+                   AS gross_margin_w,
+               coalesce(bigint_sum(r.total_minor) FILTER (WHERE r.purchased_at >= %(qs)s), 0)
+                   AS gross_90,
+               coalesce(bigint_sum(f.refund), 0) AS refund,
+               coalesce(bigint_sum(f.refund_margin), 0) AS refund_margin,
+               coalesce(bigint_sum(f.refund_w), 0) AS refund_w,
+               coalesce(bigint_sum(f.refund_margin_w), 0) AS refund_margin_w,
+               coalesce(bigint_sum(f.refund_90), 0) AS refund_90,
+               {dirty_receipt} OR coalesce(bool_or(f.dirty), FALSE) AS dirty
+        FROM sales_receipt r
+        LEFT JOIN refunds f ON f.receipt_id = r.id
+        WHERE r.customer_id IS NOT NULL AND r.purchased_at <= %(now)s
+              {_filter("r.customer_id", customer_id)} {mine_r}
         GROUP BY r.customer_id
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         p,
@@ -125,7 +143,6 @@ def build_base(
         """
         CREATE TEMP TABLE am_dirty AS
         SELECT customer_id FROM am_rc WHERE dirty
-        UNION SELECT customer_id FROM am_ret WHERE dirty
         UNION SELECT unnest(%(rehomed)s::bigint[])
         """,
         {"rehomed": rehomed},
@@ -185,27 +202,24 @@ def build_base(
         """,
         p,
     )
-    # Its size varies from a handful of rows to the whole base: without statistics the
-    # planner hashes the 200,000-row side of its join in `base_sql` instead of it.
-    _execute("ANALYZE am_ret")
-    return BaseTables()
+    return BaseTables(purchase_days=STORED_DAYS if customer_id is None else ONE_CUSTOMER_DAYS)
 
 
 def build_purchase_days(p: dict, customer_id: int | None, everyone: bool, mine: str) -> None:
-    """Reads `am_dirty` (unless `everyone` or one customer), creates `am_days` (and `am_pd`).
+    """Reads `am_dirty` (unless `everyone` or one customer); creates `am_pd` for one customer.
 
-    `am_days` (analytics.purchase_days) for one customer, from their receipts; or for the
-    base, from `PurchaseDays`, after rebuilding its rows for everyone (`everyone`) or for the
-    dirty customers. A buyer without a row (rows lost by hand) is caught by `recompute_all`,
+    Purchase days (analytics.purchase_days) for one customer, from their receipts, in `am_pd`;
+    or for the base in `PurchaseDays`, after rebuilding its rows for everyone (`everyone`) or
+    for the dirty customers. `predictions.fetch_buyers_and_days` reads either beside the
+    buyers' money. A buyer without a row (rows lost by hand) is caught by `recompute_all`,
     which then rebuilds them all; a new install has no previous run, so starts with everyone."""
     zones = purchase_days.store_time_zones()
     p.update(purchase_days.zone_params(zones))
     if customer_id is not None:
         source = purchase_days.history_sql("", f"AND r.customer_id = %(cid)s {mine}", zones)
-        _execute(f"CREATE TEMP TABLE am_pd AS {source}", p)
-        _execute(purchase_days.days_sql("am_pd p"), p)
+        _execute(f"CREATE TEMP TABLE {ONE_CUSTOMER_DAYS} AS {source}", p)
         return
-    table = "analytics_purchasedays"
+    table = STORED_DAYS
     columns = "(customer_id, days, first_value)"
     if everyone:
         _execute(f"TRUNCATE {table}")
@@ -218,14 +232,12 @@ def build_purchase_days(p: dict, customer_id: int | None, everyone: bool, mine: 
         _execute(
             f"INSERT INTO {table} {columns} {purchase_days.history_sql(scope, mine, zones)}", p
         )
-    # Every row: `fetch_days` keeps today's buyers (a row whose receipts left is not read).
-    _execute(purchase_days.days_sql(f"{table} p"), p)
 
 
-# Net money per buyer, in kopecks, from `am_rc` (rc) and `am_ret` (rt): the base rows and the
+# Net money per buyer, in kopecks, from `am_rc` (rc), receipts less refunds: the base rows and the
 # buyers' arrays both use these, so the model, the cut points and the metrics agree.
 NET_SQL = {
-    name: f"coalesce(rc.{gross}, 0) - coalesce(rt.{refund}, 0)"
+    name: f"coalesce(rc.{gross}, 0) - coalesce(rc.{refund}, 0)"
     for name, gross, refund in (
         ("revenue", "gross", "refund"),
         ("revenue_w", "gross_w", "refund_w"),
@@ -237,8 +249,8 @@ NET_SQL = {
 
 
 def base_sql(base: BaseTables, customer_id: int | None) -> str:
-    """One row per customer from the aggregates of `build_base` (`base.receipts`,
-    `base.returns`), money in kopecks.
+    """One row per customer from the aggregates of `build_base` (`base.receipts`), money in
+    kopecks.
 
     A subquery of the final write rather than a table of its own: materialising 200,000 wide
     rows only to read them once cost more than any join in it.
@@ -256,7 +268,6 @@ def base_sql(base: BaseTables, customer_id: int | None) -> str:
                    AS second_at
         FROM customers_customer c
         LEFT JOIN am_rc rc ON rc.customer_id = c.id
-        LEFT JOIN am_ret rt ON rt.customer_id = c.id
         LEFT JOIN (
             SELECT customer_id, count(*) AS n FROM customers_contact
             WHERE at >= %(ws)s AND at <= %(now)s {_filter("customer_id", customer_id)}

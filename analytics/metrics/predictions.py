@@ -1,6 +1,6 @@
 """Stage 2: the buyers' columns, the CLV models and their predictions.
 
-Reads the `BaseTables` of `base.build_base` (am_rc, am_ret, am_days); `fit_models` works on
+Reads the `BaseTables` of `base.build_base` (am_rc, purchase days); `fit_models` works on
 numpy arrays only; `write_predictions` creates `am_clv` and returns it as a `PredictionTable`.
 """
 
@@ -28,42 +28,67 @@ BUYER_COLUMNS = [
     ("revenue_window", "int8"),
     ("first_at", "int8"),
     ("last_at", "int8"),
+    ("has_days", "int8"),
 ]
 DAY_US = 86_400_000_000
 
 
-def fetch_buyers(params: Params, base: BaseTables) -> ranking.Buyers:
-    """Every buyer in `am_rc` (with `am_ret`) as numpy columns (kopecks, microseconds), in one COPY.
+def fetch_buyers_and_days(
+    params: Params, base: BaseTables
+) -> tuple[ranking.Buyers, purchase_days.PurchaseDays, bool]:
+    """Every buyer in `am_rc` with their money (kopecks) and times (microseconds) for the cut
+    points, and their purchase days (`base.purchase_days`) for the models, in ONE binary COPY;
+    the last item says whether every buyer had purchase days (those without are left out of
+    the days, and `recompute_all` then rebuilds them).
 
     Times travel as microseconds since the epoch: `date_part` is a double, exact to well under
     half a microsecond at today's epoch values, so rounding recovers the stored integer (the
     numeric `extract` costs several times more per row).
     """
+    days_of = purchase_days.day_columns("coalesce(p.days, '{0}')", "coalesce(p.first_value, 0)")
     columns = pgbinary.copy_out(
         f"""
         SELECT rc.customer_id, rc.receipts::int8, {NET_SQL["revenue"]}, {NET_SQL["revenue_w"]},
                round(date_part('epoch', rc.first_at) * 1000000)::int8,
-               round(date_part('epoch', rc.last_at) * 1000000)::int8
-        FROM am_rc rc LEFT JOIN am_ret rt ON rt.customer_id = rc.customer_id
+               round(date_part('epoch', rc.last_at) * 1000000)::int8,
+               (p.customer_id IS NOT NULL)::int::int8,
+               {days_of},
+               {NET_SQL["margin"]}, {NET_SQL["margin_w"]}
+        FROM am_rc rc LEFT JOIN {base.purchase_days} p ON p.customer_id = rc.customer_id
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
-        {},
-        BUYER_COLUMNS,
+        {"cal_end": params.cal_end},
+        BUYER_COLUMNS + purchase_days.DAY_COLUMNS + purchase_days.MONEY_COLUMNS,
     )
     order = np.argsort(columns["ids"], kind="stable")  # a fixed order for the fit's sample
     columns = {name: values[order] for name, values in columns.items()}
     now_us = (params.as_of - ranking.EPOCH) // dt.timedelta(microseconds=1)
-    first = columns.pop("first_at")
-    return ranking.Buyers(
-        **columns,
+    first = columns["first_at"]
+    has_days = columns["has_days"].astype(bool)
+    buyers = ranking.Buyers(
+        ids=columns["ids"],
+        receipts=columns["receipts"],
+        revenue=columns["revenue"],
+        revenue_window=columns["revenue_window"],
+        last_at=columns["last_at"],
         t_x=((columns["last_at"] - first) // DAY_US).astype(float),
         age=((now_us - first) // DAY_US).astype(float),
     )
+    days = purchase_days.PurchaseDays(
+        ids=columns["ids"][has_days],
+        revenue=columns["revenue"][has_days],
+        **{
+            name: columns[name][has_days]
+            for name, _kind in purchase_days.DAY_COLUMNS + purchase_days.MONEY_COLUMNS
+        },
+        as_of_day=params.as_of_day,
+        cal_end=params.cal_end,
+    )
+    return buyers, days, bool(has_days.all())
 
 
 def fetch_days(params: Params, base: BaseTables) -> purchase_days.PurchaseDays:
-    """Every buyer's purchase days (`am_days`) with their net money (`am_rc`, `am_ret`), for
-    the models."""
-    return purchase_days.fetch(NET_SQL, as_of_day=params.as_of_day, cal_end=params.cal_end)
+    """Every buyer's purchase days with their net money, for the models."""
+    return fetch_buyers_and_days(params, base)[1]
 
 
 def fit_models(
@@ -198,7 +223,7 @@ def write_predictions(
         columns += [("clv", "int8"), ("basis", "int8")]
         values += [_kopecks(value), np.full(len(ids), 2, dtype=np.int64)]
     if scores is not None:
-        # The scores follow the buyers of `am_rc`, the days those of `am_days`: the same
+        # The scores follow the buyers of `am_rc`, the days those with purchase days: the same
         # customers, both in id order.
         columns += [(kind, "int8") for kind in ranking.RFM_KEYS]
         values += [scores[kind] for kind in ranking.RFM_KEYS]

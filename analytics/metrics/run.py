@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -17,7 +16,7 @@ from ..models import ClassThresholds, ClvModelFit
 from .affinity import write_holiday_affinity
 from .base import build_base, build_purchase_days, foreign_store_ids
 from .history import history_signature, plan_history
-from .predictions import fetch_buyers, fetch_days, fit_models, write_predictions
+from .predictions import fetch_buyers_and_days, fit_models, write_predictions
 from .session import (
     CUSTOMER_KEY_BASE,
     FULL_RUN_KEY,
@@ -63,17 +62,16 @@ def recompute_all(
         base = build_base(params, None, progress, history)
         progress("model fit", 60)
         started = time.perf_counter()
-        buyers = fetch_buyers(params, base)  # fetched once for the ranking
-        days = fetch_days(params, base)  # and the buyers' purchase days for the models
-        if not np.array_equal(days.ids, buyers.ids):
+        # The buyers for the ranking and their purchase days for the models, fetched once.
+        buyers, days, complete = fetch_buyers_and_days(params, base)
+        if not complete:
             # A buyer without stored purchase days (rows removed by hand): rebuild them all
             # rather than misalign the models' arrays with the ranking's.
             log.warning("purchase days incomplete: rebuilding them for every buyer")
             p = {**params.sql(), "cid": None, "foreign_stores": foreign_store_ids()}
             mine = "AND r.store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
-            _execute("DROP TABLE IF EXISTS am_days")
             build_purchase_days(p, None, True, mine)
-            days = fetch_days(params, base)
+            buyers, days, _complete = fetch_buyers_and_days(params, base)
         fit = fit_models(days, ClvModelFit.objects.first(), params.settings, progress)
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
         progress("ranking", 75)

@@ -57,8 +57,6 @@ SESSION_RESET = (
 )
 TEMP_TABLES = (
     "am_rc",
-    "am_ret",
-    "am_days",
     "am_pd",
     "am_dirty",
     "am_dr",
@@ -69,21 +67,25 @@ TEMP_TABLES = (
 # Receipts written by transactions that were still open when the previous run began.
 
 
+# Purchase days of the base (kept between runs) and of one customer (`base.build_purchase_days`).
+STORED_DAYS, ONE_CUSTOMER_DAYS = "analytics_purchasedays", "am_pd"
+
+
 @dataclass(frozen=True)
 class BaseTables:
     """The temporary tables `base.build_base` leaves in the session for the later stages.
 
-    `receipts` (am_rc) and `returns` (am_ret) hold per-customer aggregates, money in kopecks;
-    `dirty` (am_dirty) the customers whose history-only aggregates are recomputed;
-    `purchase_days` (am_days) every buyer's purchase days (analytics.purchase_days);
+    `receipts` (am_rc) holds the per-customer aggregates of receipts and refunds, money in
+    kopecks; `dirty` (am_dirty) the customers whose history-only aggregates are recomputed;
+    `purchase_days` the buyers' purchase days (analytics.purchase_days): the stored table
+    `PurchaseDays` for the base, `am_pd` in a one-customer refresh;
     `dirty_receipts` (am_dr) the dirty customers' receipts and `favourites` (am_fav) their
     favourite categories. `base.base_sql` joins them into one row per customer.
     """
 
     receipts: str = "am_rc"
-    returns: str = "am_ret"
     dirty: str = "am_dirty"
-    purchase_days: str = "am_days"
+    purchase_days: str = STORED_DAYS
     dirty_receipts: str = "am_dr"
     favourites: str = "am_fav"
 

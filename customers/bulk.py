@@ -55,16 +55,23 @@ def bulk_actions_for(user) -> list[BulkAction]:
     return [action for action in _REGISTRY.values() if action.allowed(user)]
 
 
-def bulk_context(user) -> dict | None:
-    """What the list's bulk bar shows: the allowed actions with their values; None if none."""
+def bulk_context(user, *, tags: list[tuple[str, str]] | None = None) -> dict | None:
+    """What the list's bulk bar shows: the allowed actions with their values; None if none.
+
+    Actions sharing a list of values (adding and removing a tag) read it once; `tags`, when the
+    caller has them already (the list's filter form), are not read again.
+    """
     actions = bulk_actions_for(user)
     if not actions:
         return None
+    known: dict[Callable, list[tuple[str, str]]] = {}
+    if tags is not None:
+        known[_tags] = [(str(pk), name) for pk, name in tags]
+    for action in actions:
+        if action.choices not in known:
+            known[action.choices] = [(str(v), n) for v, n in action.choices(user)]
     return {
-        "actions": [
-            {"key": a.key, "label": a.label, "choices": [(str(v), n) for v, n in a.choices(user)]}
-            for a in actions
-        ]
+        "actions": [{"key": a.key, "label": a.label, "choices": known[a.choices]} for a in actions]
     }
 
 

@@ -73,7 +73,9 @@ def customer_list(request):
         ],
         "sort_string": _query_without(request, {"after", "before", "sort"}),
         "saved_filters": list(request.user.saved_filters.all()),
-        "bulk": bulk_context(request.user),
+        "bulk": bulk_context(
+            request.user, tags=[c for c in form.fields["tag"].choices if c[0] != ""]
+        ),
         "current_query": _query_without(request, {"after", "before"}),
     }
     template = "customers/list.html"

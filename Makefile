@@ -20,11 +20,13 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m crm.launcher exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The import contracts (pyproject.toml, [tool.importlinter]) are the layers of the README.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
-# The import contracts of pyproject.toml ([tool.importlinter]): the layers of the README.
+# The import contracts alone.
 layers: $(STAMP)
 	$(BIN)/lint-imports
 

@@ -257,7 +257,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CLIENTELE_DEFAULT_REGION = os.getenv("CLIENTELE_DEFAULT_REGION", "RU")
 CLIENTELE_DEFAULT_CURRENCY = os.getenv("CLIENTELE_DEFAULT_CURRENCY", "RUB")
 CLIENTELE_EXPORT_DAILY_CAP = int(os.getenv("CLIENTELE_EXPORT_DAILY_CAP", "5000"))
-# Cards a user without the export permission may see unmasked per day (crm/disclosure.py).
+# Cards a user without the export permission may see unmasked per day (customers/disclosure.py).
 CLIENTELE_UNMASKED_DAILY_CAP = int(os.getenv("CLIENTELE_UNMASKED_DAILY_CAP", "50"))
 # Where a campaign's test send may go besides the author's own email: admin-kept, comma-separated
 # emails and phones (a phone of the marketing team's test handset).

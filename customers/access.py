@@ -115,7 +115,7 @@ class ContactDetails:
     postal_code: str
     address: str
     masked: bool
-    # Masked because the user's daily cap of unmasked cards is used up (crm/disclosure.py).
+    # Masked because the user's daily cap of unmasked cards is used up (customers/disclosure.py).
     capped: bool = False
 
 

@@ -32,7 +32,7 @@ LEAK = re.compile(
 # reads, sessions and django-axes record logins, a POS key notes when it was last used.
 VOLATILE = {
     "crm_auditevent",
-    # The one rule's per-user counters of unmasked cards (crm/disclosure.py): a refused form
+    # The one rule's per-user counters of unmasked cards (customers/disclosure.py): a refused form
     # still shows the card it was posted from, and that read is counted.
     "crm_disclosureday",
     "crm_disclosedcard",

@@ -112,7 +112,7 @@ def test_administrator_user_may_change_the_catalogue(api_client, admin_user, dre
 def test_catalogue_key_sees_no_customer_and_sends_no_receipt(catalogue, store_a):
     customer = CustomerFactory(home_store=store_a, phone_number="+79161234567", card_number="77")
     assert catalogue.get("/api/v1/customers/lookup/", {"card": "77"}).status_code == 404
-    # A key of the tills' kind is refused a card by id whoever it names (crm/disclosure.py).
+    # A key of the tills' kind is refused a card by id whoever it names (customers/disclosure.py).
     by_id = catalogue.get(f"/api/v1/customers/{customer.pk}/")
     assert by_id.status_code == 403
     assert customer.surname not in by_id.content.decode()

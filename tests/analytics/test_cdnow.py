@@ -34,7 +34,7 @@ from analytics.models import ClvModelFit, RunStatus
 from customers.models import Customer
 from sales.apikeys import pos_key_issue
 from tests.analytics.conftest import lenient_gate
-from tests.api.conftest import key_client
+from tests.conftest import key_client
 
 PAPER_BG = clv.BgNbdParams(r=0.2426, alpha=4.414, a=0.7929, b=2.4259)  # α per week
 PAPER_GG = clv.GammaGammaParams(p=6.25, q=3.74, gamma=15.44)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from loyalty import services
 from loyalty.models import Account, Entry, Programme
 from sales.apikeys import pos_key_issue
-from tests.api.conftest import key_client
+from tests.conftest import key_client
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory
 
 

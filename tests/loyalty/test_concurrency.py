@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from loyalty.models import Account, Entry, EntryKind
-from tests.api.conftest import key_client
-from tests.api.test_concurrency import race
+from tests.conftest import key_client
+from tests.sales.api.test_concurrency import race
 
 from .conftest import assert_ledger_consistent, give_points, line, receipt
 

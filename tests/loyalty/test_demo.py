@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from loyalty.models import Account, Entry, EntryKind, ReceiptPoints
-from tests.test_seed_demo import TODAY, seed
+from tests.demo.test_seed_demo import TODAY, seed
 
 from .conftest import assert_ledger_consistent
 

@@ -4,8 +4,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.api.test_schema import CHECKS, wsgi_app  # noqa: F401  (fixture)
 from tests.factories import CustomerFactory
+from tests.sales.api.test_schema import CHECKS, wsgi_app  # noqa: F401  (fixture)
 
 from .conftest import give_points
 

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from crm.models import AuditAction, AuditEvent
 from sales.apikeys import pos_key_issue
 from sales.models import PosApiKey, Product
-from tests.api.conftest import key_client
+from tests.conftest import key_client
 from tests.factories import CustomerFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.launcher, pytest.mark.timeout(600)]
 
 

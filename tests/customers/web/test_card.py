@@ -16,8 +16,8 @@ from customers.models import (
     CustomFieldCategory,
 )
 from sales.models import Return, ReturnLine
+from tests.customers.web.conftest import add_contacts, add_receipts
 from tests.factories import CategoryFactory
-from tests.web.conftest import add_contacts, add_receipts
 
 pytestmark = pytest.mark.django_db
 

@@ -40,8 +40,8 @@ def buy(customer, store, product, pos_id: str, *, days_ago: int = 10, qty: str =
     )
 
 
-from tests.api.conftest import pos_a, pos_key_a  # noqa: E402, F401 -- shared fixtures
 from tests.campaigns.conftest import smtp  # noqa: E402, F401
+from tests.conftest import pos_a, pos_key_a  # noqa: E402, F401 -- shared fixtures
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from analytics.tasks import refresh_customer_metrics
 from campaigns.services.segments import validate_rules
 from customers.models import Customer, CustomerPhone
 from sales.models import Receipt, Return
-from tests.api.conftest import key_client, receipt_payload
+from tests.conftest import key_client, receipt_payload
 from tests.factories import CustomerFactory
 
 DB_WORDS = ("numeric field overflow", "DETAIL", "psycopg", "ProgrammingError", "DataError")

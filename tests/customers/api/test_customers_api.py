@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from crm.models import AuditEvent
 from customers.models import Contact, Customer, Source
-from tests.api.conftest import receipt_payload
+from tests.conftest import receipt_payload
 from tests.factories import ContactFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db

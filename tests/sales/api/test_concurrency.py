@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from sales.models import Receipt, ReceiptLine, Return, ReturnLine
-from tests.api.conftest import key_client, receipt_payload
+from tests.conftest import key_client, receipt_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

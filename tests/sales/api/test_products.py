@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def catalogue(store_a):
     from sales.apikeys import pos_key_issue
-    from tests.api.conftest import key_client
+    from tests.conftest import key_client
 
     return key_client(pos_key_issue(store=store_a, name="ERP", kind="catalogue").raw)
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from sales.models import Receipt
-from tests.api.conftest import receipt_payload
+from tests.conftest import receipt_payload
 
 URL = "/api/v1/receipts/"
 

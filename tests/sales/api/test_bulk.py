@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from analytics.tasks import refresh_customers_metrics
 from sales.models import Product, Receipt, ReceiptLine
-from tests.api.conftest import receipt_payload
+from tests.conftest import receipt_payload
 from tests.factories import CustomerFactory
 
 URL = "/api/v1/receipts/bulk/"

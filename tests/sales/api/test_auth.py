@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from sales.apikeys import key_hash, pos_key_revoke
 from sales.models import PosApiKey
-from tests.api.conftest import key_client, receipt_payload
+from tests.conftest import key_client, receipt_payload
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

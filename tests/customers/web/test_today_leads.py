@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from customers.models import Customer
+from tests.customers.web.conftest import add_contacts, add_receipts
 from tests.factories import ContactFactory, CustomerFactory
-from tests.web.conftest import add_contacts, add_receipts
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from crm.models import AuditEvent
 from customers.models import Customer, Tag
 from customers.selectors.listing import ListFilters, customer_page
+from tests.customers.web.conftest import add_receipts
 from tests.factories import CustomerFactory
-from tests.web.conftest import add_receipts
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ from customers.models import Customer, CustomerPhone
 
 from .conftest import make_csv, upload
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TOTAL = 20000
 
 pytestmark = [

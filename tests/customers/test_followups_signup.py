@@ -288,7 +288,7 @@ def test_return_in_purchase_history_names_the_product(client, manager_a, anna):
     from decimal import Decimal
 
     from sales.services import return_record
-    from tests.web.conftest import add_receipts
+    from tests.customers.web.conftest import add_receipts
 
     receipt = add_receipts(anna, 1)[0]
     line = receipt.lines.first()

@@ -7,7 +7,7 @@ import pytest
 
 from customers.models import LifecycleStage
 from sales.models import Category, Product, Receipt, ReceiptLine
-from tests.api.conftest import receipt_payload
+from tests.conftest import receipt_payload
 from tests.factories import CustomerFactory, ProductFactory
 
 URL = "/api/v1/receipts/"

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from sales.models import Return, ReturnLine
-from tests.api.conftest import receipt_payload
+from tests.conftest import receipt_payload
 from tests.factories import CustomerFactory
 
 URL = "/api/v1/returns/"

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from sales.api.fastpath import receipt_fast
 from sales.api.serializers import ReceiptInputSerializer
-from tests.api.conftest import receipt_payload
+from tests.conftest import receipt_payload
 
 VARIANTS = [
     lambda p: None,

@@ -12,6 +12,7 @@ matching lines, stored through `return_ingest` like the till's returns.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -21,10 +22,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Store
+from customers.access import lookup_customers
 from customers.imports import parsing
 from customers.imports.engine import register_processor
 from customers.imports.mapping import Target, normalise_header, register_kind
 from customers.imports.models import ImportJob, ImportKind, ImportRow, RowOutcome
+from customers.imports.sql import phone_owners
 
 from .ingest.idempotency import IdempotencyConflict
 from .ingest.receipts import receipts_ingest_bulk
@@ -222,10 +225,32 @@ class HistoryProcessor:
                 Decimal(0),
             )
             by_store.setdefault(parsed["store"].pk, []).append((row_no, data, parsed["returns"]))
+        self._resolve_phones(data for items in by_store.values() for _n, data, _r in items)
         stores = {s.pk: s for s in Store.objects.filter(pk__in=by_store)}
         for store_id, items in by_store.items():
             out.extend(self._ingest(stores[store_id], items, dry_run=dry_run))
         return out
+
+    def _resolve_phones(self, receipts: Iterable[dict[str, Any]]) -> None:
+        """Name each receipt's customer by id where the phone finds one the user may look up.
+
+        The same look-up as the till's (`lookup_customers`, exact number), done once per batch
+        as a join (see `phone_owners`); a phone nobody has stays on the receipt, so the ingest
+        reports it in its own words.
+        """
+        receipts = [data for data in receipts if data["phone"]]
+        owners = phone_owners({data["phone"] for data in receipts})
+        if not owners:
+            return
+        allowed = set(
+            lookup_customers(self.actor)
+            .filter(pk__in=set(owners.values()))
+            .values_list("pk", flat=True)
+        )
+        for data in receipts:
+            customer_id = owners.get(data["phone"])
+            if customer_id in allowed:
+                data["customer_id"], data["phone"] = customer_id, ""
 
     def _ingest(self, store: Store, items, *, dry_run: bool) -> list[ImportRow]:
         out: list[ImportRow] = []

@@ -41,7 +41,7 @@ from ..services import custom_fields_clean, customer_update
 from . import parsing
 from .engine import register_processor
 from .models import ImportJob, ImportKind, ImportRow, RowOutcome
-from .sql import column_defaults, json_insert, next_ids
+from .sql import column_defaults, json_insert, next_ids, phone_owners
 
 TEXT_FIELDS = (
     "surname",
@@ -239,11 +239,8 @@ class CustomerProcessor:
         cards = {r.fields["card_number"] for r in records if r.fields.get("card_number")}
         emails = {r.fields["email"].upper() for r in records if r.fields.get("email")}
         found: dict[tuple[str, str], int] = {}
-        if phones:
-            for number, cid in CustomerPhone.objects.filter(number__in=phones).values_list(
-                "number", "customer_id"
-            ):
-                found[("phone", number)] = cid
+        for number, cid in phone_owners(phones).items():
+            found[("phone", number)] = cid
         if cards:
             for card, cid in Customer.objects.filter(card_number__in=cards).values_list(
                 "card_number", "pk"

@@ -4,6 +4,7 @@ raises ValueError with a message for the report."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,11 @@ _DATETIME_FORMATS = (
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
 )
+
+# The office's own spelling, parsed without strptime: strptime looks the locale up on every
+# call, which was a fifth of a customer row's time. Same results as the formats above.
+_DMY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+_DMY_TIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}) (\d{1,2}):(\d{1,2})(?::(\d{1,2}))?")
 
 
 def is_blank(value: Any) -> bool:
@@ -50,6 +56,11 @@ def parse_date(value: Any) -> dt.date:
     raw = str(value).strip()
     if raw.isdigit() and 4 < len(raw) < 6:
         return EXCEL_EPOCH + dt.timedelta(days=int(raw))
+    head = raw.split(" ")[0]
+    found = _DMY.fullmatch(head)
+    if found:
+        with contextlib.suppress(ValueError):  # 31.02.2020: the formats below decide
+            return dt.date(int(found[3]), int(found[2]), int(found[1]))
     for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(raw.split(" ")[0], fmt).date()  # noqa: DTZ007 - a date
@@ -74,6 +85,11 @@ def parse_datetime(value: Any) -> dt.datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return dt.datetime.combine(EXCEL_EPOCH, dt.time()) + dt.timedelta(days=float(value))
     raw = str(value).strip()
+    found = _DMY_TIME.fullmatch(raw)
+    if found:
+        day, month, year, hour, minute, second = (int(g or 0) for g in found.groups())
+        with contextlib.suppress(ValueError):  # 25:00: the formats below decide
+            return dt.datetime(year, month, day, hour, minute, second)  # noqa: DTZ001
     for fmt in _DATETIME_FORMATS:
         try:
             return dt.datetime.strptime(raw, fmt)  # noqa: DTZ007 - the store's zone comes later

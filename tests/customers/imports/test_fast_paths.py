@@ -1,0 +1,80 @@
+"""The import's fast paths give exactly what the slow ones give (issue 17, bench/README.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from customers.imports import parsing
+from customers.imports.sql import phone_owners
+from customers.models import Customer, CustomerPhone
+
+
+def _strptime_date(raw: str) -> dt.date | None:
+    for fmt in ("%d.%m.%Y", "%d.%m.%y", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
+        try:
+            return dt.datetime.strptime(raw.split(" ")[0], fmt).date()  # noqa: DTZ007
+        except ValueError:
+            continue
+    return None
+
+
+def _strptime_datetime(raw: str) -> dt.datetime | None:
+    for fmt in ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"):
+        try:
+            return dt.datetime.strptime(raw, fmt)  # noqa: DTZ007
+        except ValueError:
+            continue
+    return None
+
+
+def test_day_month_year_without_strptime_agrees_with_strptime():
+    rng = random.Random(17)
+    samples = ["31.02.2020", "29.02.2024", "29.02.2023", "1.2.1990", "00.01.2000", "12.13.2000"]
+    samples += [
+        f"{rng.randint(0, 32):0{rng.choice((1, 2))}d}.{rng.randint(0, 13):02d}."
+        f"{rng.randint(1900, 2030)}"
+        for _ in range(300)
+    ]
+    for raw in samples:
+        expected = _strptime_date(raw)
+        if expected is None:
+            with pytest.raises(ValueError):
+                parsing.parse_date(raw)
+        else:
+            assert parsing.parse_date(raw) == expected, raw
+
+
+def test_date_and_time_without_strptime_agrees_with_strptime():
+    rng = random.Random(18)
+    samples = ["01.02.2024 25:00", "01.02.2024 9:5", "01.02.2024 10:05:61", "1.2.2024 9:5:7"]
+    samples += [
+        f"{rng.randint(1, 31):02d}.{rng.randint(1, 12):02d}.{rng.randint(2000, 2030)} "
+        f"{rng.randint(0, 24)}:{rng.randint(0, 60):02d}"
+        + (f":{rng.randint(0, 60):02d}" * rng.randint(0, 1))
+        for _ in range(300)
+    ]
+    for raw in samples:
+        expected = _strptime_datetime(raw)
+        if expected is not None:
+            assert parsing.parse_datetime(raw) == expected, raw
+        else:
+            # Not a date and time: the date alone, at midnight, as before (or an error).
+            try:
+                got = parsing.parse_datetime(raw)
+            except ValueError:
+                continue
+            assert got.time() == dt.time() and got.date() == _strptime_date(raw), raw
+
+
+@pytest.mark.django_db
+def test_phone_owners_finds_exactly_the_numbers_given():
+    people = [Customer.objects.create(surname=f"Тест{i}", first_name="Анна") for i in range(3)]
+    for i, person in enumerate(people):
+        CustomerPhone.objects.create(customer=person, number=f"+7916100000{i}", is_primary=True)
+    # A number sharing every trigram but one with stored ones matches nothing.
+    found = phone_owners({"+79161000000", "+79161000002", "+79161000009"})
+    assert found == {"+79161000000": people[0].pk, "+79161000002": people[2].pk}
+    assert phone_owners(set()) == {}

@@ -43,7 +43,12 @@ def _book_receipt(sender, receipt, data, lines, offline=False, **kwargs) -> None
 
 
 @receiver(signals.receipts_stored_bulk, sender=Receipt)
-def _book_bulk(sender, stored, **kwargs) -> dict:
+def _book_bulk(sender, stored, imported=False, **kwargs) -> dict:
+    # History imported from the chain's old systems earns no points: it was bought before this
+    # programme (or under the old one, whose balances come across as an adjusted opening
+    # balance), and crediting years of receipts at once would hand out points nobody earned.
+    if imported:
+        return {}
     wanted = {receipt.pk: data.get("points_redeemed") or Decimal(0) for receipt, data, _l in stored}
     booked = services.receipts_points_book_bulk(
         stored=[(receipt, lines) for receipt, _d, lines in stored], wanted=wanted

@@ -269,7 +269,9 @@ class HistoryProcessor:
                 )
                 out.append(ImportRow(row_no=row_no, outcome=outcome))
         else:
-            results = receipts_ingest_bulk(user=self.actor, store=store, items=with_lines)
+            results = receipts_ingest_bulk(
+                user=self.actor, store=store, items=with_lines, imported=True
+            )
             for result in results:
                 if result.status == "created":
                     out.append(ImportRow(row_no=result.index, outcome=RowOutcome.CREATED))

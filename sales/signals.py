@@ -14,7 +14,8 @@ from django.dispatch import Signal
 
 # kwargs: receipt, data (the validated input), lines (list of LineInput), offline (bool).
 receipt_stored = Signal()
-# kwargs: store, stored: list of (receipt_id, data, customer_id, lines), offline=True.
+# kwargs: store, stored: list of (receipt_id, data, customer_id, lines), offline=True, imported
+# (True for purchase history brought from another system by an import, not sent by a till).
 # Receivers return {receipt_id: flag dict} for receipts they flagged (never raise).
 receipts_stored_bulk = Signal()
 # kwargs: doc (the Return, its lines written).

@@ -167,7 +167,7 @@ FROM json_to_recordset(%s::json)
 
 @transaction.atomic
 def receipts_ingest_bulk(
-    *, user, store: Store, items: list[tuple[int, dict[str, Any]]]
+    *, user, store: Store, items: list[tuple[int, dict[str, Any]]], imported: bool = False
 ) -> list[BulkResult]:
     """Store many validated receipts, each accepted or rejected on its own, in a few statements.
 
@@ -175,6 +175,9 @@ def receipts_ingest_bulk(
     queries up front; receipts and lines go in with one INSERT each, and ON CONFLICT settles
     races with concurrent requests. Should the set insert still fail, each receipt is retried
     on its own savepoint, so one bad receipt never takes the batch down.
+
+    `imported` marks purchase history brought from another system (`sales.history_import`):
+    receivers learn it through `receipts_stored_bulk` (the bonus programme earns nothing on it).
     """
     results: dict[int, BulkResult] = {}
     digests = {index: content_hash(receipt_canonical(data)) for index, data in items}
@@ -222,7 +225,7 @@ def receipts_ingest_bulk(
         try:
             with transaction.atomic():
                 _insert_ready(store, ready, digests, results)
-            _announce_bulk(store, ready, results)
+            _announce_bulk(store, ready, results, imported=imported)
         except DatabaseError:
             logger.exception("bulk insert failed; storing receipts one by one")
             _insert_one_by_one(user, store, ready, results)
@@ -296,7 +299,7 @@ def _insert_ready(store, ready, digests, results) -> None:
                 results[index].error = _conflict(pos_id)
 
 
-def _announce_bulk(store, ready, results) -> None:
+def _announce_bulk(store, ready, results, *, imported: bool = False) -> None:
     """Tell receivers (loyalty) about the receipts this batch created, inside its transaction."""
     created = {
         results[i].id: (i, data, lines)
@@ -310,6 +313,7 @@ def _announce_bulk(store, ready, results) -> None:
         sender=Receipt,
         store=store,
         stored=[(r, created[r.pk][1], created[r.pk][2]) for r in receipts],
+        imported=imported,
     )
     for _receiver, answers in responses:
         for receipt_id, answer in (answers or {}).items():

@@ -216,3 +216,23 @@ def test_manager_imports_history_of_own_stores_only(manager_a, store_a, store_b,
     assert outcomes(job, "run")[2][0] == "error"
     assert Receipt.objects.count() == 0
     assert Customer.objects.count() == 2
+
+
+def test_imported_history_earns_no_points_while_a_tills_bulk_does(
+    admin_user, store_a, buyers, pos_a
+):
+    """Years of purchases brought from an old system are not credited to the bonus programme
+    (sales.history_import passes `imported`; loyalty's bulk receiver skips them)."""
+    from loyalty.models import ReceiptPoints
+    from tests.conftest import receipt_payload
+
+    run(upload(admin_user, "h.csv", make_csv(history_rows(store_a.code)), kind="history"),
+        admin_user, dry_run=False)  # fmt: skip
+    assert Receipt.objects.filter(pos_receipt_id="R-1").exists()
+    assert not ReceiptPoints.objects.exists()
+
+    answer = pos_a.post(
+        "/api/v1/receipts/bulk/", {"receipts": [receipt_payload("T-1", card="777")]}, format="json"
+    )
+    assert answer.status_code in (200, 201, 207), answer.content
+    assert ReceiptPoints.objects.filter(receipt__pos_receipt_id="T-1").exists()

@@ -297,3 +297,19 @@ def discover(world: World):
                     params |= {part.split("=")[0] for part in link.split("?", 1)[1].split("&")}
         pages.setdefault(path, set()).update(p for p in params if p)
     return pages, forms
+
+
+# Анна of store A with every card field filled (the bad-input and card-edit suites).
+@pytest.fixture
+def anna(store_a):
+    return CustomerFactory(
+        surname="Иванова",
+        first_name="Анна",
+        patronymic="Сергеевна",
+        email="anna.ivanova@mail.ru",
+        card_number="2000123",
+        city="Москва",
+        home_store=store_a,
+        phone_number="+79161234567",
+        lifecycle_stage="customer",
+    )

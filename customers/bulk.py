@@ -141,7 +141,7 @@ def _change(action: str):
 def _export(*, actor, ids: list[int], value: str, request=None):
     """The selection through the one guarded export: permission, daily cap, trap row, audit."""
     from .exports import FORMATS, customer_export
-    from .selectors import ListFilters
+    from .selectors.listing import ListFilters
 
     if value not in FORMATS:
         raise ValidationError({"value": [_("Choose a file format.")]})

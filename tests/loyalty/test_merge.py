@@ -10,6 +10,7 @@ from django.utils import timezone
 from customers.duplicates.merge import customer_merge, customer_merge_undo
 from loyalty import services
 from loyalty.models import Account, Entry, EntryKind, ReceiptPoints
+from loyalty.services.adjustments import _bonus
 from sales.models import Receipt
 from tests.factories import CustomerFactory
 
@@ -98,7 +99,7 @@ def test_a_bonus_both_cards_had_keeps_its_points_and_is_granted_once(admin_user,
     now = timezone.now()
     for card in (customer, twin):
         account = services.accounts_lock([card.pk])[card.pk]
-        assert services._bonus(
+        assert _bonus(
             account=account, key="welcome", amount=D("200"), at=now, expires_at=None, reason="w"
         )
 

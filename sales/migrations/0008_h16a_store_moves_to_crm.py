@@ -4,6 +4,15 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def forget_recreated_content_type(apps, schema_editor):
+    # crm/0008 renamed the store's content type to crm. A data migration that runs between
+    # crm/0008 and this one (`crm.roles.create_permissions_now`) still sees `sales.Store` in
+    # the state and recreates a `sales.store` type with fresh, ungranted permissions: stale now.
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    if ContentType.objects.filter(app_label="crm", model="store").exists():
+        ContentType.objects.filter(app_label="sales", model="store").delete()
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("crm", "0008_h16a_store_moves_to_crm"),
@@ -11,6 +20,8 @@ class Migration(migrations.Migration):
         # Every foreign key to the store leaves `sales.store` before the model leaves sales.
         ("customers", "0008_h16a_store_in_crm"),
         ("campaigns", "0006_h16a_store_in_crm"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
@@ -49,4 +60,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
+        migrations.RunPython(forget_recreated_content_type, migrations.RunPython.noop),
     ]

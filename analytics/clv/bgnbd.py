@@ -6,7 +6,15 @@ import numpy as np
 from django.utils.translation import gettext_noop
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from .optimiser import _group, _log_start, _optimise, _sample, _sample_spoils, _wsum
+from .optimiser import (
+    _group,
+    _log_space_objective,
+    _log_start,
+    _optimise,
+    _sample,
+    _sample_spoils,
+    _wsum,
+)
 from .params import (
     BGNBD_LOG_BOUND,
     DAYS_PER_MONTH,
@@ -123,19 +131,8 @@ def _bgnbd_data(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> _BgNbdData:
 
 
 def _bgnbd_objective(data: _BgNbdData) -> Objective:
-    """Minus the mean log-likelihood and its gradient, in log-parameters."""
-
-    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
-        with np.errstate(all="ignore"):
-            ll, grad = data.log_likelihood(params, gradient=True)
-        value = -ll / data.n
-        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
-            return 1e12, np.zeros(4)
-        # The gradient is taken with respect to log-parameters: d/dlog θ = θ · d/dθ.
-        return value, -grad * params / data.n
-
-    return objective
+    """Minus the mean log-likelihood and its gradient, in log-parameters (r, α, a, b)."""
+    return _log_space_objective(data, 4)
 
 
 def _fit_bgnbd(

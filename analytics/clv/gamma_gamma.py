@@ -6,7 +6,14 @@ import numpy as np
 from django.utils.translation import gettext_noop
 from scipy.special import digamma, gammaln
 
-from .optimiser import _log_start, _optimise, _sample, _sample_spoils, _wsum
+from .optimiser import (
+    _log_space_objective,
+    _log_start,
+    _optimise,
+    _sample,
+    _sample_spoils,
+    _wsum,
+)
 from .params import (
     GAMMA_GAMMA_LOG_BOUND,
     MAX_FIT_CUSTOMERS,
@@ -102,18 +109,8 @@ def _gamma_gamma_problem(x: np.ndarray, m: np.ndarray) -> str:
 
 
 def _gamma_gamma_objective(data: _GammaGammaData) -> Objective:
-    """Minus the mean log-likelihood and its gradient, in log-parameters."""
-
-    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
-        with np.errstate(all="ignore"):
-            ll, grad = data.log_likelihood(params, gradient=True)
-        value = -ll / data.n
-        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
-            return 1e12, np.zeros(3)
-        return value, -grad * params / data.n
-
-    return objective
+    """Minus the mean log-likelihood and its gradient, in log-parameters (p, q, γ)."""
+    return _log_space_objective(data, 3)
 
 
 def _fit_gamma_gamma(

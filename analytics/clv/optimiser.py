@@ -98,6 +98,23 @@ def _log_start(values: tuple[float, ...] | None) -> np.ndarray | None:
     return np.log(values)
 
 
+def _log_space_objective(data, n_params: int) -> Objective:
+    """Minus the mean log-likelihood of `data` and its gradient, in log-parameters (both models
+    fit positive parameters; optimising their logs keeps them positive without bounds)."""
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(log_params)
+        with np.errstate(all="ignore"):
+            ll, grad = data.log_likelihood(params, gradient=True)
+        value = -ll / data.n
+        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+            return 1e12, np.zeros(n_params)
+        # The gradient is taken with respect to log-parameters: d/dlog θ = θ · d/dθ.
+        return value, -grad * params / data.n
+
+    return objective
+
+
 def _minimise(objective, start: np.ndarray, bound: float) -> OptimizeResult:
     bounds = [(-bound, bound)] * len(start)
     result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)

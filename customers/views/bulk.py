@@ -7,18 +7,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from customers.access import can_export, visible_customers
-from customers.disclosure import daily_allowance, taken_today
+from customers.access import visible_customers
 
 from .. import bulk
 from ..exports import ExportFile, ExportRefused
 from ..forms import CustomerListForm
 from ..selectors import listing
+from .common import export_refused
 
 
 def _selection(request):
@@ -53,12 +53,7 @@ def customer_bulk(request):
             request=request,
         )
     except ExportRefused as exc:
-        context = {"message": str(exc), "reason": exc.reason}
-        if can_export(request.user):
-            context["cap"] = daily_allowance(request.user)
-            context["used"] = taken_today(request.user)
-        status = 429 if exc.reason == "cap" else 403
-        return render(request, "customers/export_refused.html", context, status=status)
+        return export_refused(request, exc)
     except ValidationError as exc:
         for problems in exc.message_dict.values():
             for problem in problems:

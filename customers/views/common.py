@@ -7,9 +7,12 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from ..access import can_export
+from ..disclosure import daily_allowance, taken_today
 from ..models import Customer
 from ..selectors import card
 
@@ -49,3 +52,14 @@ def _can_record_consent(user, customer: Customer) -> bool:
     return _can_edit(user) or (
         user.has_perm("customers.add_customer") and customer.created_by_id == user.pk
     )
+
+
+def export_refused(request, exc) -> HttpResponse:
+    """The page of a refused export (`ExportRefused`): 429 over the daily cap, else 403; a user
+    with the export right also sees the cap and what they took today."""
+    context = {"message": str(exc), "reason": exc.reason}
+    if can_export(request.user):
+        context["cap"] = daily_allowance(request.user)
+        context["used"] = taken_today(request.user)
+    status = 429 if exc.reason == "cap" else 403
+    return render(request, "customers/export_refused.html", context, status=status)

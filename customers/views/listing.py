@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from customers.access import can_export
-from customers.disclosure import daily_allowance, masked_contacts, taken_today
+from customers.disclosure import masked_contacts
 
 from .. import list_services
 from ..bulk import bulk_context
@@ -25,7 +25,7 @@ from ..forms import CustomerListForm, TraceForm
 from ..models import Customer
 from ..selectors import listing, search, today
 from ..traps import export_trace
-from .common import BAD_INPUT, perm_or_404
+from .common import BAD_INPUT, export_refused, perm_or_404
 
 
 @perm_or_404("customers.view_customer")
@@ -140,12 +140,7 @@ def customer_export_view(request, fmt: str):
     try:
         export = customer_export(actor=request.user, filters=filters, fmt=fmt, request=request)
     except ExportRefused as exc:
-        context = {"message": str(exc), "reason": exc.reason}
-        if can_export(request.user):
-            context["cap"] = daily_allowance(request.user)
-            context["used"] = taken_today(request.user)
-        status = 429 if exc.reason == "cap" else 403
-        return render(request, "customers/export_refused.html", context, status=status)
+        return export_refused(request, exc)
     return FileResponse(
         export.file,
         as_attachment=True,

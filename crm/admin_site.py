@@ -36,3 +36,17 @@ class ClienteleAdminSite(admin.AdminSite):
 
 class ClienteleAdminConfig(AdminConfig):
     default_site = "crm.admin_site.ClienteleAdminSite"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by services only (with their audit: ledgers, merges, imports): the admin
+    just reads them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -3,6 +3,8 @@ through the services (receipts, returns, the audited adjustment on the card)."""
 
 from django.contrib import admin
 
+from crm.admin_site import ReadOnlyAdmin
+
 from .models import Account, Entry, ProductRule, Programme, Promotion, Tier
 
 
@@ -31,17 +33,6 @@ class ProductRuleAdmin(admin.ModelAdmin):
 @admin.register(Promotion)
 class PromotionAdmin(admin.ModelAdmin):
     list_display = ["name", "starts_at", "ends_at", "multiplier"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Account)

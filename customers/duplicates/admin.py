@@ -4,6 +4,8 @@ Imported by `customers.admin`, which Django's autodiscovery loads."""
 
 from django.contrib import admin
 
+from crm.admin_site import ReadOnlyAdmin
+
 from ..imports.models import ImportJob
 from .models import CustomerMerge, DuplicatePair, SourcePriority
 
@@ -13,19 +15,6 @@ class SourcePriorityAdmin(admin.ModelAdmin):
     list_display = ["source", "rank"]
     list_editable = ["rank"]
     ordering = ["rank"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written by services only (with their audit); the admin just reads them."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(DuplicatePair)

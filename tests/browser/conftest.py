@@ -94,3 +94,15 @@ def sign_in(page):
         return page
 
     return sign_in_as
+
+
+@pytest.fixture
+def ru_page(browser, live_server):
+    """A desktop page of the live server in a Russian-speaking browser."""
+    context = browser.new_context(
+        base_url=live_server.url, locale="ru-RU", viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Segment, SegmentMember
-from tests.browser.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, browser  # noqa: F401
+from tests.browser.conftest import PASSWORD, SCREENSHOTS
 from tests.factories import CustomerFactory
 
 pytestmark = [
@@ -13,17 +13,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 SHOTS = SCREENSHOTS / "workday"
-
-
-@pytest.fixture
-def ru_page(browser, live_server):  # noqa: F811 - the fixture imported above
-    context = browser.new_context(
-        base_url=live_server.url, locale="ru-RU", viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def test_marketer_ticks_rows_and_adds_them_to_a_static_segment(ru_page, marketer, store_a):

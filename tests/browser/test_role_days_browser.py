@@ -17,7 +17,7 @@ from campaigns.models import Campaign, Message, Segment
 from crm.celery import app as celery_app
 from crm.models import AuditAction, AuditEvent
 from customers.models import ConsentEvent, Contact, Customer
-from tests.browser.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, browser  # noqa: F401
+from tests.browser.conftest import PASSWORD, SCREENSHOTS
 from tests.campaigns.conftest import customer
 from tests.factories import ContactFactory, CustomerFactory
 
@@ -26,17 +26,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 SHOTS = SCREENSHOTS / "workday"
-
-
-@pytest.fixture
-def ru_page(browser, live_server):  # noqa: F811 - the fixture imported above
-    context = browser.new_context(
-        base_url=live_server.url, locale="ru-RU", viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def shot(page, name: str) -> None:

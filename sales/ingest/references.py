@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from customers.access import lookup_customers
 from customers.duplicates.models import MergedAlias
 from customers.imports.sql import phone_owners
+from customers.models import CustomerPhone
 
 from ..models import Category, Product
 from ..services import LineInput, receipt_capacity_errors
@@ -108,6 +109,10 @@ class CustomerIndex:
         return None, {}
 
 
+# Up to this many phones a plain `IN` finds them on the btree index; more go through a join.
+FEW_PHONES = 20
+
+
 def customer_index(user, items: Iterable[dict[str, Any]]) -> CustomerIndex:
     """Customers named by these receipts, found as a till finds them: exact id, phone or card."""
     items = list(items)
@@ -118,12 +123,19 @@ def customer_index(user, items: Iterable[dict[str, Any]]) -> CustomerIndex:
     index = CustomerIndex()
     if ids:
         index.by_id = {pk: pk for pk in scope.filter(pk__in=ids).values_list("pk", flat=True)}
-    if phones:
+    if len(phones) > FEW_PHONES:
         # A join on the array, not `number IN (…)`: with hundreds of numbers the planner picks
         # the trigram index (it answers equality too) and spends seconds per batch.
         owners = phone_owners(phones)
         seen = set(scope.filter(pk__in=set(owners.values())).values_list("pk", flat=True))
         index.by_phone = {number: owner for number, owner in owners.items() if owner in seen}
+    elif phones:
+        # A till's single receipt: one query, scoped, on the unique btree index.
+        index.by_phone = dict(
+            CustomerPhone.objects.filter(number__in=phones, customer__in=scope).values_list(
+                "number", "customer_id"
+            )
+        )
     if cards:
         index.by_card = dict(scope.filter(card_number__in=cards).values_list("card_number", "pk"))
         # A card merged into another one still finds its owner (customers.duplicates).

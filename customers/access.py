@@ -74,6 +74,18 @@ def lookup_customers(user) -> QuerySet[Customer]:
     return visible_customers(user)
 
 
+def lookup_customers_sql(user, alias: str) -> tuple[str, list]:
+    """`lookup_customers(user)` as a condition on the customers_customer row `alias`, for a
+    hand-written statement on a hot path (the till's calculation): the same branches, and for
+    the whole base no subquery at all. A test holds the two equal for every role."""
+    if not _active(user):
+        return "FALSE", []
+    if user.is_superuser or user.has_perm("customers.lookup_customers"):
+        return "TRUE", []
+    sql, params = visible_customers(user).values("pk").query.sql_with_params()
+    return f"{alias}.id IN ({sql})", list(params)
+
+
 def can_see_contact_details(user) -> bool:
     return _active(user) and (user.is_superuser or user.has_perm("customers.view_contact_details"))
 

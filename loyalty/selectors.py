@@ -97,25 +97,26 @@ def _balance(available, pending, debt, due) -> tuple[Decimal, Decimal]:
     return available + due - min(due, debt), pending - due
 
 
-# The till's calculation makes two queries of its own (the customer is found by sales'
-# `customer_index`, the key by the authentication): this one reads the rules' version, the
-# account and its lots whose hold has passed, at once; the other the cart's products with their
-# category paths.
-_CART_ACCOUNT = """
-SELECT (SELECT last_value FROM loyalty_rules_version), a.tier_id, a.available, a.pending, a.debt,
+# The till's calculation reads everything it needs in this one statement (the key is checked
+# before, by the authentication): the customer the cart names, found as a receipt finds them
+# (`customer_ref_sql`, through the one door), the rules' version, the account and its lots whose
+# hold has passed, and the cart's products with their category paths. One round trip, and no
+# ORM query to build on a path a till takes on every scan.
+_CART_SQL = """
+WITH person AS MATERIALIZED (SELECT {customer} AS id)
+SELECT person.id, (SELECT last_value FROM loyalty_rules_version), a.tier_id, a.available,
+       a.pending, a.debt,
        (SELECT sum(e.pending_delta + coalesce((SELECT sum(r.pending_delta) FROM loyalty_entry r
                                        WHERE r.source_id = e.id AND r.kind = 'reverse'), 0))
         FROM loyalty_entry e
         WHERE e.account_id = a.id AND e.kind = 'earn' AND e.pending_delta > 0
-          AND e.activates_at <= %(now)s
+          AND e.activates_at <= %s
           AND NOT EXISTS (SELECT 1 FROM loyalty_entry x
-                          WHERE x.source_id = e.id AND x.kind = 'activate'))
-FROM (SELECT 1) AS one LEFT JOIN loyalty_account a ON a.customer_id = %(c)s
-"""
-_CART_PRODUCTS = """
-SELECT p.sku, p.id, coalesce(c.path, '')
-FROM sales_product p LEFT JOIN sales_category c ON c.id = p.category_id
-WHERE p.sku = ANY(%s)
+                          WHERE x.source_id = e.id AND x.kind = 'activate')),
+       (SELECT json_agg(json_build_array(p.sku, p.id, coalesce(c.path, '')))
+        FROM sales_product p LEFT JOIN sales_category c ON c.id = p.category_id
+        WHERE p.sku = ANY(%s))
+FROM person LEFT JOIN loyalty_account a ON a.customer_id = person.id
 """
 
 
@@ -123,19 +124,19 @@ def cart_calculation(*, user, data: dict[str, Any], at: dt.datetime) -> dict[str
     """The till's pure calculation for a cart; the customer is found as a receipt finds them."""
     from django.core.exceptions import ValidationError
 
-    from sales.ingest.references import customer_index
+    from sales.ingest.references import customer_ref_errors, customer_ref_sql
     from sales.services import money
 
     from .rules import CartLine, calculate, rulebook_for
 
-    customer_id, errors = customer_index(user, [data]).resolve(data)
-    if errors:
-        raise ValidationError(errors)
+    customer, params = customer_ref_sql(user, data)
+    skus = sorted({line["sku"] for line in data["lines"]})
     with connection.cursor() as cursor:
-        cursor.execute(_CART_PRODUCTS, [sorted({line["sku"] for line in data["lines"]})])
-        products = {sku: (pk, path) for sku, pk, path in cursor}
-        cursor.execute(_CART_ACCOUNT, {"c": customer_id, "now": timezone.now()})
-        version, tier_id, *sums = cursor.fetchone()
+        cursor.execute(_CART_SQL.format(customer=customer), [*params, timezone.now(), skus])
+        customer_id, version, tier_id, *sums, found = cursor.fetchone()
+    if customer_id is None and customer_ref_errors(data):
+        raise ValidationError(customer_ref_errors(data))
+    products = {sku: (pk, path) for sku, pk, path in found or ()}
     cart = [
         CartLine(
             line_no=i,

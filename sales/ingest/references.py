@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from customers.access import lookup_customers
+from customers.access import lookup_customers, lookup_customers_sql
 from customers.duplicates.models import MergedAlias
 from customers.imports.sql import phone_owners
 from customers.models import CustomerPhone
@@ -93,20 +93,63 @@ class CustomerIndex:
     def resolve(self, data: dict[str, Any]) -> tuple[int | None, dict[str, list[str]]]:
         if data.get("customer_id"):
             found = self.by_id.get(data["customer_id"])
-            if found is None:
-                return None, {"customer_id": [_("No such customer.")]}
-            return found, {}
-        if data.get("phone"):
+        elif data.get("phone"):
             found = self.by_phone.get(data["phone"])
-            if found is None:
-                return None, {"phone": [_("No customer has this phone; create the card first.")]}
-            return found, {}
-        if data.get("card"):
+        elif data.get("card"):
             found = self.by_card.get(data["card"])
-            if found is None:
-                return None, {"card": [_("No customer has this card; create the card first.")]}
-            return found, {}
-        return None, {}
+        else:
+            return None, {}
+        return found, ({} if found is not None else customer_ref_errors(data))
+
+
+def customer_ref_errors(data: dict[str, Any]) -> dict[str, list[str]]:
+    """The field error of a receipt whose customer reference found nobody."""
+    if data.get("customer_id"):
+        return {"customer_id": [_("No such customer.")]}
+    if data.get("phone"):
+        return {"phone": [_("No customer has this phone; create the card first.")]}
+    if data.get("card"):
+        return {"card": [_("No customer has this card; create the card first.")]}
+    return {}
+
+
+# How `customer_ref_sql` finds one customer: each ends in a condition the scope is added to.
+_REF_SQL = {
+    "customer_id": "SELECT c.id FROM customers_customer c WHERE c.id = %s",
+    "phone": (
+        "SELECT p.customer_id FROM customers_customerphone p"
+        " JOIN customers_customer c ON c.id = p.customer_id WHERE p.number = %s"
+    ),
+    "card": "SELECT c.id FROM customers_customer c WHERE c.card_number = %s",
+    "merged_card": (
+        "SELECT a.survivor_id FROM customers_mergedalias a"
+        " JOIN customers_customer c ON c.id = a.survivor_id WHERE a.old_card_number = %s"
+    ),
+}
+
+
+def customer_ref_sql(user, data: dict[str, Any]) -> tuple[str, list]:
+    """One receipt's customer reference as a scalar subquery (the customer's id, or NULL), found
+    as `customer_index` finds it, for a caller that reads the customer inside a statement of its
+    own (the till's calculation: one round trip). A test holds the two equal."""
+    scope, params = lookup_customers_sql(user, "c")
+
+    def scoped(name: str, value) -> tuple[str, list]:
+        # Only customers.access' own condition goes into the text; values are parameters.
+        return f"({_REF_SQL[name]} AND {scope})", [value, *params]  # noqa: S608
+
+    if data.get("customer_id"):
+        return scoped("customer_id", data["customer_id"])
+    if data.get("phone"):
+        return scoped("phone", data["phone"])
+    if data.get("card"):
+        # A card merged into another one still finds its owner (customers.duplicates).
+        (own, own_params), (merged, merged_params) = (
+            scoped("card", data["card"]),
+            scoped("merged_card", data["card"]),
+        )
+        return f"coalesce({own}, {merged})", [*own_params, *merged_params]
+    return "NULL::bigint", []
 
 
 # Up to this many phones a plain `IN` finds them on the btree index; more go through a join.

@@ -2,8 +2,13 @@
 ingestion with the bonus programme on beside the same ingestion with it off.
 
 Makes its own scratch database, a store with a POS key, a catalogue, customers with cards and
-a starting balance, starts gunicorn on loopback and a throw-away redis-server. Prints the
-calculate p50/p99 of 8 concurrent tills and the two ingestion rates with their ratio.
+a starting balance, starts on loopback the web server `make run` starts (`crm.launcher.
+web_command`: gunicorn, sync workers) and a throw-away redis-server. Each till is a thread
+sending its next cart as soon as it has the answer, over one HTTP/1.1 connection it keeps as
+long as the server does (gunicorn's sync workers close it after each answer, so the till
+reconnects, as a real till would). Prints the calculate p50/p99 of 8 concurrent tills, the
+CPU a calculation costs in the web workers, in PostgreSQL and in this client (which shares the
+machine's cores with them), and the two ingestion rates with their ratio.
 Targets: calculate p99 < 30 ms; ingestion with loyalty >= 80% of the rate without it.
 Small by default; `--full-size` for the sizes the targets are meant for.
 """
@@ -14,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import threading
@@ -23,7 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import ROOT, free_port, percentile  # noqa: E402
 from pos_ingest import (  # noqa: E402
-    GUNICORN,
     Poster,
     make_fixtures,
     receipt,
@@ -33,6 +38,9 @@ from pos_ingest import (  # noqa: E402
     setup_django,
     wait_for,
 )
+
+sys.path.insert(0, str(ROOT))
+from crm.launcher import web_command  # noqa: E402
 
 DB_NAME = "clientele_bench_loyalty"
 
@@ -82,6 +90,55 @@ def server_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) of these processes, from /proc; those gone count nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends() -> list[int]:
+    """Process ids of the PostgreSQL backends serving the scratch database, this process's own
+    excepted (the web workers' connections: CONN_MAX_AGE keeps them open between requests)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def client_cpu_seconds() -> float:
+    """CPU time of this process (all its till threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Till(Poster):
+    """A till's HTTP client: keeps its connection while the server keeps it open, and counts
+    the connections it had to open (gunicorn's sync workers close one after each answer)."""
+
+    def __init__(self, port: int, key: str):
+        super().__init__(port, key)
+        self.connects = 0
+        self.lock = threading.Lock()
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        conn = getattr(self.local, "conn", None)
+        if conn is None or conn.sock is None:
+            with self.lock:
+                self.connects += 1
+        return super().post(path, body)
+
+
 def calculate_latencies(poster: Poster, bodies: list[bytes], tills: int) -> list[float]:
     latencies: list[float] = []
     failures: list[str] = []
@@ -116,7 +173,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-size", action="store_true", help="20,000 receipts, 4,000 carts")
     parser.add_argument("--quick", action="store_true", help="the default small size")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.getenv("WEB_CONCURRENCY", "2")),
+        help="gunicorn workers (WEB_CONCURRENCY, as for make run)",
+    )
     args = parser.parse_args()
     n_receipts, n_carts = (20_000, 4_000) if args.full_size else (2_000, 400)
     tills, batch, clients = 8, 500, 2
@@ -149,35 +211,31 @@ def main() -> None:
             )
 
         port = free_port()
+        os.environ["WEB_CONCURRENCY"] = str(args.workers)
         server = subprocess.Popen(
-            [
-                GUNICORN,
-                "crm.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                str(args.workers),
-                "--threads",
-                "4",
-                "--timeout",
-                "120",
-                "--log-level",
-                "warning",
-            ],
+            web_command(f"127.0.0.1:{port}"),
             cwd=ROOT,
             env={**os.environ, **env},
+            # Its access log is written as `make run` writes it, and thrown away here.
+            stdout=subprocess.DEVNULL,
         )
         wait_for(port)
-        poster = Poster(port, key)
+        poster = Till(port, key)
         for body in carts[:40]:  # warm up the workers
             poster.post("/api/v1/loyalty/calculate/", body)
 
         # One till alone first: the service time of a calculation, without queueing behind
         # the other tills (on a loaded machine it tells the code's cost from the queue's).
         solo = calculate_latencies(poster, carts[:100], 1)
+        backends = database_backends()
         cpu = server_cpu_seconds(server.pid)
+        db_cpu, own_cpu = process_cpu_seconds(backends), client_cpu_seconds()
+        connects = poster.connects
         latencies = calculate_latencies(poster, carts, tills)
+        connects = poster.connects - connects
         cpu_per_cart = (server_cpu_seconds(server.pid) - cpu) / len(carts)
+        db_per_cart = (process_cpu_seconds(backends) - db_cpu) / len(carts)
+        client_per_cart = (client_cpu_seconds() - own_cpu) / len(carts)
         p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
 
         def ingest(receipts: list[dict]) -> tuple[float, float]:
@@ -197,11 +255,16 @@ def main() -> None:
         from loyalty.models import Entry, ReceiptPoints
 
         booked = ReceiptPoints.objects.count()
-        print(f"loyalty: {n_carts} carts by {tills} tills, gunicorn -w {args.workers} --threads 4")
+        print(
+            f"loyalty: {n_carts} carts by {tills} tills, as `make run` serves"
+            f" (gunicorn, {args.workers} sync workers), {os.cpu_count()} cores"
+        )
         print(f"  loyalty/calculate: p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < 30 ms)")
+        print(f"    {connects} TCP connections opened for {n_carts} calculations")
         print(
             f"    one till alone: p50 {percentile(solo, 0.5) * 1000:.1f} ms;"
-            f" server CPU per calculation {cpu_per_cart * 1000:.1f} ms"
+            f" CPU per calculation: web workers {cpu_per_cart * 1000:.2f} ms,"
+            f" PostgreSQL {db_per_cart * 1000:.2f} ms, bench client {client_per_cart * 1000:.2f} ms"
         )
         print(f"  bulk ingestion, {n_receipts} receipts x 3 lines, batches of {batch}:")
         print(f"    loyalty off: {rate_off:,.0f} receipts/s ({cpu_off:.2f} ms server CPU each)")

@@ -314,12 +314,14 @@ def _needs_demo_data(env: dict[str, str]) -> bool:
     return result.returncode == 0
 
 
-def _web_command(config: Config) -> list[str]:
+def web_command(bind: str) -> list[str]:
+    """The web server `make run` starts (and `bench/loyalty.py` measures): gunicorn's sync
+    workers, WEB_CONCURRENCY of them (2 by default), one request at a time each."""
     return [
         str(BIN_DIR / "gunicorn"),
         "crm.wsgi",
         "--bind",
-        f"127.0.0.1:{config.web_port}",
+        bind,
         "--workers",
         os.getenv("WEB_CONCURRENCY", "2"),
         "--access-logfile",
@@ -350,7 +352,7 @@ def run(config: Config) -> int:
         # Never blank: an install that has receipts but no finished recompute yet gets one now.
         _manage(env, "recompute_metrics", "--if-never-run")
         commands = {
-            "web": _web_command(config),
+            "web": web_command(f"127.0.0.1:{config.web_port}"),
             "worker": _celery("worker", "--loglevel", "INFO", "--concurrency", "2"),
             "beat": _celery(
                 "beat",

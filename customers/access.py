@@ -82,7 +82,13 @@ def lookup_customers_sql(user, alias: str) -> tuple[str, list]:
         return "FALSE", []
     if user.is_superuser or user.has_perm("customers.lookup_customers"):
         return "TRUE", []
-    sql, params = visible_customers(user).values("pk").query.sql_with_params()
+    from django.core.exceptions import EmptyResultSet
+
+    try:
+        sql, params = visible_customers(user).values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        # `.none()` (a user with no role) compiles to no SQL at all: nobody.
+        return "FALSE", []
     return f"{alias}.id IN ({sql})", list(params)
 
 

@@ -2,12 +2,15 @@
 
 `Prepared` names a statement by a hash of its SQL and `prepare` PREPAREs, once per database
 session, those the session lacks; calling a `Prepared` gives the ``EXECUTE`` to send. Used by
-the campaign sender's per-message gate (campaigns.services.delivery).
+the campaign sender's per-message gate (campaigns.services.delivery), and through
+`execute_prepared` by the till's calculation (loyalty.selectors), whose one statement cost
+PostgreSQL twice as much to plan as to run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -52,4 +55,32 @@ def prepare(statements: list[Prepared]) -> None:
         missing = set(names) - {row[0] for row in cursor.fetchall()}
         for name in sorted(missing):
             statement = names[name]
-            cursor.execute(f"PREPARE {name} ({statement.types}) AS {statement.sql}")
+            types = f" ({statement.types})" if statement.types else ""
+            cursor.execute(f"PREPARE {name}{types} AS {statement.sql}")
+
+
+# Statements each open database session is known to have, by its psycopg connection: a hot path
+# (the till's calculation) then pays no check per call, and a reconnect starts a new set.
+_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prepared_from(base: str, sql: str) -> Prepared | None:
+    """`sql` written with Django's `%s` placeholders as a statement to prepare, its parameter
+    types left to PostgreSQL to infer from where they stand; None when the text has a literal
+    `%` (escaped as `%%`), which the plain statement should keep."""
+    if "%%" in sql:
+        return None
+    parts = sql.split("%s")
+    text = "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, 1))
+    return Prepared(base=base, types="", sql=text)
+
+
+def execute_prepared(cursor, statement: Prepared, params: list) -> None:
+    """Run `statement` on `cursor` (a Django cursor), PREPAREing it first in this session if
+    the session may lack it. PREPARE is not undone by a rollback, so once seen it stays."""
+    raw = connection.connection
+    known = _sessions.setdefault(raw, set()) if raw is not None else set()
+    if statement.name not in known:
+        prepare([statement])
+        known.add(statement.name)
+    cursor.execute(*statement(*params))

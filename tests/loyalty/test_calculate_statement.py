@@ -2,6 +2,8 @@
 rules version and products at once. The answer is the same whichever way the till names the
 customer, and a wrong name is the receipt's field error."""
 
+from decimal import Decimal
+
 import pytest
 
 from customers.duplicates.merge import customer_merge
@@ -78,3 +80,31 @@ def test_a_catalogue_key_finds_no_customer(store_a, customer, catalogue):
     response = client.post(URL, _cart(card=customer.card_number), format="json")
 
     assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["card"]
+
+
+@pytest.mark.parametrize(
+    "name", ["admin_user", "marketer", "manager_a", "manager_b", "associate_a", "outsider"]
+)
+def test_staff_calculate_through_the_prepared_statement_of_their_scope(
+    request, name, customer, catalogue
+):
+    # Each role's scope is another statement text (a store manager's has parameters whose
+    # types PostgreSQL infers): run each twice, the second time from this session's PREPARE.
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from loyalty.selectors import cart_calculation
+    from sales.ingest.references import customer_index
+
+    user = request.getfixturevalue(name)
+    data = {"customer_id": customer.pk, "lines": [line("DRESS")], "points_wanted": 0}
+    expected, _errors = customer_index(user, [data]).resolve(data)
+    data["lines"][0].update(quantity=Decimal(1), unit_price=Decimal(1000), discount=Decimal(0))
+
+    for _ in range(2):
+        try:
+            found = cart_calculation(user=user, data=data, at=timezone.now())["customer_id"]
+        except ValidationError as error:
+            assert "customer_id" in error.message_dict
+            found = None
+        assert found == expected

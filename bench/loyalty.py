@@ -230,9 +230,9 @@ def main() -> None:
         backends = database_backends()
         cpu = server_cpu_seconds(server.pid)
         db_cpu, own_cpu = process_cpu_seconds(backends), client_cpu_seconds()
-        connects = poster.connects
+        connects, started = poster.connects, time.perf_counter()
         latencies = calculate_latencies(poster, carts, tills)
-        connects = poster.connects - connects
+        connects, elapsed = poster.connects - connects, time.perf_counter() - started
         cpu_per_cart = (server_cpu_seconds(server.pid) - cpu) / len(carts)
         db_per_cart = (process_cpu_seconds(backends) - db_cpu) / len(carts)
         client_per_cart = (client_cpu_seconds() - own_cpu) / len(carts)
@@ -265,6 +265,13 @@ def main() -> None:
             f"    one till alone: p50 {percentile(solo, 0.5) * 1000:.1f} ms;"
             f" CPU per calculation: web workers {cpu_per_cart * 1000:.2f} ms,"
             f" PostgreSQL {db_per_cart * 1000:.2f} ms, bench client {client_per_cart * 1000:.2f} ms"
+        )
+        # Tills that ask again as soon as they are answered keep every core busy: each waits
+        # about tills x (CPU per calculation) / cores, so that product is the p50 to expect.
+        total = cpu_per_cart + db_per_cart + client_per_cart
+        print(
+            f"    {n_carts / elapsed:,.0f} calculations/s; at {total * 1000:.2f} ms of CPU each,"
+            f" {os.cpu_count()} cores serve at most {os.cpu_count() / total:,.0f}/s"
         )
         print(f"  bulk ingestion, {n_receipts} receipts x 3 lines, batches of {batch}:")
         print(f"    loyalty off: {rate_off:,.0f} receipts/s ({cpu_off:.2f} ms server CPU each)")

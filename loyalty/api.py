@@ -73,9 +73,10 @@ class CanCalculate(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(getattr(user, "is_pos_client", False)) or bool(
-            user and user.is_authenticated and user.has_perm("customers.view_customer")
-        )
+        if getattr(user, "is_pos_client", False):
+            # A catalogue key (the chain's product system) sees no customer and sells nothing.
+            return not getattr(user, "is_catalogue", False)
+        return bool(user and user.is_authenticated and user.has_perm("customers.view_customer"))
 
 
 class CalculateApi(APIView):

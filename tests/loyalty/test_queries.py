@@ -18,9 +18,10 @@ from .conftest import assert_ledger_consistent, give_points, line, receipt
 
 pytestmark = pytest.mark.django_db
 
-# Authentication (the key), the customer by card (sales' customer_index, through the one
-# door), the cart's products with their category paths, and account + balance + rules version.
-CALCULATE_QUERIES = 4
+# Authentication (the key and its store, one statement), then one prepared statement for the
+# customer (found as a receipt finds them, through the one door's scope), the account, its
+# balance, the rules version and the cart's products with their category paths.
+CALCULATE_QUERIES = 2
 # A receipt through the POS API: sales' own statements and savepoints (18 today) and loyalty's
 # 9: rules version, open + lock the account, its due lots, category paths (a category rule
 # exists), the ledger INSERT, the tier, the balance after, the receipt's points.

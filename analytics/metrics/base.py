@@ -37,12 +37,18 @@ def foreign_store_ids() -> list[int]:
 
 
 def build_base(
-    params: Params, customer_id: int | None, progress: Callable, history: History | None = None
+    params: Params,
+    customer_id: int | None,
+    progress: Callable,
+    history: History | None = None,
+    *,
+    favourites: bool = True,
 ) -> BaseTables:
     """Aggregate receipts and their returns per customer in one pass (`am_rc`), find the dirty
     customers (`am_dirty`: everyone when `history` is None), their purchase days,
     receipts (`am_dr`) and favourite categories (`am_fav`, which `write_favourites` stores);
-    returns those tables. `base_sql` joins the aggregates into a row per customer.
+    returns those tables. `base_sql` joins the aggregates into a row per customer. Without
+    `favourites` the last two are left to the caller (`favourite_statements`).
 
     Money comes from the receipts' own totals and margins (kept equal to their lines' sums at
     ingest), so the run reads the lines only for the dirty customers' favourite categories.
@@ -102,21 +108,36 @@ def build_base(
     _execute("ANALYZE am_rc, am_dirty")
     progress("purchase days", 30)
     build_purchase_days(p, customer_id, history is None, mine_r)
-    progress("favourite categories", 35)
-    # The dirty customers' receipts, read once (from the covering index alone) for their
-    # favourites and their holiday affinity.
-    _execute(
-        """
-        CREATE TEMP TABLE am_dr AS
-        SELECT r.id, r.customer_id, r.purchased_at, r.total
-        FROM am_dirty x JOIN sales_receipt r ON r.customer_id = x.customer_id
-        """
-    )
-    _execute("ANALYZE am_dr")
-    # Every dirty customer gets a row, '[]' when they have no favourite now.
-    _execute(
-        """
-        CREATE TEMP TABLE am_fav AS
+    if favourites:
+        progress("favourite categories", 35)
+        for sql, sql_params in favourite_statements(params):
+            _execute(sql, sql_params)
+    return BaseTables(purchase_days=STORED_DAYS if customer_id is None else ONE_CUSTOMER_DAYS)
+
+
+def favourite_statements(params: Params) -> list[tuple[str, dict | None]]:
+    """The statements that create `am_dr` (the dirty customers' receipts) and `am_fav` (their
+    favourite categories) from `am_dirty`, in order, with their parameters.
+
+    Statements rather than a function that runs them: the full run has PostgreSQL run them
+    while Python fits the models (`crm.pg.background`), a refresh runs them in `build_base`.
+    """
+    return [
+        # The dirty customers' receipts, read once (from the covering index alone) for their
+        # favourites and their holiday affinity.
+        (
+            """
+            CREATE TEMP TABLE am_dr AS
+            SELECT r.id, r.customer_id, r.purchased_at, r.total
+            FROM am_dirty x JOIN sales_receipt r ON r.customer_id = x.customer_id
+            """,
+            None,
+        ),
+        ("ANALYZE am_dr", None),
+        # Every dirty customer gets a row, '[]' when they have no favourite now.
+        (
+            """
+            CREATE TEMP TABLE am_fav AS
         SELECT x.customer_id, coalesce(fav.categories, '[]'::jsonb) AS categories
         FROM am_dirty x LEFT JOIN (
         SELECT top.customer_id,
@@ -150,10 +171,10 @@ def build_base(
         WHERE top.rank <= 3
         GROUP BY top.customer_id
         ) fav ON fav.customer_id = x.customer_id
-        """,
-        p,
-    )
-    return BaseTables(purchase_days=STORED_DAYS if customer_id is None else ONE_CUSTOMER_DAYS)
+            """,
+            {"now": params.as_of},
+        ),
+    ]
 
 
 def _create_receipt_aggregates(

@@ -15,7 +15,7 @@ from crm.pg import background
 
 from .. import ranking
 from ..models import ClassThresholds, ClvModelFit
-from .affinity import write_holiday_affinity
+from .affinity import affinity_statements, write_holiday_affinity
 from .base import build_base, build_purchase_days, favourite_statements, foreign_store_ids
 from .history import history_signature, plan_history
 from .predictions import check_models, fetch_buyers_and_days, record_fit, write_predictions
@@ -76,10 +76,13 @@ def recompute_all(
             buyers, days, _complete = fetch_buyers_and_days(params, base)
         previous_fit = ClvModelFit.objects.first()
         # The two processes work at once: PostgreSQL finds the changed customers' favourite
-        # categories (the only statement here that reads receipt lines) while Python fits
-        # and backtests the models and ranks the buyers, which need nothing more from it.
+        # categories and holiday affinities (the only statements here that read receipt
+        # lines; they are stored with the metrics below) while Python fits and backtests the
+        # models and ranks the buyers, which need nothing more from it.
         # Nothing in the block may use the database (see crm.pg.background).
-        with background.running(favourite_statements(params)):
+        dirty = base if history is not None else None
+        statements = favourite_statements(params) + affinity_statements(params, None, dirty)
+        with background.running(statements):
             checked = check_models(days, previous_fit, params.settings)
             cuts, scores = ranking.rfm_ranks(buyers)
         fit = record_fit(checked)
@@ -100,7 +103,7 @@ def recompute_all(
             )
             progress("writing", 90)
             write_favourites(base, computed_at, everyone=history is None)
-            write_holiday_affinity(params, None, dirty=base if history is not None else None)
+            write_holiday_affinity(params, None, dirty=dirty, computed=True)
             # Last, and committed at once: the swap locks the table and customers briefly.
             written = write_metrics(
                 params, base, predictions, thresholds, computed_at, whole_table=True

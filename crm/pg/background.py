@@ -1,9 +1,10 @@
 """Statements PostgreSQL runs while this process works on something else.
 
 `running(statements)` sends them to the session's server process in pipeline mode and returns
-at once; leaving the `with` block waits for them and raises the first error among them. The
-two processes then work at the same time, one on each core: the nightly metrics run has the
-server compute favourite categories while Python fits the CLV models (analytics.metrics.run).
+at once; leaving the `with` block waits for them and raises the first error among them (as a
+`django.db` exception, as a cursor would). The two processes then work at the same time, one
+on each core: the nightly metrics run has the server compute favourite categories and holiday
+affinities while Python fits the CLV models (analytics.metrics.run).
 
 Inside the block the connection is busy: the block must not touch the database (no ORM call,
 no cursor, no progress record), or psycopg would interleave its query with the pipeline's.
@@ -34,7 +35,7 @@ def running(statements: Sequence[Statement]) -> Iterator[None]:
     raw = connection.connection
     render = psycopg.ClientCursor(raw)
     texts = [render.mogrify(sql, params) if params else sql for sql, params in statements]
-    with raw.pipeline():
+    with connection.wrap_database_errors, raw.pipeline():
         # A plain cursor: psycopg's client-side binding cursor does not support pipelines, and
         # the texts carry their parameters already.
         cursor = psycopg.Cursor(raw)

@@ -81,7 +81,7 @@ def history_sql(scope: str, filters: str, zones: list[str]) -> str:
     return f"""
         WITH per_day AS (
             -- total * 100 rather than total_minor (the same number): the covering index
-            -- receipt_customer_history holds total, so a few customers' receipts are read
+            -- receipt_customer_totals holds total, so a few customers' receipts are read
             -- from the index alone (a chain with one time zone and one currency).
             SELECT r.customer_id, {day} AS day, bigint_sum((r.total * 100)::bigint) AS value
             FROM sales_receipt r {join} {scope}

@@ -31,6 +31,13 @@ queued) and writes under an exclusive transaction lock; a one-customer refresh t
 lock plus a per-customer one. The final write never replaces a row computed after the full
 run's snapshot started, so a receipt refreshed mid-run is not undone by older aggregates.
 
+Overlap: the full run sends the statements that read receipt lines (the changed customers'
+favourite categories and holiday affinities) to PostgreSQL in pipeline mode and fits,
+backtests and ranks in Python meanwhile (`crm.pg.background`); both need only the base tables,
+and the results are stored in the final transaction as before. The receipts aggregate reads
+only columns of the covering index `receipt_customer_totals`, and the changed customers are
+found by index ranges (`base.dirty_sql`), not by a per-receipt test in that aggregate.
+
 Modules: `session` (parameters, locks, session settings and the temporary tables' records
 `BaseTables` and `PredictionTable`), `history` (what a nightly run may reuse), `base` (stage
 1: aggregates, creates the `BaseTables`), `predictions` (stage 2: buyers, CLV fit, `am_clv`),

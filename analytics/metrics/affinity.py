@@ -1,5 +1,10 @@
 """Stage 4: holiday affinity, which customers buy in the run-up to which holidays, from their
-past receipts (a temporary `am_hol` of the windows' receipts, dropped and rebuilt per call).
+past receipts (a temporary `am_hol` of the windows' receipts and `am_holr` of the affinities,
+dropped and rebuilt per call).
+
+`affinity_statements` computes them and `write_holiday_affinity` stores them: the full run has
+PostgreSQL compute them while Python fits the models (`crm.pg.background`) and stores them in
+its final transaction.
 """
 
 from __future__ import annotations
@@ -11,20 +16,52 @@ from .history import holiday_keys
 from .session import BaseTables, Params, _execute, _filter
 
 
+def _holidays(params: Params) -> list[tuple[str, int, int]]:
+    return [
+        (key, int(key[:2]), int(key[3:]))
+        for key in sorted(holiday_keys(params.settings, timezone.localtime(params.as_of).year))
+        if key != "02-29"  # a date that most years lack cannot be a yearly habit
+    ]
+
+
 def write_holiday_affinity(
-    params: Params, customer_id: int | None, dirty: BaseTables | None = None
+    params: Params,
+    customer_id: int | None,
+    dirty: BaseTables | None = None,
+    *,
+    computed: bool = False,
 ) -> None:
     """Replace the holiday affinities of the base, of one customer, or of the customers in
     `am_dirty` (when `dirty` is given: their receipts are its `am_dr`), from their past
-    receipts."""
+    receipts; `computed`: `affinity_statements` with the same arguments have run already."""
+    if not computed:
+        for sql, sql_params in affinity_statements(params, customer_id, dirty):
+            _execute(sql, sql_params)
+    scope = _filter("customer_id", customer_id)
+    if dirty is not None:
+        scope += " AND customer_id IN (SELECT customer_id FROM am_dirty)"
+    _execute(
+        f"DELETE FROM analytics_holidayaffinity WHERE TRUE {scope}",  # noqa: S608 - only fixed SQL fragments are formatted in
+        {"cid": customer_id},
+    )
+    if _holidays(params):
+        _execute(
+            """
+            INSERT INTO analytics_holidayaffinity
+                (customer_id, holiday, years, last_year, category_id, amount)
+            SELECT customer_id, holiday, years, last_year, category_id, amount FROM am_holr
+            """
+        )
+
+
+def affinity_statements(
+    params: Params, customer_id: int | None, dirty: BaseTables | None = None
+) -> list[tuple[str, dict | None]]:
+    """The statements that compute the affinities `write_holiday_affinity` stores (the
+    temporary `am_holr`), in order, with their parameters; none without holidays."""
     only_dirty = dirty is not None
     conf = params.settings
-    holidays = [
-        (key, int(key[:2]), int(key[3:]))
-        for key in sorted(holiday_keys(conf, timezone.localtime(params.as_of).year))
-        if key != "02-29"  # a date that most years lack cannot be a yearly habit
-    ]
-    scope = _filter("customer_id", customer_id)
+    holidays = _holidays(params)
     # The base's receipts are found by time (an index range per holiday and year); a few
     # customers' receipts by customer, then matched to the windows in memory.
     receipts, subset = "sales_receipt", ""
@@ -35,16 +72,11 @@ def write_holiday_affinity(
             "WHERE customer_id = %(cid)s"
         )
     if only_dirty:
-        scope += " AND customer_id IN (SELECT customer_id FROM am_dirty)"
         receipts = "am_dr"  # their receipts, which `build_base` read
     if subset:
         subset = f"mine AS MATERIALIZED ({subset}),"
-    _execute(
-        f"DELETE FROM analytics_holidayaffinity WHERE TRUE {scope}",  # noqa: S608 - only fixed SQL fragments are formatted in
-        {"cid": customer_id},
-    )
     if not holidays:
-        return
+        return []
     today = timezone.localtime(params.as_of).date()
     p = {
         "keys": [h[0] for h in holidays],
@@ -60,9 +92,10 @@ def write_holiday_affinity(
     }
     # First the receipts in the days before each past holiday, then categories only for the
     # customer-holiday pairs that recur.
-    _execute("DROP TABLE IF EXISTS am_hol")
-    _execute(
-        f"""
+    return [
+        ("DROP TABLE IF EXISTS am_hol, am_holr", None),
+        (
+            f"""
         CREATE TEMP TABLE am_hol AS
         WITH {subset} hol AS (
             SELECT * FROM unnest(%(keys)s::text[], %(months)s::int[], %(days)s::int[])
@@ -82,11 +115,12 @@ def write_holiday_affinity(
         JOIN win w ON w.day = (r.purchased_at AT TIME ZONE %(tz)s)::date
         WHERE r.customer_id IS NOT NULL
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
-        p,
-    )
-    _execute("ANALYZE am_hol")
-    _execute(
-        """
+            p,
+        ),
+        ("ANALYZE am_hol", None),
+        (
+            """
+        CREATE TEMP TABLE am_holr AS
         WITH per AS (
             SELECT customer_id, key, count(DISTINCT y) AS years, max(y) AS last_year,
                    sum(total) AS amount
@@ -103,10 +137,10 @@ def write_holiday_affinity(
             GROUP BY h.customer_id, h.key, p.category_id
             ORDER BY h.customer_id, h.key, sum(l.amount) DESC, p.category_id
         )
-        INSERT INTO analytics_holidayaffinity
-            (customer_id, holiday, years, last_year, category_id, amount)
-        SELECT per.customer_id, per.key, per.years, per.last_year, top.category_id, per.amount
+        SELECT per.customer_id, per.key AS holiday, per.years, per.last_year,
+               top.category_id, per.amount
         FROM per LEFT JOIN top USING (customer_id, key)
         """,
-        p,
-    )
+            p,
+        ),
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from django.utils import timezone
@@ -99,12 +100,33 @@ def fit_models(
 ) -> ClvModelFit:
     """Fit BG/NBD and Gamma-Gamma on the buyers' purchase days, backtest BG/NBD on the
     history as it stood `clv_backtest_weeks` ago, and keep the fit with the verdict of the
-    sanity gate (analytics.clv.gate), degenerate or not.
+    sanity gate (analytics.clv.gate), degenerate or not (`check_models`, then `record_fit`).
+    """
+    conf = settings or AnalyticsSettings.load()
+    return record_fit(check_models(days, previous, conf, progress))
+
+
+@dataclass
+class CheckedFit:
+    """A fit with its backtest and the sanity gate's reasons against it, not yet stored."""
+
+    result: clv.FitResult
+    backtest: dict
+    reasons: list
+
+
+def check_models(
+    days: purchase_days.PurchaseDays,
+    previous: ClvModelFit | None,
+    conf: AnalyticsSettings,
+    progress: Callable = _noop,
+) -> CheckedFit:
+    """The fit, its backtest and the gate's verdict, from numpy arrays alone: no database
+    access, so it can run while the session's server works on something else.
 
     The previous fit, when usable, is the optimiser's starting point: from one night to the
     next the parameters barely move (clv.fit falls back to a cold start when that is worse).
     """
-    conf = settings or AnalyticsSettings.load()
     _ids, x, t_x, T, m = days.model_arrays()
     start_bg = start_gg = None
     if previous is not None and previous.usable_bgnbd:
@@ -112,11 +134,12 @@ def fit_models(
     if previous is not None and previous.usable_gamma_gamma:
         start_gg = clv.GammaGammaParams(previous.p, previous.q, previous.gamma)
     result = clv.fit(x, t_x, T, m, start_bg=start_bg, start_gg=start_gg)
-    bg, gg = result.bgnbd, result.gamma_gamma
     progress("backtest", 70)
     started = time.perf_counter()
     bx, bt_x, bT, holdout = days.backtest_arrays()
-    checked = backtest.run_backtest(bx, bt_x, bT, holdout, weeks=conf.clv_backtest_weeks, start=bg)
+    checked = backtest.run_backtest(
+        bx, bt_x, bT, holdout, weeks=conf.clv_backtest_weeks, start=result.bgnbd
+    )
     checked["calibration_end"] = (
         purchase_days.EPOCH_DATE + dt.timedelta(days=days.cal_end)
     ).isoformat()
@@ -129,10 +152,17 @@ def fit_models(
         min_repeat_buyers=conf.clv_min_repeat_buyers,
         max_error=float(conf.clv_max_backtest_error),
     )
+    return CheckedFit(result=result, backtest=checked, reasons=reasons)
+
+
+def record_fit(checked: CheckedFit) -> ClvModelFit:
+    """Store a checked fit; published only when the gate found nothing against it."""
+    result, reasons = checked.result, checked.reasons
+    bg, gg = result.bgnbd, result.gamma_gamma
     return ClvModelFit.objects.create(
         published=not reasons,
         gate_notes=[reason.as_json() for reason in reasons],
-        backtest=checked,
+        backtest=checked.backtest,
         fitted_at=timezone.now(),
         customers=result.customers,
         repeat_customers=result.repeat_customers,

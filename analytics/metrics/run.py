@@ -11,12 +11,14 @@ from collections.abc import Callable
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.pg import background
+
 from .. import ranking
 from ..models import ClassThresholds, ClvModelFit
-from .affinity import write_holiday_affinity
-from .base import build_base, build_purchase_days, foreign_store_ids
+from .affinity import affinity_statements, write_holiday_affinity
+from .base import build_base, build_purchase_days, favourite_statements, foreign_store_ids
 from .history import history_signature, plan_history
-from .predictions import fetch_buyers_and_days, fit_models, write_predictions
+from .predictions import check_models, fetch_buyers_and_days, record_fit, write_predictions
 from .session import (
     CUSTOMER_KEY_BASE,
     FULL_RUN_KEY,
@@ -59,7 +61,7 @@ def recompute_all(
         signature = history_signature(params)
         previous = ClassThresholds.objects.filter(pk=1).first()
         history = None if from_scratch else plan_history(params, previous, signature)
-        base = build_base(params, None, progress, history)
+        base = build_base(params, None, progress, history, favourites=False)
         progress("model fit", 60)
         started = time.perf_counter()
         # The buyers for the ranking and their purchase days for the models, fetched once.
@@ -72,10 +74,19 @@ def recompute_all(
             mine = "AND r.store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
             build_purchase_days(p, None, True, mine)
             buyers, days, _complete = fetch_buyers_and_days(params, base)
-        fit = fit_models(days, ClvModelFit.objects.first(), params.settings, progress)
+        previous_fit = ClvModelFit.objects.first()
+        # The two processes work at once: PostgreSQL finds the changed customers' favourite
+        # categories and holiday affinities (the only statements here that read receipt
+        # lines; they are stored with the metrics below) while Python fits and backtests the
+        # models and ranks the buyers, which need nothing more from it.
+        # Nothing in the block may use the database (see crm.pg.background).
+        dirty = base if history is not None else None
+        statements = favourite_statements(params) + affinity_statements(params, None, dirty)
+        with background.running(statements):
+            checked = check_models(days, previous_fit, params.settings)
+            cuts, scores = ranking.rfm_ranks(buyers)
+        fit = record_fit(checked)
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
-        progress("ranking", 75)
-        cuts, scores = ranking.rfm_ranks(buyers)
         progress("predictions", 85)
         predictions = write_predictions(params, base, fit, days, scores)
         # Without statistics the planner cannot tell that this is one row per buyer.
@@ -92,7 +103,7 @@ def recompute_all(
             )
             progress("writing", 90)
             write_favourites(base, computed_at, everyone=history is None)
-            write_holiday_affinity(params, None, dirty=base if history is not None else None)
+            write_holiday_affinity(params, None, dirty=dirty, computed=True)
             # Last, and committed at once: the swap locks the table and customers briefly.
             written = write_metrics(
                 params, base, predictions, thresholds, computed_at, whole_table=True

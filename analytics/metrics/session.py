@@ -63,6 +63,7 @@ TEMP_TABLES = (
     "am_fav",
     "am_clv",
     "am_hol",
+    "am_holr",
 )
 # Receipts written by transactions that were still open when the previous run began.
 

@@ -253,7 +253,6 @@ def main() -> int:
     recreate_database(admin_url, DB_NAME)
     tmp = Path(tempfile.mkdtemp(prefix="bench-import-"))
     os.environ["CLIENTELE_VAR_DIR"] = str(tmp)
-    os.environ["CLIENTELE_IMPORT_BATCH"] = os.environ.get("CLIENTELE_IMPORT_BATCH", "2000")
     try:
         setup_django(url)
         from django.contrib.auth import get_user_model

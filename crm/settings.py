@@ -330,6 +330,6 @@ LOGGING = {
 # after which the sweeper hands it to another worker (a worker beats after every batch).
 CLIENTELE_IMPORT_REVERT_DAYS = int(os.getenv("CLIENTELE_IMPORT_REVERT_DAYS", "30"))
 CLIENTELE_MERGE_UNDO_DAYS = int(os.getenv("CLIENTELE_MERGE_UNDO_DAYS", "30"))
-CLIENTELE_IMPORT_BATCH = int(os.getenv("CLIENTELE_IMPORT_BATCH", "1000"))
+CLIENTELE_IMPORT_BATCH = int(os.getenv("CLIENTELE_IMPORT_BATCH", "2000"))
 CLIENTELE_IMPORT_LEASE_SECONDS = int(os.getenv("CLIENTELE_IMPORT_LEASE_SECONDS", "120"))
 CLIENTELE_IMPORT_QUEUE = os.getenv("CLIENTELE_IMPORT_QUEUE", "celery")

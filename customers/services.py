@@ -115,9 +115,16 @@ def _check_card_number(card_number: str | None, exclude_customer_id: int | None)
         )
 
 
-def custom_fields_clean(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate custom field values against the admin's definitions; JSON-ready result."""
-    definitions = {f.key: f for f in CustomField.objects.filter(is_active=True)}
+def custom_fields_clean(
+    values: Mapping[str, Any], definitions: Mapping[str, CustomField] | None = None
+) -> dict[str, Any]:
+    """Validate custom field values against the admin's definitions; JSON-ready result.
+
+    `definitions` (the active fields by key, `custom_field_definitions()`) lets a caller that
+    cleans many cards at once read them once.
+    """
+    if definitions is None:
+        definitions = custom_field_definitions()
     errors: dict[str, list[str]] = {}
     clean: dict[str, Any] = {}
     for key, value in (values or {}).items():
@@ -139,6 +146,10 @@ def custom_fields_clean(values: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     return clean
+
+
+def custom_field_definitions() -> dict[str, CustomField]:
+    return {f.key: f for f in CustomField.objects.filter(is_active=True)}
 
 
 def _clean_custom_value(field: CustomField, value: Any) -> Any:

@@ -10,6 +10,7 @@ and a `customer_create` audit row each), because a chain moving in creates tens 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,6 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import validate_email
-from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,11 +37,11 @@ from ..models import (
     Source,
 )
 from ..services import consent_set as service_consent_set
-from ..services import custom_fields_clean, customer_update
+from ..services import custom_field_definitions, custom_fields_clean, customer_update
 from . import parsing
-from .engine import register_processor
+from .engine import RowReport, register_processor
 from .models import ImportJob, ImportKind, ImportRow, RowOutcome
-from .sql import column_defaults, json_insert, next_ids, phone_owners
+from .sql import card_and_email_owners, column_defaults, json_insert, next_ids, phone_owners
 
 TEXT_FIELDS = (
     "surname",
@@ -91,6 +91,7 @@ class Record:
         return found
 
 
+@functools.cache
 def _max_length(name: str) -> int | None:
     return Customer._meta.get_field(name).max_length
 
@@ -114,6 +115,9 @@ class CustomerProcessor:
         self.allowed_store_ids = self._allowed_store_ids()
         self.defaults: dict[str, Any] | None = None
         self.custom_types = dict(CustomField.objects.values_list("key", "type"))
+        self.custom_definitions = custom_field_definitions()
+        # Read here: `parse` runs in the engine's reading thread, which never queries.
+        self.job_store = job.store if job.store_id else None
         # Keys seen earlier in this file in this process: rows matching each other are reported.
         self.seen: dict[tuple[str, str], int] = {}
 
@@ -148,12 +152,12 @@ class CustomerProcessor:
                     record.error(target, message)
         if raw_custom:
             try:
-                record.custom = custom_fields_clean(raw_custom)
+                record.custom = custom_fields_clean(raw_custom, self.custom_definitions)
             except ValidationError as exc:
                 for message in exc.messages:
                     record.error("custom_fields", message)
-        if self.job.store_id and "home_store" not in record.fields:
-            record.fields["home_store"] = self.job.store
+        if self.job_store is not None and "home_store" not in record.fields:
+            record.fields["home_store"] = self.job_store
         store = record.fields.get("home_store")
         if self.allowed_store_ids is not None and (
             store is None or store.pk not in self.allowed_store_ids
@@ -241,25 +245,8 @@ class CustomerProcessor:
         found: dict[tuple[str, str], int] = {}
         for number, cid in phone_owners(phones).items():
             found[("phone", number)] = cid
-        if cards:
-            for card, cid in Customer.objects.filter(card_number__in=cards).values_list(
-                "card_number", "pk"
-            ):
-                found[("card", card)] = cid
-            from customers.duplicates.models import MergedAlias
-
-            for card, cid in MergedAlias.objects.filter(old_card_number__in=cards).values_list(
-                "old_card_number", "survivor_id"
-            ):
-                found.setdefault(("card", card), cid)
-        if emails:
-            for email, cid in (
-                Customer.objects.annotate(e=Upper("email"))
-                .filter(e__in=emails)
-                .order_by("pk")
-                .values_list("e", "pk")
-            ):
-                found.setdefault(("email", email), cid)
+        for kind, value, cid in card_and_email_owners(cards, emails):
+            found.setdefault((kind, value), cid)
         return found
 
     def _match(self, record: Record, existing: dict) -> tuple[int | None, str | None]:
@@ -287,12 +274,15 @@ class CustomerProcessor:
 
     # --- the batch ---------------------------------------------------------------------------
 
-    def process(self, batch: list[tuple[int, list[Any]]], *, dry_run: bool) -> list[ImportRow]:
-        records = [self.parse(row_no, cells) for row_no, cells in batch]
+    def prepare(self, batch: list[tuple[int, list[Any]]]) -> list[Record]:
+        """The rows parsed and checked, with no database access (the engine's reading thread)."""
+        return [self.parse(row_no, cells) for row_no, cells in batch]
+
+    def process(self, records: list[Record], *, dry_run: bool) -> list[RowReport]:
         existing = self._existing([r for r in records if not r.errors])
         visible = self._visible_ids(set(existing.values()))
         created_by_job = self._created_by_this_job(set(existing.values()))
-        out: list[ImportRow] = []
+        out: list[RowReport] = []
         to_create: list[Record] = []
         for record in records:
             if record.errors:
@@ -304,7 +294,7 @@ class CustomerProcessor:
             customer_id, conflict = self._match(record, existing)
             if conflict:
                 out.append(
-                    ImportRow(
+                    RowReport(
                         row_no=record.row_no, outcome=RowOutcome.ERROR, message=conflict[:500]
                     )
                 )
@@ -312,7 +302,7 @@ class CustomerProcessor:
             if earlier or customer_id in created_by_job:
                 first = min(earlier) if earlier else created_by_job[customer_id]
                 out.append(
-                    ImportRow(
+                    RowReport(
                         row_no=record.row_no,
                         outcome=RowOutcome.SKIPPED,
                         customer_id=customer_id,
@@ -333,14 +323,14 @@ class CustomerProcessor:
                     out.append(self._skip(record, _("Nothing to identify the customer by.")))
                 else:
                     to_create.append(record)
-                    out.append(ImportRow(row_no=record.row_no, outcome=RowOutcome.CREATED))
+                    out.append(RowReport(row_no=record.row_no, outcome=RowOutcome.CREATED))
                 continue
             if customer_id not in visible:
                 out.append(self._skip(record, _("Matches a card outside your stores.")))
                 continue
             if self.options["policy"] == "create":
                 out.append(
-                    ImportRow(
+                    RowReport(
                         row_no=record.row_no,
                         outcome=RowOutcome.SKIPPED,
                         customer_id=customer_id,
@@ -370,30 +360,55 @@ class CustomerProcessor:
             ).values_list("customer_id", "row_no")
         )
 
-    def _error_row(self, record: Record) -> ImportRow:
+    def _error_row(self, record: Record) -> RowReport:
         first = next(iter(record.errors.items()))
-        return ImportRow(
+        return RowReport(
             row_no=record.row_no,
             outcome=RowOutcome.ERROR,
             changes=record.errors,
             message=f"{field_label(first[0])}: {first[1][0]}"[:500],
         )
 
-    def _skip(self, record: Record, message: str) -> ImportRow:
-        return ImportRow(row_no=record.row_no, outcome=RowOutcome.SKIPPED, message=message[:500])
+    def _skip(self, record: Record, message: str) -> RowReport:
+        return RowReport(row_no=record.row_no, outcome=RowOutcome.SKIPPED, message=message[:500])
 
     # --- writes ------------------------------------------------------------------------------
 
     def _create(self, records: list[Record]) -> list[int]:
         actor = self.actor if getattr(self.actor, "is_authenticated", False) else None
+        actor_id = actor.pk if actor else None
         if self.defaults is None:
             self.defaults = column_defaults(Customer, {"created_at", "updated_at"})
         ids = next_ids(Customer, len(records))
         now = timezone.now()
-        note = _("Import #%(id)s") % {"id": self.job.pk}
+        # What every new card, phone, consent and audit row of the batch shares travels once
+        # (json_insert's base record); each row carries only its own values.
+        card_base = {
+            **self.defaults,
+            "source": Source.IMPORT,
+            "created_by_id": actor_id,
+            "lifecycle_stage": LifecycleStage.LEAD,
+            "created_at": now,
+            "updated_at": now,
+        }
+        consent_base = {
+            "at": now,
+            "source": Source.IMPORT,
+            "actor_id": actor_id,
+            "note": _("Import #%(id)s") % {"id": self.job.pk},
+        }
+        audit_base = {
+            "at": now,
+            "actor_id": actor_id,
+            "actor_name": actor.get_username() if actor else "",
+            "action": AuditAction.CUSTOMER_CREATE,
+            "object_type": "customers.customer",
+            "ip_address": None,
+            "details": {"source": "import", "import": self.job.pk},
+        }
         customers, phones, consents, audits = [], [], [], []
         for record, pk in zip(records, ids, strict=True):
-            row = dict(self.defaults)
+            row = {"id": pk, "custom_fields": record.custom}
             for name, value in record.fields.items():
                 if name in _FK:
                     row[f"{name}_id"] = value.pk if value is not None else None
@@ -401,53 +416,26 @@ class CustomerProcessor:
                     row[name] = value
             for channel, granted in record.consents.items():
                 row[f"consent_{channel}"] = granted
-            row.update(
-                id=pk,
-                phone=record.phones[0] if record.phones else "",
-                custom_fields=record.custom,
-                source=Source.IMPORT,
-                created_by_id=actor.pk if actor else None,
-                lifecycle_stage=LifecycleStage.LEAD,
-                created_at=now,
-                updated_at=now,
-            )
+            if record.phones:
+                row["phone"] = record.phones[0]
+                phones.extend(
+                    {"customer_id": pk, "number": n, "is_primary": i == 0}
+                    for i, n in enumerate(record.phones)
+                )
             customers.append(row)
-            phones.extend(
-                {"customer_id": pk, "number": n, "kind": "mobile", "is_primary": i == 0}
-                for i, n in enumerate(record.phones)
-            )
             consents.extend(
-                {
-                    "customer_id": pk,
-                    "channel": c,
-                    "granted": g,
-                    "at": now,
-                    "source": Source.IMPORT,
-                    "actor_id": actor.pk if actor else None,
-                    "note": note,
-                }
+                {"customer_id": pk, "channel": c, "granted": g}
                 for c, g in record.consents.items()
                 if c in CHANNELS
             )
-            audits.append(
-                {
-                    "at": now,
-                    "actor_id": actor.pk if actor else None,
-                    "actor_name": actor.get_username() if actor else "",
-                    "action": AuditAction.CUSTOMER_CREATE,
-                    "object_type": "customers.customer",
-                    "object_id": str(pk),
-                    "ip_address": None,
-                    "details": {"source": "import", "import": self.job.pk},
-                }
-            )
-        json_insert(Customer, customers)
-        json_insert(CustomerPhone, phones)
-        json_insert(ConsentEvent, consents)
-        json_insert(AuditEvent, audits)
+            audits.append({"object_id": str(pk)})
+        json_insert(Customer, customers, base=card_base)
+        json_insert(CustomerPhone, phones, base={"kind": "mobile"})
+        json_insert(ConsentEvent, consents, base=consent_base)
+        json_insert(AuditEvent, audits, base=audit_base)
         return ids
 
-    def _update(self, record: Record, customer_id: int, *, dry_run: bool) -> ImportRow:
+    def _update(self, record: Record, customer_id: int, *, dry_run: bool) -> RowReport:
         customer = Customer.objects.get(pk=customer_id)
         overwrite = set(self.options["overwrite"])
         data: dict[str, Any] = {}
@@ -489,7 +477,7 @@ class CustomerProcessor:
         for channel, granted in consents.items():
             changes[f"consent_{channel}"] = [not granted, granted]
         if not changes:
-            return ImportRow(
+            return RowReport(
                 row_no=record.row_no, outcome=RowOutcome.UNCHANGED, customer_id=customer_id
             )
         if not dry_run:
@@ -504,7 +492,7 @@ class CustomerProcessor:
             except ValidationError as exc:
                 messages = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
                 first = next(iter(messages.items()))
-                return ImportRow(
+                return RowReport(
                     row_no=record.row_no,
                     outcome=RowOutcome.ERROR,
                     customer_id=customer_id,
@@ -520,7 +508,7 @@ class CustomerProcessor:
                     actor=self.actor,
                     note=_("Import #%(id)s") % {"id": self.job.pk},
                 )
-        return ImportRow(
+        return RowReport(
             row_no=record.row_no,
             outcome=RowOutcome.UPDATED,
             customer_id=customer_id,

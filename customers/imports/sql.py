@@ -34,18 +34,34 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def json_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-    """INSERT every row (dicts keyed by column name, all with the same keys) in one statement."""
+def json_insert(
+    model: type[models.Model], rows: list[dict[str, Any]], base: dict[str, Any] | None = None
+) -> None:
+    """INSERT every row (dicts keyed by column name) in one statement.
+
+    `base` holds the columns every row shares (defaults, the batch's time and actor): it travels
+    once, as the record that `json_populate_recordset` fills a row's missing keys from, so each
+    row carries only what is its own. Rows may differ in their keys: every key of any row is
+    written (a column none of them names, nor `base`, gets the table's NULL).
+    """
     if not rows:
         return
     table = model._meta.db_table
-    columns = list(rows[0])
+    seen = dict.fromkeys(base or ())
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    columns = list(seen)
     names = ", ".join(f'"{c}"' for c in columns)
+    params: list[Any] = [json.dumps(rows, default=_default, ensure_ascii=False)]
+    record = f"NULL::{table}"
+    if base:
+        record = f"json_populate_record(NULL::{table}, %s::json)"
+        params.insert(0, json.dumps(base, default=_default, ensure_ascii=False))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - our own model's columns
-            f"FROM json_populate_recordset(NULL::{table}, %s::json)",
-            [json.dumps(rows, default=_default, ensure_ascii=False)],
+            f"FROM json_populate_recordset({record}, %s::json)",
+            params,
         )
 
 
@@ -84,3 +100,32 @@ def phone_owners(numbers: set[str] | list[str]) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(_PHONE_OWNERS, [sorted(numbers)])
         return dict(cursor.fetchall())
+
+
+# Cards by number (an absorbed card's old number resolves to its survivor) and by e-mail, in one
+# statement over arrays: an `IN` list of a batch's thousands of values costs more to build and
+# split on the client than the look-up does on the server. Direct card numbers come first, and
+# the lowest id first among cards sharing an e-mail, as the caller keeps the first it reads.
+_CARD_AND_EMAIL_OWNERS = """
+SELECT 'card', c.card_number, c.id, 0
+FROM unnest(%(cards)s::text[]) AS wanted(card)
+JOIN customers_customer c ON c.card_number = wanted.card
+UNION ALL
+SELECT 'card', a.old_card_number, a.survivor_id, 1
+FROM unnest(%(cards)s::text[]) AS wanted(card)
+JOIN customers_mergedalias a ON a.old_card_number = wanted.card
+UNION ALL
+SELECT 'email', UPPER(c.email), c.id, 2
+FROM unnest(%(emails)s::text[]) AS wanted(email)
+JOIN customers_customer c ON UPPER(c.email) = wanted.email
+ORDER BY 4, 3
+"""
+
+
+def card_and_email_owners(cards: set[str], emails: set[str]) -> list[tuple[str, str, int]]:
+    """(kind, value, customer id) for the card numbers and upper-cased e-mails some card has."""
+    if not cards and not emails:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_CARD_AND_EMAIL_OWNERS, {"cards": sorted(cards), "emails": sorted(emails)})
+        return [(kind, value, cid) for kind, value, cid, _order in cursor.fetchall()]

@@ -393,3 +393,75 @@ def test_import_page_flow_and_report_download(client, admin_user, django_assert_
 
     sheet = load_workbook(io.BytesIO(b"".join(report.streaming_content))).worksheets[0]
     assert sheet.max_row == 7
+
+
+def test_rows_with_different_columns_filled_keep_each_its_own_values(admin_user):
+    # New cards travel as the batch's shared columns plus each row's own: a value one row has
+    # and the next lacks must not leak or vanish, and defaults fill what no row gives.
+    content = make_csv(
+        [
+            ["Фамилия", "Имя", "Телефон", "Дата рождения", "Город", "Согласие на рассылку SMS"],
+            ["Аникина", "Анна", "+79161110001", "01.02.1990", "", "да"],
+            ["Борисов", "Борис", "", "", "Тула", ""],
+            ["Васина", "Вера", "8 916 111-00-03", "", "", "нет"],
+        ]
+    )
+    job = run(upload(admin_user, "mixed.csv", content), admin_user, dry_run=False)
+
+    assert job.counts == {"created": 3}
+    anna, boris, vera = (Customer.objects.get(surname=s) for s in ("Аникина", "Борисов", "Васина"))
+    assert (anna.birth_date, anna.city, anna.phone, anna.consent_sms) == (
+        dt.date(1990, 2, 1),
+        "",
+        "+79161110001",
+        True,
+    )
+    assert (boris.birth_date, boris.city, boris.phone, boris.consent_sms) == (
+        None,
+        "Тула",
+        "",
+        False,
+    )
+    assert boris.phones.count() == 0 and boris.source == "import" and boris.custom_fields == {}
+    assert (vera.phone, vera.consent_sms) == ("+79161110003", False)
+    assert list(vera.phones.values_list("number", "is_primary", "kind")) == [
+        ("+79161110003", True, "mobile")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "Enter a valid email address"), ("ru", "Введите правильный адрес электронной почты")],
+)
+def test_a_row_error_is_reported_in_the_uploaders_language(admin_user, language, expected):
+    # Rows are parsed in the engine's reading thread, which speaks the language of the run
+    # (a new thread would otherwise speak the site's default, Russian).
+    from django.utils import translation
+
+    content = make_csv([["Фамилия", "E-mail"], ["Аникина", "not-an-email"]])
+    with translation.override(language):
+        job = run(upload(admin_user, "bad.csv", content), admin_user, dry_run=True)
+
+    outcome, message = outcomes(job, "dry")[2]
+    assert outcome == "error"
+    assert expected in message, message
+
+
+def test_an_unreadable_file_fails_the_job_with_the_reading_error(admin_user):
+    from django.core.exceptions import ValidationError
+
+    from customers.imports.engine import import_execute
+    from customers.imports.services import import_start
+
+    job = upload(admin_user, "ok.csv", make_csv([["Фамилия"], ["Аникина"]]))
+    import_start(actor=admin_user, job=job, dry_run=True)
+    # The stored file is replaced by a damaged archive after the upload was checked.
+    with open(job.file.path, "wb") as handle:
+        handle.write(b"PK\x03\x04 not a zip")
+    job.file_format = "xlsx"
+    job.save(update_fields=["file_format"])
+
+    with pytest.raises(ValidationError):
+        import_execute(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and ImportRow.objects.filter(job=job).count() == 0

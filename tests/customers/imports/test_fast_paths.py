@@ -78,3 +78,26 @@ def test_phone_owners_finds_exactly_the_numbers_given():
     found = phone_owners({"+79161000000", "+79161000002", "+79161000009"})
     assert found == {"+79161000000": people[0].pk, "+79161000002": people[2].pk}
     assert phone_owners(set()) == {}
+
+
+@pytest.mark.django_db
+def test_card_and_email_owners_match_cards_old_cards_and_emails_case_blind(admin_user):
+    from customers.duplicates.merge import customer_merge
+    from customers.imports.sql import card_and_email_owners
+
+    first = Customer.objects.create(surname="Ан", card_number="C-1", email="Ann@Example.ru")
+    second = Customer.objects.create(surname="Ан", card_number="C-2", email="ann@example.ru")
+    third = Customer.objects.create(surname="Бо", card_number="C-3")
+    customer_merge(actor=admin_user, survivor_id=first.pk, absorbed_ids=[third.pk])
+
+    found = card_and_email_owners({"C-1", "C-3", "C-9"}, {"ANN@EXAMPLE.RU", "NOBODY@X.RU"})
+
+    # Both card numbers (one kept, one now an alias) resolve to the survivor; cards sharing an
+    # e-mail come lowest id first, which the importer keeps.
+    cards = [row for row in found if row[0] == "card"]
+    assert sorted(cards) == [("card", "C-1", first.pk), ("card", "C-3", first.pk)]
+    assert [row for row in found if row[0] == "email"] == [
+        ("email", "ANN@EXAMPLE.RU", first.pk),
+        ("email", "ANN@EXAMPLE.RU", second.pk),
+    ]
+    assert card_and_email_owners(set(), set()) == []

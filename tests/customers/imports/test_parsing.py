@@ -96,7 +96,6 @@ def test_encoding_and_separator_detection():
     assert detect_delimiter("a\tb\n1\t2\n") == "\t"
 
 
-
 def test_csv_rows_drop_nul_keep_quoted_newlines_and_skip_blank_rows(tmp_path):
     """The CSV fast path (NUL dropped per line, cells only stripped) reads as the per-cell one."""
     path = tmp_path / "rows.csv"
@@ -107,6 +106,7 @@ def test_csv_rows_drop_nul_keep_quoted_newlines_and_skip_blank_rows(tmp_path):
     )
     rows = list(iter_rows(path, FileShape("csv", encoding="utf-8", delimiter=";")))
     assert rows == [["A", "B", "C"], ["Иванова", "улица,\nдом 1", ""], ["", "x", ""]]
+
 
 @pytest.mark.django_db
 def test_headers_in_russian_and_english():

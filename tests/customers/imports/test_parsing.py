@@ -54,6 +54,16 @@ def test_not_numbers(raw):
         parsing.parse_decimal(raw)
 
 
+def test_repeated_number_spellings_parse_the_same_and_bad_ones_fail_every_time():
+    """Spellings are cached (a file repeats them): a cached result is the same number, an
+    error is never cached into a value."""
+    for _ in range(3):
+        assert parsing.parse_decimal("100,50") == Decimal("100.50")
+        assert str(parsing.parse_decimal("1 000,0")) == "1000.0"
+        with pytest.raises(ValueError):
+            parsing.parse_decimal("12,5 руб")
+
+
 def test_full_name_in_one_cell():
     assert parsing.split_full_name("Иванова Мария Петровна") == ("Иванова", "Мария", "Петровна")
     assert parsing.split_full_name("Оглы Мамед Али оглы") == ("Оглы", "Мамед", "Али оглы")

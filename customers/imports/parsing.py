@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -106,7 +107,18 @@ def parse_decimal(value: Any) -> Decimal:
         return Decimal(value)
     if isinstance(value, float):
         return Decimal(repr(value))
-    raw = re.sub(r"[\s\u00a0\u202f]", "", str(value)).replace(",", ".")
+    return _decimal_text(str(value))
+
+
+_NUMBER_SPACES = re.compile(r"[\s\u00a0\u202f]")
+
+
+# A file repeats a few spellings (quantity `1`, a shop's few prices, `0` discount) across a
+# million lines: each spelling is parsed once. Decimal is immutable, so sharing is safe, and a
+# bad spelling raises every time (lru_cache keeps results only).
+@functools.lru_cache(maxsize=4096)
+def _decimal_text(value: str) -> Decimal:
+    raw = _NUMBER_SPACES.sub("", value).replace(",", ".")
     try:
         number = Decimal(raw)
     except InvalidOperation:

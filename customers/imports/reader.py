@@ -84,9 +84,14 @@ def iter_rows(path: Path, shape: FileShape) -> Iterator[list[Any]]:
         yield from _iter_xlsx(path)
         return
     with open(path, encoding=shape.encoding, errors="replace", newline="") as handle:
-        for row in csv.reader(handle, delimiter=shape.delimiter):
-            cells = [_clean_cell(c) for c in row]
-            if any(c != "" for c in cells):
+        # NUL is dropped from each line before csv splits it (it is no delimiter or quote, so
+        # the cells are the same): one call per line instead of one per cell, and every CSV
+        # cell is a str, so the loop below needs no type test. A million receipt lines are
+        # eleven million cells; the per-cell function was a tenth of the import's CPU.
+        lines = (line.replace("\x00", "") if "\x00" in line else line for line in handle)
+        for row in csv.reader(lines, delimiter=shape.delimiter):
+            cells = [c.strip() for c in row]
+            if any(cells):
                 yield cells
 
 

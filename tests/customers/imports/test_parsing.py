@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from customers.imports import parsing
 from customers.imports.mapping import guess_mapping, normalise_header
-from customers.imports.reader import detect_delimiter, detect_encoding
+from customers.imports.reader import FileShape, detect_delimiter, detect_encoding, iter_rows
 from customers.phones import normalize_phone
 
 
@@ -54,6 +54,16 @@ def test_not_numbers(raw):
         parsing.parse_decimal(raw)
 
 
+def test_repeated_number_spellings_parse_the_same_and_bad_ones_fail_every_time():
+    """Spellings are cached (a file repeats them): a cached result is the same number, an
+    error is never cached into a value."""
+    for _ in range(3):
+        assert parsing.parse_decimal("100,50") == Decimal("100.50")
+        assert str(parsing.parse_decimal("1 000,0")) == "1000.0"
+        with pytest.raises(ValueError):
+            parsing.parse_decimal("12,5 руб")
+
+
 def test_full_name_in_one_cell():
     assert parsing.split_full_name("Иванова Мария Петровна") == ("Иванова", "Мария", "Петровна")
     assert parsing.split_full_name("Оглы Мамед Али оглы") == ("Оглы", "Мамед", "Али оглы")
@@ -94,6 +104,18 @@ def test_encoding_and_separator_detection():
     assert detect_delimiter("a;b;c\n1;2,5;3\n") == ";"
     assert detect_delimiter("a,b,c\n1,2,3\n") == ","
     assert detect_delimiter("a\tb\n1\t2\n") == "\t"
+
+
+def test_csv_rows_drop_nul_keep_quoted_newlines_and_skip_blank_rows(tmp_path):
+    """The CSV fast path (NUL dropped per line, cells only stripped) reads as the per-cell one."""
+    path = tmp_path / "rows.csv"
+    path.write_text(
+        'A;B;C\n Ива\x00нова ;"улица,\nдом 1";\n ; ;\n\x00;x\x00\x00;  \n',
+        encoding="utf-8",
+        newline="",
+    )
+    rows = list(iter_rows(path, FileShape("csv", encoding="utf-8", delimiter=";")))
+    assert rows == [["A", "B", "C"], ["Иванова", "улица,\nдом 1", ""], ["", "x", ""]]
 
 
 @pytest.mark.django_db

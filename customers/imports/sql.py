@@ -85,11 +85,16 @@ def column_defaults(model: type[models.Model], exclude: set[str]) -> dict[str, A
 # Joined to an unnested array, not `number IN (...)`: for an IN list PostgreSQL prices the
 # trigram index `phone_number_trgm` below the unique btree and rechecks every row sharing a
 # trigram with any of the numbers (all of a chain's "+7916..." share most of theirs) — seconds
-# per batch. The join is planned as a hash join or a btree probe. Figures: bench/README.md.
+# per batch. And one index probe per number (a LATERAL subquery with LIMIT, which PostgreSQL
+# cannot flatten into a join): a plain join of a batch's thousands of numbers is priced as a
+# hash join over a sequential scan of every phone, which grows with the base (70 ms a batch at
+# 100,000 cards; the import's batches slowed as they went). Figures: bench/README.md.
 _PHONE_OWNERS = """
-SELECT p.number, p.customer_id
+SELECT wanted.number, p.customer_id
 FROM unnest(%s::text[]) AS wanted(number)
-JOIN customers_customerphone p ON p.number = wanted.number
+CROSS JOIN LATERAL (
+    SELECT customer_id FROM customers_customerphone WHERE number = wanted.number LIMIT 1
+) p
 """
 
 
@@ -104,21 +109,28 @@ def phone_owners(numbers: set[str] | list[str]) -> dict[str, int]:
 
 # Cards by number (an absorbed card's old number resolves to its survivor) and by e-mail, in one
 # statement over arrays: an `IN` list of a batch's thousands of values costs more to build and
-# split on the client than the look-up does on the server. Direct card numbers come first, and
-# the lowest id first among cards sharing an e-mail, as the caller keeps the first it reads.
+# split on the client than the look-up does on the server. One index probe per value whatever
+# the base's size (see _PHONE_OWNERS). A card number names one card; of the cards sharing an
+# e-mail the lowest id is the match.
 _CARD_AND_EMAIL_OWNERS = """
-SELECT 'card', c.card_number, c.id, 0
+SELECT 'card', wanted.card, c.id, 0
 FROM unnest(%(cards)s::text[]) AS wanted(card)
-JOIN customers_customer c ON c.card_number = wanted.card
+CROSS JOIN LATERAL (
+    SELECT id FROM customers_customer WHERE card_number = wanted.card LIMIT 1
+) c
 UNION ALL
-SELECT 'card', a.old_card_number, a.survivor_id, 1
+SELECT 'card', wanted.card, a.survivor_id, 1
 FROM unnest(%(cards)s::text[]) AS wanted(card)
-JOIN customers_mergedalias a ON a.old_card_number = wanted.card
+CROSS JOIN LATERAL (
+    SELECT survivor_id FROM customers_mergedalias WHERE old_card_number = wanted.card LIMIT 1
+) a
 UNION ALL
-SELECT 'email', UPPER(c.email), c.id, 2
+SELECT 'email', wanted.email, c.id, 2
 FROM unnest(%(emails)s::text[]) AS wanted(email)
-JOIN customers_customer c ON UPPER(c.email) = wanted.email
-ORDER BY 4, 3
+CROSS JOIN LATERAL (
+    SELECT id FROM customers_customer WHERE UPPER(email) = wanted.email ORDER BY id LIMIT 1
+) c
+ORDER BY 4
 """
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.postgres.search import TrigramSimilarity
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     CharField,
@@ -186,11 +187,23 @@ def _dictionary_matches(tokens: list[list[str]]) -> NameMatches | None:
             SurnameStem(F("token")), Value(surname_stem_of(variant))
         )
         annotations[f"f{n}"] = TrigramSimilarity("token", Value(variant))
-    rows = list(
+    query = (
         NameToken.objects.filter(condition)
         .annotate(**annotations)
         .values("kind", "token", *annotations)[: NAME_TOKEN_CAP + 1]
     )
+    # The dictionary is small enough that the planner prices a sequential scan below the
+    # trigram index, not knowing that `%` on every row costs far more than the index (a few tens
+    # of milliseconds against one): the index is forced for this one query, then the setting
+    # restored (the caller may be inside a longer transaction).
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The old value is read before the new one is set (left to right in one row).
+        cursor.execute(
+            "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
+        )
+        previous = cursor.fetchone()[0]
+        rows = list(query)
+        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
     if len(rows) > NAME_TOKEN_CAP:
         return None
     found = NameMatches(

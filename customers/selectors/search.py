@@ -284,10 +284,15 @@ def _dictionary_rank(found: NameMatches) -> tuple[Any, Any, Any]:
             _Lookup(_json(surname_scores), Fold("surname")),
             _Lookup(_json(first_scores), Fold("first_name")),
         )
-    prefix = _field_in("surname_folded", found.prefix_surnames) | _field_in(
-        "first_name_folded", found.prefix_first_names
-    )
+    # Built only from non-empty sets: `IN ()` would make Django drop the whole query.
+    prefix = Q()
+    if found.prefix_surnames:
+        prefix |= Q(surname_folded__in=sorted(found.prefix_surnames))
+    if found.prefix_first_names:
+        prefix |= Q(first_name_folded__in=sorted(found.prefix_first_names))
     stem = _TextLookup(_json(found.stems), Fold("surname"))
+    # With no prefix hit at all, a never-true column test (a bare FALSE cannot be ordered by).
+    prefix = prefix or Q(pk__isnull=True)
     return ExpressionWrapper(prefix, output_field=BooleanField()), rank, stem
 
 

@@ -277,6 +277,9 @@ class Customer(models.Model):
                 OpClass(Fold("surname"), name="text_pattern_ops"),
                 name="customer_surname_fold_prefix",
             ),
+            # Name search fetches the cards of the names it matched in NameToken by these.
+            models.Index(Fold("surname"), Fold("first_name"), name="customer_fold_names"),
+            models.Index(Fold("first_name"), name="customer_first_fold"),
             GinIndex(fields=["custom_fields"], name="customer_custom_fields"),
         ]
 
@@ -481,6 +484,34 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class NameToken(models.Model):
+    """A distinct folded surname or first name present in the base (the search dictionary).
+
+    A million cards carry only tens of thousands of distinct names, so name search matches typos,
+    fragments and Latin spellings against these few rows and then fetches the cards holding the
+    matched names by an exact index look-up. Database triggers (migration 0009) add the names of
+    every inserted or renamed card, whatever writes it (forms, API, imports, COPY); a name no card
+    carries any more is harmless (it matches no card) and `name_tokens_prune` removes it.
+    """
+
+    SURNAME = "s"
+    FIRST_NAME = "f"
+
+    kind = models.CharField(max_length=1)
+    token = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "token"], name="name_token_unique"),
+        ]
+        indexes = [
+            GinIndex(OpClass("token", name="gin_trgm_ops"), name="name_token_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return self.token
 
 
 # Models of the import and duplicates packages, registered with this app.

@@ -513,3 +513,28 @@ def contact_complete(*, actor, contact: Contact) -> Contact:
         contact.done_at = timezone.now()
         contact.save(update_fields=["done_at"])
     return contact
+
+
+def name_tokens_prune(*, names: Iterable[tuple[str, str]] | None = None) -> int:
+    """Remove from the search dictionary (NameToken) names no card carries any more.
+
+    `names` limits it to (kind, folded name) pairs, e.g. the names of a card just erased, so that
+    an erased person's rare surname does not outlive them there; without it the whole dictionary
+    is checked (each name by an index probe on the folded names).
+    """
+    from django.db import connection
+
+    pairs = sorted(set(names)) if names is not None else []
+    if names is not None and not pairs:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM customers_nametoken t WHERE ("
+            "(t.kind = 's' AND NOT EXISTS (SELECT 1 FROM customers_customer c "
+            "WHERE TRANSLATE(UPPER(c.surname), 'Ё', 'Е') = t.token)) OR "
+            "(t.kind = 'f' AND NOT EXISTS (SELECT 1 FROM customers_customer c "
+            "WHERE TRANSLATE(UPPER(c.first_name), 'Ё', 'Е') = t.token))) "
+            "AND (%s OR (t.kind, t.token) IN (SELECT * FROM unnest(%s::text[], %s::text[])))",
+            [names is None, [k for k, _ in pairs], [t for _, t in pairs]],
+        )
+        return cursor.rowcount

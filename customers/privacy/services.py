@@ -25,8 +25,9 @@ from django.utils.translation import gettext_lazy
 from crm.audit import audit_record
 from crm.models import AuditAction, AuditEvent
 
-from ..models import Channel, ConsentEvent, Contact, Customer, Source
-from ..services import consent_set
+from ..folding import fold
+from ..models import Channel, ConsentEvent, Contact, Customer, NameToken, Source
+from ..services import consent_set, name_tokens_prune
 from .models import ConsentMethod, ProcessingConsent, ProcessingConsentDocument
 from .models import SubjectAccessRequest as SAR
 from .selectors import processing_document_current, working_days_after
@@ -411,6 +412,10 @@ def customer_erase(*, customer: Customer, actor, basis: str, request=None) -> Cu
     if row.processing_withdrawn_at is None:
         blank["processing_withdrawn_at"] = now
     Customer.objects.filter(pk=row.pk).update(**blank, updated_at=now)
+    # The search dictionary keeps a name only while some card carries it.
+    name_tokens_prune(
+        names=[(NameToken.SURNAME, fold(row.surname)), (NameToken.FIRST_NAME, fold(row.first_name))]
+    )
     _scrub_audit(row, pseudonym, strong, names)
     row.refresh_from_db()
     audit_record(

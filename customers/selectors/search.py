@@ -6,17 +6,31 @@ exact phone or card at the till), so nothing here can reach a customer the user 
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.postgres.search import TrigramSimilarity
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import (
+    BooleanField,
+    CharField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest, Upper
 
 from customers.access import lookup_customers, visible_customers
 
 from ..folding import Fold, SurnameStem, fold, surname_stem_of
-from ..models import Customer, CustomerPhone
+from ..models import Customer, CustomerPhone, NameToken
 from ..phones import try_normalize_phone
 
 # Latin -> Cyrillic for Russian names typed on a Latin keyboard ("Ivanova" -> "ИВАНОВА");
@@ -134,6 +148,162 @@ def _name_filter(tokens: list[list[str]]) -> Q:
     return condition
 
 
+# A word matching more dictionary names than this (one or two letters: "И") is matched on the
+# cards themselves, as before the dictionary; the page would be "10 000+" rows either way.
+NAME_TOKEN_CAP = 500
+
+
+@dataclass(frozen=True)
+class NameMatches:
+    """The dictionary names each query word matches, and what ranking needs of them.
+
+    `surnames[i]` / `first_names[i]`: the folded names word i matches (any of its spellings);
+    `scores`: per spelling of every word, name -> similarity (surname stems for surnames), as the
+    rank adds them up; `prefixes`: names some spelling is a prefix of; `stems`: surname -> stem.
+    """
+
+    surnames: list[set[str]]
+    first_names: list[set[str]]
+    surname_scores: list[dict[str, float]]
+    first_scores: list[dict[str, float]]
+    prefix_surnames: set[str]
+    prefix_first_names: set[str]
+    stems: dict[str, str]
+
+
+def _dictionary_matches(tokens: list[list[str]]) -> NameMatches | None:
+    """Match the words against the dictionary of distinct names (customers.models.NameToken) in
+    one query, or None when they match too many names to be worth it."""
+    annotations: dict[str, Any] = {"stem": SurnameStem(F("token"))}
+    spellings = [(i, v) for i, variants in enumerate(tokens) for v in variants]
+    for n, (_, variant) in enumerate(spellings):
+        matches = Q(token__trigram_similar=variant) | Q(token__startswith=variant)
+        annotations[f"m{n}"] = ExpressionWrapper(matches, output_field=BooleanField())
+        annotations[f"p{n}"] = ExpressionWrapper(
+            Q(token__startswith=variant), output_field=BooleanField()
+        )
+        annotations[f"s{n}"] = TrigramSimilarity(
+            SurnameStem(F("token")), Value(surname_stem_of(variant))
+        )
+        annotations[f"f{n}"] = TrigramSimilarity("token", Value(variant))
+    # One index probe per spelling, united: with all of them OR-ed in one WHERE the planner
+    # walks the whole unique index instead of the trigram one.
+    branches = " UNION ".join(
+        ["SELECT id FROM customers_nametoken WHERE token %% %s OR token LIKE %s"] * len(spellings)
+    )
+    params: list[str] = []
+    for _, variant in spellings:
+        escaped = variant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params += [variant, escaped + "%"]
+    query = (
+        NameToken.objects.filter(pk__in=RawSQL(branches, params))  # noqa: S611
+        .annotate(**annotations)
+        .values("kind", "token", *annotations)[: NAME_TOKEN_CAP + 1]
+    )
+    # The dictionary is small enough that the planner prices a sequential scan below the
+    # trigram index, not knowing that `%` on every row costs far more than the index (a few tens
+    # of milliseconds against one): the index is forced for this one query, then the setting
+    # restored (the caller may be inside a longer transaction).
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The old value is read before the new one is set (left to right in one row).
+        cursor.execute(
+            "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
+        )
+        previous = cursor.fetchone()[0]
+        rows = list(query)
+        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
+    if len(rows) > NAME_TOKEN_CAP:
+        return None
+    found = NameMatches(
+        surnames=[set() for _ in tokens],
+        first_names=[set() for _ in tokens],
+        surname_scores=[{} for _ in spellings],
+        first_scores=[{} for _ in spellings],
+        prefix_surnames=set(),
+        prefix_first_names=set(),
+        stems={},
+    )
+    for row in rows:
+        surname = row["kind"] == NameToken.SURNAME
+        token = row["token"]
+        if surname:
+            found.stems[token] = row["stem"]
+        for n, (word, _) in enumerate(spellings):
+            if row[f"m{n}"]:
+                (found.surnames if surname else found.first_names)[word].add(token)
+            if row[f"p{n}"]:
+                (found.prefix_surnames if surname else found.prefix_first_names).add(token)
+            if surname:
+                found.surname_scores[n][token] = row[f"s{n}"]
+            else:
+                found.first_scores[n][token] = row[f"f{n}"]
+    return found
+
+
+class _Lookup(Func):
+    """`map ->> key` of a JSON object passed as a parameter, as a float (0 when absent)."""
+
+    template = "COALESCE((%(expressions)s)::float, 0)"
+    arg_joiner = " ->> "
+    output_field = FloatField()
+
+
+class _TextLookup(Func):
+    template = "COALESCE(%(expressions)s, '')"
+    arg_joiner = " ->> "
+    output_field = CharField()
+
+
+def _json(values: dict[str, Any]) -> Func:
+    return Func(Value(json.dumps(values, ensure_ascii=False)), template="%(expressions)s::jsonb")
+
+
+def _field_in(name: str, values: set[str]) -> Q:
+    return Q(**{f"{name}__in": sorted(values)}) if values else Q(pk__in=[])
+
+
+def _dictionary_filter(tokens: list[list[str]], found: NameMatches) -> Q:
+    """`_name_filter` over exact folded names: the cards come by the btree indexes on them."""
+
+    if len(tokens) == 1:
+        return _field_in("surname_folded", found.surnames[0]) | _field_in(
+            "first_name_folded", found.first_names[0]
+        )
+    condition = (
+        _field_in("surname_folded", found.surnames[0])
+        & _field_in("first_name_folded", found.first_names[1])
+    ) | (
+        _field_in("surname_folded", found.surnames[1])
+        & _field_in("first_name_folded", found.first_names[0])
+    )
+    for i, extra in enumerate(tokens[2:], start=2):
+        condition &= Q(patronymic_folded__startswith=extra[0]) | _field_in(
+            "surname_folded", found.surnames[i]
+        )
+    return condition
+
+
+def _dictionary_rank(found: NameMatches) -> tuple[Any, Any, Any]:
+    """`_name_rank` read from the dictionary's scores (a JSON look-up per row, not a trigram
+    similarity per row), and the surname stem the same way."""
+    rank = Value(0.0)
+    for surname_scores, first_scores in zip(found.surname_scores, found.first_scores, strict=True):
+        rank = rank + Greatest(
+            _Lookup(_json(surname_scores), Fold("surname")),
+            _Lookup(_json(first_scores), Fold("first_name")),
+        )
+    # Built only from non-empty sets: `IN ()` would make Django drop the whole query.
+    prefix = Q()
+    if found.prefix_surnames:
+        prefix |= Q(surname_folded__in=sorted(found.prefix_surnames))
+    if found.prefix_first_names:
+        prefix |= Q(first_name_folded__in=sorted(found.prefix_first_names))
+    stem = _TextLookup(_json(found.stems), Fold("surname"))
+    # With no prefix hit at all, a never-true column test (a bare FALSE cannot be ordered by).
+    prefix = prefix or Q(pk__isnull=True)
+    return ExpressionWrapper(prefix, output_field=BooleanField()), rank, stem
+
+
 PARTIAL_PHONE_MIN_DIGITS = 4
 PARTIAL_PHONE_OWNERS = 200
 
@@ -162,24 +332,27 @@ def _identifier_filter(query: str) -> Q:
     return condition
 
 
-def _search_filter(query: str) -> tuple[str, Q, dict[str, Any]]:
-    """The kind of query (phone/card/email/name), its filter, and the annotations it needs."""
+def _search_filter(query: str) -> tuple[str, Q, dict[str, Any], NameMatches | None]:
+    """The kind of query (phone/card/email/name), its filter, the annotations it needs and, for
+    names, what the dictionary matched (None: matched on the cards)."""
     query = query.strip()
     if "@" in query:
-        return "email", Q(email_upper=query.upper()), {"email_upper": Upper("email")}
+        return "email", Q(email_upper=query.upper()), {"email_upper": Upper("email")}, None
     if _IDENTIFIER.match(query):
-        return "identifier", _identifier_filter(query), {}
+        return "identifier", _identifier_filter(query), {}, None
     tokens = _name_tokens(query)
     if not tokens:
-        return "none", Q(pk__in=[]), {}
+        return "none", Q(pk__in=[]), {}, None
+    found = _dictionary_matches(tokens)
     return (
         "name",
-        _name_filter(tokens),
+        _name_filter(tokens) if found is None else _dictionary_filter(tokens, found),
         {
             "surname_folded": Fold("surname"),
             "first_name_folded": Fold("first_name"),
             "patronymic_folded": Fold("patronymic"),
         },
+        found,
     )
 
 
@@ -210,17 +383,19 @@ def customer_search(*, user, query: str, queryset: QuerySet[Customer] | None = N
     query = (query or "").strip()
     if not query:
         return customers
-    kind, condition, annotations = _search_filter(query)
+    kind, condition, annotations, found = _search_filter(query)
     customers = (
         customers.annotate(**annotations).filter(condition)
         if annotations
         else (customers.filter(condition))
     )
     if kind == "name":
-        prefix, rank = _name_rank(query)
-        customers = customers.annotate(
-            prefix_hit=prefix, rank=rank, surname_stem=SurnameStem(Fold("surname"))
-        ).order_by(
+        if found is None:
+            prefix, rank = _name_rank(query)
+            stem = SurnameStem(Fold("surname"))
+        else:
+            prefix, rank, stem = _dictionary_rank(found)
+        customers = customers.annotate(prefix_hit=prefix, rank=rank, surname_stem=stem).order_by(
             F("prefix_hit").desc(), "-rank", "surname_stem", "first_name_folded", "surname", "id"
         )
     return customers

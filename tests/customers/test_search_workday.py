@@ -72,9 +72,19 @@ def _plan(sql, params):
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def test_name_search_uses_the_folded_trigram_index(admin_user, petr):
+def test_name_search_fetches_cards_by_the_folded_name_index(admin_user, petr):
+    # The typo is matched in the dictionary of names; the cards come by exact folded names.
     sql, params = customer_search(user=admin_user, query="Егорв").query.sql_with_params()
-    assert "customer_surname_fold_trgm" in _plan(sql, params)
+    assert "customer_fold_names" in _plan(sql, params) or (
+        "customer_surname_fold_prefix" in _plan(sql, params)
+    )
+
+
+def test_name_dictionary_is_matched_through_its_trigram_index(petr):
+    from customers.models import NameToken
+
+    sql, params = NameToken.objects.filter(token__trigram_similar="ЕГОРВ").query.sql_with_params()
+    assert "name_token_trgm" in _plan(sql, params)
 
 
 def test_partial_phone_uses_the_trigram_index_on_numbers(petr):

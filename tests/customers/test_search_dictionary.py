@@ -1,0 +1,139 @@
+"""Name search through the dictionary of distinct names (customers.models.NameToken): the same
+results as matching every card, the dictionary kept in step by the database, scoping unchanged."""
+
+import pytest
+
+from customers.folding import fold
+from customers.models import Customer, NameToken
+from customers.selectors import search
+from customers.selectors.search import customer_search
+from customers.services import name_tokens_prune
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+NAMES = [
+    ("Иванов", "Пётр"),
+    ("Иванова", "Анна"),
+    ("Иванченко", "Олег"),
+    ("Ваниванов", "Яков"),
+    ("Федоров", "Семен"),
+    ("Фёдорова", "Алёна"),
+    ("Петровская", "Ольга"),
+    ("Петровский", "Иван"),
+    ("Егоров", "Пётр"),
+    ("Смирнова", "Мария"),
+    ("Кузнецов", "Алексей"),
+]
+QUERIES = [
+    "Иван",
+    "иванов",
+    "Иванв Петр",
+    "Петр Иванов",
+    "Фёдоров Семён",
+    "Федорова Алена",
+    "Egorov Petr",
+    "Ivanova Anna",
+    "Петровск",
+    "Кузнецв",
+    "Смир Мария",
+    "Иванов Петр Андреевич",
+    "Щукин",
+]
+
+
+@pytest.fixture
+def base(store_a, store_b):
+    made = []
+    for i, (surname, first) in enumerate(NAMES):
+        store = store_a if i % 2 else store_b
+        made.append(CustomerFactory(surname=surname, first_name=first, home_store=store))
+    return made
+
+
+def ids(user, query):
+    return [c.pk for c in customer_search(user=user, query=query)]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_dictionary_gives_what_matching_every_card_gives(admin_user, base, query, monkeypatch):
+    fast = ids(admin_user, query)
+    # A cap of 0 sends every query down the card-side path (the one the dictionary replaces).
+    monkeypatch.setattr(search, "NAME_TOKEN_CAP", 0)
+    assert fast == ids(admin_user, query)
+
+
+@pytest.mark.parametrize("query", ["Иван", "Петр", "Egorov"])
+def test_dictionary_path_keeps_the_managers_scope(manager_a, base, store_a, query):
+    found = Customer.objects.filter(pk__in=ids(manager_a, query))
+    assert found.exists() or query == "Egorov"
+    assert set(found.values_list("home_store", flat=True)) <= {store_a.pk}
+
+
+def test_one_letter_beyond_the_cap_still_finds_cards(admin_user, base, monkeypatch):
+    monkeypatch.setattr(search, "NAME_TOKEN_CAP", 2)
+    found = ids(admin_user, "И")
+    assert {c.pk for c in base if c.surname.startswith("И") or c.first_name.startswith("И")} <= (
+        set(found)
+    )
+
+
+def _tokens(kind):
+    return set(NameToken.objects.filter(kind=kind).values_list("token", flat=True))
+
+
+def test_created_card_names_enter_the_dictionary_folded(store_a):
+    CustomerFactory(surname="Сёмин", first_name="Фёдор", home_store=store_a)
+    assert "СЕМИН" in _tokens(NameToken.SURNAME)
+    assert "ФЕДОР" in _tokens(NameToken.FIRST_NAME)
+
+
+def test_bulk_created_cards_enter_the_dictionary(store_a):
+    Customer.objects.bulk_create(
+        [Customer(surname=f"Тестов{i}", first_name="Лев", home_store=store_a) for i in range(3)]
+    )
+    assert {"ТЕСТОВ0", "ТЕСТОВ1", "ТЕСТОВ2"} <= _tokens(NameToken.SURNAME)
+
+
+def test_renamed_card_is_found_by_the_new_name_only(admin_user, store_a):
+    card = CustomerFactory(surname="Орлова", first_name="Нина", home_store=store_a)
+    Customer.objects.filter(pk=card.pk).update(surname="Соколова")
+    assert card.pk in ids(admin_user, "Соколва Нина")
+    assert card.pk not in ids(admin_user, "Орлова Нина")
+
+
+def test_deleted_card_leaves_no_result_and_prune_drops_its_names(admin_user, store_a):
+    card = CustomerFactory(surname="Зябликов", first_name="Евлампий", home_store=store_a)
+    keep = CustomerFactory(surname="Зябликова", first_name="Анна", home_store=store_a)
+    card.delete()
+    assert ids(admin_user, "Зябликов") == [keep.pk]
+    assert name_tokens_prune() >= 2
+    assert "ЗЯБЛИКОВ" not in _tokens(NameToken.SURNAME)
+    assert "ЕВЛАМПИЙ" not in _tokens(NameToken.FIRST_NAME)
+    assert "ЗЯБЛИКОВА" in _tokens(NameToken.SURNAME)
+
+
+def test_prune_of_named_pairs_leaves_other_unused_names(store_a):
+    CustomerFactory(surname="Громыко", first_name="Фрол", home_store=store_a).delete()
+    CustomerFactory(surname="Шолохов", first_name="Фрол", home_store=store_a).delete()
+    assert name_tokens_prune(names=[(NameToken.SURNAME, fold("Громыко"))]) == 1
+    assert "ШОЛОХОВ" in _tokens(NameToken.SURNAME)
+
+
+def test_merged_away_card_is_not_found_twice(admin_user, store_a):
+    from customers.duplicates.merge import customer_merge
+
+    survivor = CustomerFactory(surname="Лапина", first_name="Вера", home_store=store_a)
+    other = CustomerFactory(surname="Лапина", first_name="Вера", home_store=store_a)
+    customer_merge(actor=admin_user, survivor_id=survivor.pk, absorbed_ids=[other.pk])
+    assert ids(admin_user, "Лапна Вера") == [survivor.pk]
+
+
+def test_name_search_page_query_count(admin_user, base, django_assert_max_num_queries):
+    from customers.selectors.listing import ListFilters, customer_page
+
+    # The two permission reads; the dictionary look-up between a savepoint and its release,
+    # with the planner setting forced and restored around it; the capped count, the page, tags.
+    with django_assert_max_num_queries(10):
+        page = customer_page(user=admin_user, filters=ListFilters(query="Иванв Петр"))
+    assert page.customers

@@ -134,26 +134,78 @@ def dashboard(request):
     )
 
 
+# The CSV's column titles in the reader's language (a column's key is the selectors' name).
+CSV_COLUMNS = {
+    "kpi": _("Indicator"),
+    "current": _("Current period"),
+    "previous": _("Previous period"),
+    "change": _("Change"),
+    "change_pp": _("Change, p.p."),
+    "cohort": _("Cohort"),
+    "size": _("Customers in the cohort"),
+    "month": _("Month"),
+    "revenue": _("Revenue"),
+    "partial": _("Month not over"),
+    "forecast": _("Forecast"),
+    "low": _("Forecast, low"),
+    "high": _("Forecast, high"),
+    "value_class": _("Value class"),
+    "label": _("Class name"),
+    "customers": _("Customers"),
+    "customer_share": _("Share of customers"),
+    "revenue_share": _("Share of revenue"),
+    "r": _("Recency score"),
+    "f": _("Frequency score"),
+    "segment": _("Segment"),
+    "store_id": _("Store number"),
+    "store": _("Store"),
+    "receipts": _("Receipts"),
+    "average_receipt": _("Average receipt"),
+}
+
+
+def _csv_title(key: str) -> str:
+    if key.startswith("month_"):
+        return _("Month %(n)s") % {"n": key[6:]}
+    return str(CSV_COLUMNS.get(key, key))
+
+
 def _csv_rows(name: str, charts: dict) -> tuple[list[str], list[list]]:
+    """The chart's columns and rows: titles and codes (indicators, segments) as the reader
+    reads them, so the file opens as a report, not as a dump."""
     if name == "kpis":
         rows = [
-            [k, v["current"], v["previous"], v["change"], v["change_pp"]]
+            [
+                str(selectors.KPI_LABELS.get(k, k)),
+                v["current"],
+                v["previous"],
+                v["change"],
+                v["change_pp"],
+            ]
             for k, v in charts["kpis"].items()
         ]
-        return ["kpi", "current", "previous", "change", "change_pp"], rows
-    if name == "cohorts":
+        keys = ["kpi", "current", "previous", "change", "change_pp"]
+    elif name == "cohorts":
         width = max((len(c["shares"]) for c in charts["cohorts"]), default=0)
-        header = ["cohort", "size", *[f"month_{i}" for i in range(width)]]
-        return header, [[c["cohort"], c["size"], *c["shares"]] for c in charts["cohorts"]]
-    if name == "sales":
+        keys = ["cohort", "size", *[f"month_{i}" for i in range(width)]]
+        rows = [[c["cohort"], c["size"], *c["shares"]] for c in charts["cohorts"]]
+    elif name == "sales":
         rows = [[r["month"], r["revenue"], r["partial"], "", "", ""] for r in charts["sales"]]
         rows += [
             [r["month"], "", "", r["forecast"], r["low"], r["high"]] for r in charts["forecast"]
         ]
-        return ["month", "revenue", "partial", "forecast", "low", "high"], rows
-    items = charts[name]
-    header = list(items[0].keys()) if items else []
-    return header, [[item[k] for k in header] for item in items]
+        keys = ["month", "revenue", "partial", "forecast", "low", "high"]
+    else:
+        items = charts[name]
+        keys = list(items[0].keys()) if items else []
+        rows = [[_csv_value(k, item[k]) for k in keys] for item in items]
+    return [_csv_title(k) for k in keys], rows
+
+
+def _csv_value(key: str, value):
+    if key == "segment" and value:
+        return str(RfmSegment(value).label) if value in RfmSegment.values else value
+    return value
 
 
 def _russian_cell(value):

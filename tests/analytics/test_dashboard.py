@@ -233,10 +233,30 @@ def test_csv_in_russian_opens_in_russian_excel(client, admin_user, chain):
     text = body.decode("utf-8")
     assert text.startswith("\ufeff")
     header, *rows = text[1:].strip().splitlines()
-    assert header.split(";")[:3] == ["store_id", "store", "receipts"]
+    assert header.split(";")[:3] == ["Номер магазина", "Магазин", "Чеки"]
     assert any(";1500,00;" in row or row.endswith(";1500,00") for row in rows), rows
     english = client.get(f"{PAGE}csv/stores/", chain["query"], HTTP_ACCEPT_LANGUAGE="en")
     assert not english.content.startswith(b"\xef\xbb\xbf") and b"1500.00" in english.content
+    assert english.content.decode().splitlines()[0].startswith("Store number,Store,Receipts")
+
+
+@pytest.mark.parametrize(
+    "chart", ["kpis", "classes", "pareto", "rfm", "cohorts", "sales", "stores"]
+)
+def test_every_russian_csv_has_russian_titles_and_no_codes(client, admin_user, chain, chart):
+    import re
+
+    client.force_login(admin_user)
+    text = client.get(
+        f"{PAGE}csv/{chart}/", chain["query"], HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode("utf-8")
+    header, *rows = text[1:].strip().splitlines()
+    # Column titles are words of the reader's language, never the selectors' keys.
+    assert not re.search(r"[A-Za-z_]", header), header
+    for row in rows:
+        # Indicators and segments are named; the only Latin a row may carry is a store's own
+        # name or code (the demo chain's are Cyrillic) or the currency.
+        assert not re.search(r"\b(revenue|margin|receipts|champions|about_to_sleep|lapsed)\b", row)
 
 
 def test_a_marketer_starts_a_recompute_and_reads_its_state_in_russian(

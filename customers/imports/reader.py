@@ -84,10 +84,23 @@ def iter_rows(path: Path, shape: FileShape) -> Iterator[list[Any]]:
         yield from _iter_xlsx(path)
         return
     with open(path, encoding=shape.encoding, errors="replace", newline="") as handle:
-        for row in csv.reader(handle, delimiter=shape.delimiter):
-            cells = [_clean_cell(c) for c in row]
-            if any(c != "" for c in cells):
-                yield cells
+        reader = csv.reader(handle, delimiter=shape.delimiter)
+        try:
+            for row in reader:
+                cells = [_clean_cell(c) for c in row]
+                if any(c != "" for c in cells):
+                    yield cells
+        except csv.Error as exc:
+            # A cell past the csv module's limit (a stray quote swallowing the rest of the file,
+            # or a pasted blob) is the file's fault: say which line, never a 500.
+            raise ValidationError(
+                {
+                    "file": [
+                        _("Line %(line)s of the file cannot be read: a cell is too long.")
+                        % {"line": reader.line_num}
+                    ]
+                }
+            ) from exc
 
 
 def _iter_xlsx(path: Path) -> Iterator[list[Any]]:

@@ -49,8 +49,8 @@ ODD = {
     "one_col.csv": ("Фамилия\r\n" + "Иванов\r\n" * 20_000).encode(),
     "odd.xlsx": _xlsx_odd(),
     "empty.xlsx": b"",
+    "text.xlsx": b"just text, not a workbook",
     "quotes.csv": 'Фамилия;x\r\n"unterminated;1\r\n'.encode(),
-    "quotes.csv": b'\xd0\xa4\xd0\xb0\xd0\xbc\xd0\xb8\xd0\xbb\xd0\xb8\xd1\x8f;x\r\n"unterminated;1\r\n',
     "nul.csv": "Фамилия;Имя\r\nИва\x00нов;Иван\r\n".encode(),
 }
 

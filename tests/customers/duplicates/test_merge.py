@@ -301,3 +301,22 @@ def test_merge_screen_counts_each_card_against_the_daily_cap(client, manager_a, 
     reads = AuditEvent.objects.filter(actor=manager_a, action=AuditAction.CUSTOMER_VIEW)
     assert {e.object_id for e in reads} >= {str(pos.pk), str(web.pk)}
     assert AuditEvent.objects.filter(actor=manager_a, action=AuditAction.CONTACTS_CAPPED).exists()
+
+
+def test_tags_custom_fields_and_consent_history_move_to_the_survivor(admin_user, pair):
+    from customers.models import Tag
+
+    pos, web = pair
+    vip, new = Tag.objects.create(name="VIP-тест"), Tag.objects.create(name="Новый-тест")
+    pos.tags.add(new)
+    web.tags.add(vip)
+    Customer.objects.filter(pk=web.pk).update(custom_fields={"shoe_size": "38"})
+    consent_set(customer=web, channel="email", granted=True, source=Source.WEB, actor=admin_user)
+    history = ConsentEvent.objects.filter(customer=web).count()
+    assert history >= 1
+    customer_merge(actor=admin_user, survivor_id=pos.pk, absorbed_ids=[web.pk])
+    survivor = Customer.objects.get(pk=pos.pk)
+    assert set(survivor.tags.values_list("name", flat=True)) == {"VIP-тест", "Новый-тест"}
+    assert survivor.custom_fields.get("shoe_size") == "38"
+    # The absorbed card's consent history is kept on the survivor, not dropped with the card.
+    assert ConsentEvent.objects.filter(customer=survivor, source=Source.WEB).count() >= history

@@ -11,9 +11,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.audit import audit_record
 from crm.models import AuditAction
-from customers.access import can_export, contact_details, mask_email, mask_phone, visible_customers
+from customers.access import visible_customers
+from customers.disclosure import card_read, daily_allowance, masked_contacts
 
 from ..models import Customer
 from . import selectors, services
@@ -40,16 +40,16 @@ def duplicate_list(request):
     pairs = Paginator(selectors.duplicate_pairs(user=request.user), 50).get_page(
         request.GET.get("page")
     )
-    # A list of people: contact data only unmasked for those who may export lists.
-    unmasked = can_export(request.user)
+    # A list of people: masked for every role, as every list (customers/disclosure.py). An
+    # unmasked page of pairs would be an export that nothing counts or audits; the merge screen
+    # shows each card's contacts through the one rule.
 
     def shown(c: Customer) -> dict:
         return {
             "id": c.pk,
             "name": c.full_name or f"#{c.pk}",
             "birth_date": c.birth_date,
-            "phone": c.phone if unmasked else mask_phone(c.phone),
-            "email": c.email if unmasked else mask_email(c.email),
+            **masked_contacts(c),
             "card": c.card_number or "",
             "store": c.home_store.name if c.home_store else "",
             "source": c.get_source_display(),
@@ -121,15 +121,26 @@ def merge_screen(request):
             messages.success(request, _("The cards are merged."))
             return redirect(f"/customers/{merge.survivor_id_value}/")
     proposed = proposed_values(cards)
-    details = {c.pk: contact_details(c, request.user) for c in cards}
-    for card in cards:
-        # Each card shown side by side is a card read, as on its own page.
-        audit_record(
-            actor=request.user,
+    # Each card shown side by side is a card read, as on its own page: audited, and counted
+    # against the daily allowance (masked beyond it), so the screen is no way around the cap.
+    details = {
+        c.pk: card_read(
+            user=request.user,
+            customer=c,
             action=AuditAction.CUSTOMER_VIEW,
-            obj=card,
             request=request,
             via="merge_screen",
+        )
+        for c in cards
+    }
+    if any(d.capped for d in details.values()):
+        messages.warning(
+            request,
+            _(
+                "Contact details are hidden: you have seen your daily limit of %(cap)s cards "
+                "with contacts. It resets at midnight."
+            )
+            % {"cap": daily_allowance(request.user)},
         )
     rows = []
     for name in MERGE_FIELDS:

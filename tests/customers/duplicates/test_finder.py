@@ -139,3 +139,18 @@ def test_duplicates_page_is_404_for_roles_without_it(client, marketer, outsider)
     for user in (marketer, outsider):
         client.force_login(user)
         assert client.get("/customers/duplicates/").status_code == 404
+
+
+def test_duplicates_page_masks_contact_data_even_for_an_exporter(client, admin_user, store_a):
+    """A page of pairs is a list: masked for every role, so nothing leaves uncounted and
+    unaudited; the merge screen shows each card through the one rule."""
+    from customers.disclosure import taken_today
+
+    CustomerFactory(email="secret@mail.ru", home_store=store_a, birth_date=None)
+    CustomerFactory(email="secret@mail.ru", home_store=store_a, birth_date=None)
+    duplicates_find()
+    client.force_login(admin_user)
+    body = client.get("/customers/duplicates/").content.decode()
+    assert 'data-testid="pair-row"' in body
+    assert "secret@mail.ru" not in body and "s***@mail.ru" in body
+    assert taken_today(admin_user) == 0

@@ -281,3 +281,42 @@ def test_merge_screen_is_404_outside_scope(client, manager_a, store_b, store_a):
     theirs = CustomerFactory(home_store=store_b, phone_number="+79161112202")
     client.force_login(manager_a)
     assert client.get(f"/customers/merge/?ids={mine.pk},{theirs.pk}").status_code == 404
+
+
+def test_merge_screen_counts_each_card_against_the_daily_cap(client, manager_a, pair, settings):
+    """The side-by-side screen is a card read per card: audited and counted, masked past the cap,
+    so a pair of ids at a time is no way around the allowance."""
+    from customers.disclosure import taken_today
+
+    settings.CLIENTELE_UNMASKED_DAILY_CAP = 1
+    pos, web = pair
+    client.force_login(manager_a)
+    page = client.get(f"/customers/merge/?ids={pos.pk},{web.pk}")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "+79161112201" in body  # the first card is within the allowance
+    assert "masha@example.ru" not in body and "+79161112202" not in body
+    assert "дневной лимит в 1 карточек" in body
+    assert taken_today(manager_a) == 1
+    reads = AuditEvent.objects.filter(actor=manager_a, action=AuditAction.CUSTOMER_VIEW)
+    assert {e.object_id for e in reads} >= {str(pos.pk), str(web.pk)}
+    assert AuditEvent.objects.filter(actor=manager_a, action=AuditAction.CONTACTS_CAPPED).exists()
+
+
+def test_tags_custom_fields_and_consent_history_move_to_the_survivor(admin_user, pair):
+    from customers.models import Tag
+
+    pos, web = pair
+    vip, new = Tag.objects.create(name="VIP-тест"), Tag.objects.create(name="Новый-тест")
+    pos.tags.add(new)
+    web.tags.add(vip)
+    Customer.objects.filter(pk=web.pk).update(custom_fields={"shoe_size": "38"})
+    consent_set(customer=web, channel="email", granted=True, source=Source.WEB, actor=admin_user)
+    history = ConsentEvent.objects.filter(customer=web).count()
+    assert history >= 1
+    customer_merge(actor=admin_user, survivor_id=pos.pk, absorbed_ids=[web.pk])
+    survivor = Customer.objects.get(pk=pos.pk)
+    assert set(survivor.tags.values_list("name", flat=True)) == {"VIP-тест", "Новый-тест"}
+    assert survivor.custom_fields.get("shoe_size") == "38"
+    # The absorbed card's consent history is kept on the survivor, not dropped with the card.
+    assert ConsentEvent.objects.filter(customer=survivor, source=Source.WEB).count() >= history

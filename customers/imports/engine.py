@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
@@ -223,8 +224,11 @@ def import_execute(*, job_id: int, token: str | None = None) -> bool:
                 job.processed_rows = current.processed_rows
     except Exception as exc:
         logger.exception("import %s failed", job_id)
+        # The file's own fault (found past the preview's rows) reads as the form said it;
+        # anything else is kept as it was raised, for the admin.
+        error = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         ImportJob.objects.filter(pk=job_id, claimed_by=token).update(
-            status=ImportStatus.FAILED, error=str(exc)[:2000], claimed_by=""
+            status=ImportStatus.FAILED, error=error[:2000], claimed_by=""
         )
         raise
     _finish(job_id, token)

@@ -465,3 +465,5 @@ def test_an_unreadable_file_fails_the_job_with_the_reading_error(admin_user):
         import_execute(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and ImportRow.objects.filter(job=job).count() == 0
+    # The message the form would have given, not the exception's repr.
+    assert job.error and "{" not in job.error and "'file'" not in job.error

@@ -82,15 +82,7 @@ def server_cpu_seconds(pid: int) -> float:
             children = [int(c) for c in handle.read().split()]
     except OSError:
         return float("nan")
-    ticks = 0
-    for child in children:
-        try:
-            with open(f"/proc/{child}/stat") as handle:
-                fields = handle.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return process_cpu_seconds(children)
 
 
 def process_cpu_seconds(pids: list[int]) -> float:
@@ -102,7 +94,7 @@ def process_cpu_seconds(pids: list[int]) -> float:
                 fields = handle.read().rpartition(")")[2].split()
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -92,7 +92,18 @@ def make_fixtures(n_products: int, n_customers: int):
     return store, copy_store, key.raw
 
 
-def receipt(i: int, n_products: int, n_customers: int, rng: random.Random) -> dict:
+EPOCH = dt.datetime(2025, 1, 1, 10, tzinfo=dt.UTC)
+
+
+def receipt(
+    i: int,
+    n_products: int,
+    n_customers: int,
+    rng: random.Random,
+    *,
+    start: dt.datetime = EPOCH,
+    step: dt.timedelta = dt.timedelta(minutes=1),
+) -> dict:
     lines = []
     total = Decimal(0)
     for _ in range(3):
@@ -110,9 +121,7 @@ def receipt(i: int, n_products: int, n_customers: int, rng: random.Random) -> di
         total += (price * qty - Decimal(discount)).quantize(Decimal("0.01"))
     body = {
         "pos_receipt_id": f"P-{i:08d}",
-        "purchased_at": (
-            dt.datetime(2025, 1, 1, 10, tzinfo=dt.UTC) + dt.timedelta(minutes=i)
-        ).isoformat(),
+        "purchased_at": (start + step * i).isoformat(),
         "payment_method": rng.choice(["card", "cash", "sbp"]),
         "lines": lines,
         "total": str(total),

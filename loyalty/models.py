@@ -276,8 +276,18 @@ class Entry(models.Model):
                 condition=Q(available_delta__gt=0),
                 name="loyalty_entry_expiring",
             ),
-            models.Index(fields=["return_doc"], name="loyalty_entry_return"),
-            models.Index(fields=["source"], name="loyalty_entry_source"),
+            # Most rows name no return and no source: partial, an earn row writes two index
+            # entries fewer (the look-ups, foreign-key checks included, are by a value).
+            models.Index(
+                fields=["return_doc"],
+                condition=Q(return_doc__isnull=False),
+                name="loyalty_entry_return_partial",
+            ),
+            models.Index(
+                fields=["source"],
+                condition=Q(source__isnull=False),
+                name="loyalty_entry_source_partial",
+            ),
         ]
 
     def __str__(self) -> str:

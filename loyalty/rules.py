@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
 
 from dateutil.relativedelta import relativedelta
 
@@ -277,6 +278,11 @@ def calculate(
 def earn_expiry(*, at: dt.datetime, tz, months: int) -> dt.datetime:
     """Points earned on a store-local day stay valid through the same day `months` later and
     expire at the store's midnight that ends it."""
-    local_day = at.astimezone(tz).date()
+    return _expiry_of_day(at.astimezone(tz).date(), tz, months)
+
+
+@lru_cache(maxsize=1024)
+def _expiry_of_day(local_day: dt.date, tz, months: int) -> dt.datetime:
+    # A batch of receipts shares a handful of days; relativedelta is dear enough to count.
     last_day = local_day + relativedelta(months=months)
     return dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)

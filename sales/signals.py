@@ -8,21 +8,35 @@ its error format. Receivers are connected in the higher app's `AppConfig.ready()
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.dispatch import Signal
 
+if TYPE_CHECKING:
+    from crm.models import Store
+
 # kwargs: receipt, data (the validated input), lines (list of LineInput), offline (bool).
 receipt_stored = Signal()
-# kwargs: store, stored: list of (receipt_id, data, customer_id, lines), offline=True, imported
-# (True for purchase history brought from another system by an import, not sent by a till).
-# Receivers return {receipt_id: flag dict} for receipts they flagged (never raise).
+# kwargs: store, stored: list of (StoredReceipt, data, lines), imported (True for purchase
+# history brought from another system by an import, not sent by a till). Receivers return
+# {receipt id: dict} for the receipts they answer about (never raise).
 receipts_stored_bulk = Signal()
 # kwargs: doc (the Return, its lines written).
 return_stored = Signal()
 # kwargs: receipts (a list). Receivers return {receipt id: dict merged into its API answer},
 # in one query for the whole list.
 receipt_answer = Signal()
+
+
+class StoredReceipt(NamedTuple):
+    """A receipt a bulk upload has just stored, as `receipts_stored_bulk` hands it on: the
+    fields its receivers read, named as on `Receipt`."""
+
+    pk: int
+    customer_id: int | None
+    purchased_at: dt.datetime
+    store: Store
 
 
 class ReceiptRefused(Exception):

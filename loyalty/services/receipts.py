@@ -2,13 +2,16 @@
 
 A receipt earns at the tier the customer held when they came to the till (what the till's
 calculation showed); the tier is recomputed right after, from the receipt included. Each
-booking (one receipt, or a whole offline batch) writes its ledger rows in one INSERT.
+booking (one receipt, or a whole offline batch) writes its ledger rows in one INSERT, and a
+batch its receipts' points in one more: the rows are plain values (`ledger.Row`, `_Points`),
+never model instances, which were most of a bulk booking's cost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import ZERO, Account, Entry, EntryKind, ReceiptPoints
+from ..models import ZERO, Account, EntryKind, ReceiptPoints
 from ..rules import (
     CartLine,
     RuleBook,
@@ -26,7 +29,7 @@ from ..rules import (
     rulebook_for,
     rules_version,
 )
-from .ledger import _activation_rows, accounts_lock, activation_entry, entries_insert
+from .ledger import Row, _activation_rows, accounts_lock, activation_entry, entries_insert
 from .tiers import tiers_recompute
 
 
@@ -59,14 +62,28 @@ def _lines_json(calc) -> dict[str, dict[str, str]]:
     }
 
 
-@dataclass
-class _Booked:
-    entries: list[Entry]
-    points: ReceiptPoints
+@dataclass(slots=True, eq=False)
+class _Points:
+    """A receipt's `ReceiptPoints` row before it is written (the same names)."""
+
+    receipt_id: int
+    account_id: int
+    requested: Decimal
+    redeemed: Decimal
+    earned: Decimal
+    refused: bool
+    available_after: Decimal
+    pending_after: Decimal
+    tier_name: str
+    lines: dict[str, dict[str, str]]
 
 
-def _book(*, book, account, receipt, cart, wanted, offline) -> _Booked:
-    """The rows one receipt writes, given its locked account (whose sums are advanced)."""
+_POINTS_FIELDS = [f.name for f in fields(_Points)]
+
+
+def _book(*, book, account, receipt, cart, wanted, offline, entries: list[Row]) -> _Points:
+    """Append the ledger rows of one receipt to `entries`, given its locked account (whose
+    sums are advanced); returns its points row."""
     calc = calculate(
         book=book,
         tier=account.tier,
@@ -101,12 +118,11 @@ def _book(*, book, account, receipt, cart, wanted, offline) -> _Booked:
             wanted=ZERO,
             at=receipt.purchased_at,
         )
-    entries = []
     programme = book.programme
     if calc.redeemed:
         account.available -= calc.redeemed
         entries.append(
-            Entry(
+            Row(
                 account_id=account.pk,
                 kind=EntryKind.REDEEM,
                 at=receipt.purchased_at,
@@ -117,7 +133,7 @@ def _book(*, book, account, receipt, cart, wanted, offline) -> _Booked:
     if calc.earned:
         account.pending += calc.earned
         entries.append(
-            Entry(
+            Row(
                 account_id=account.pk,
                 kind=EntryKind.EARN,
                 at=receipt.purchased_at,
@@ -129,7 +145,7 @@ def _book(*, book, account, receipt, cart, wanted, offline) -> _Booked:
                 ),
             )
         )
-    points = ReceiptPoints(
+    return _Points(
         receipt_id=receipt.pk,
         account_id=account.pk,
         requested=wanted,
@@ -141,12 +157,11 @@ def _book(*, book, account, receipt, cart, wanted, offline) -> _Booked:
         tier_name=account.tier.name if account.tier else "",
         lines=_lines_json(calc),
     )
-    return _Booked(entries, points)
 
 
 def _activate_past_hold(
-    entries: list[Entry], accounts: dict[int, Account], now: dt.datetime
-) -> list[Entry]:
+    entries: list[Row], accounts: dict[int, Account], now: dt.datetime
+) -> list[Row]:
     """Activation rows for the lots just earned whose hold has already passed (an old offline
     receipt), in booking order, after the whole booking (as the activation run would)."""
     by_id = {a.pk: a for a in accounts.values()}
@@ -201,6 +216,7 @@ def receipt_points_book(
     account = accounts[receipt.customer_id]
     activation = _activation_rows(now, accounts)
     paths = category_paths_of(book, (line.product.pk for line in lines))
+    entries: list[Row] = []
     booked = _book(
         book=book,
         account=account,
@@ -208,17 +224,47 @@ def receipt_points_book(
         cart=_cart(lines, paths),
         wanted=wanted,
         offline=offline,
+        entries=entries,
     )
-    entries_insert(
-        [*activation, *booked.entries, *_activate_past_hold(booked.entries, accounts, now)]
-    )
+    entries_insert([*activation, *entries, *_activate_past_hold(entries, accounts, now)])
     tiers_recompute(customer_ids=[receipt.customer_id])
-    points = booked.points
-    points.available_after, points.pending_after, points.tier_name = _after([account.pk])[
+    booked.available_after, booked.pending_after, booked.tier_name = _after([account.pk])[
         account.pk
     ]
+    points = ReceiptPoints(**{name: getattr(booked, name) for name in _POINTS_FIELDS})
     points.save(force_insert=True)
     return points
+
+
+_INSERT_POINTS = """
+INSERT INTO loyalty_receiptpoints (receipt_id, account_id, requested, redeemed, earned, refused,
+  available_after, pending_after, tier_name, lines)
+SELECT * FROM json_to_recordset(%s::json) AS x(receipt_id bigint, account_id bigint,
+  requested numeric, redeemed numeric, earned numeric, refused boolean, available_after numeric,
+  pending_after numeric, tier_name text, lines jsonb)
+"""
+
+
+def _points_insert(points: list[_Points]) -> None:
+    """The batch's `ReceiptPoints` rows in one INSERT, from one JSON document (see ledger's
+    `entries_insert` for why not arrays)."""
+    payload = [
+        {
+            "receipt_id": p.receipt_id,
+            "account_id": p.account_id,
+            "requested": str(p.requested),
+            "redeemed": str(p.redeemed),
+            "earned": str(p.earned),
+            "refused": p.refused,
+            "available_after": str(p.available_after),
+            "pending_after": str(p.pending_after),
+            "tier_name": p.tier_name,
+            "lines": p.lines,
+        }
+        for p in points
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_POINTS, [json.dumps(payload)])
 
 
 @transaction.atomic
@@ -226,7 +272,8 @@ def receipts_points_book_bulk(
     *, stored: list[tuple[Any, list]], wanted: dict[int, Decimal]
 ) -> dict:
     """Book many stored receipts (offline tills) in purchase-time order; a redemption that no
-    longer fits is refused and flagged, never raised. Returns {receipt id: ReceiptPoints}."""
+    longer fits is refused and flagged, never raised. Returns {receipt id: its points row},
+    with the attributes of `ReceiptPoints` that `selectors.receipt_answer_of` reads."""
     with_customer = [(r, lines) for r, lines in stored if r.customer_id]
     if not with_customer:
         return {}
@@ -245,22 +292,22 @@ def receipts_points_book_bulk(
     paths = category_paths_of(
         book, (line.product.pk for _r, lines in with_customer for line in lines)
     )
-    points = {}
-    for receipt, lines in with_customer:
-        booked = _book(
+    points = {
+        receipt.pk: _book(
             book=book,
             account=accounts[receipt.customer_id],
             receipt=receipt,
             cart=_cart(lines, paths),
             wanted=wanted.get(receipt.pk, ZERO),
             offline=True,
+            entries=entries,
         )
-        entries.extend(booked.entries)
-        points[receipt.pk] = booked.points
+        for receipt, lines in with_customer
+    }
     entries_insert([*entries, *_activate_past_hold(entries, accounts, now)])
     tiers_recompute(customer_ids=list(accounts))
     after = _after([a.pk for a in accounts.values()])
     for booked in points.values():
         booked.tier_name = after[booked.account_id][2]
-    ReceiptPoints.objects.bulk_create(points.values())
+    _points_insert(list(points.values()))
     return points

@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty.api import CalculateOutputSerializer, calculation_render
-from loyalty.models import Entry, ProductRule
+from loyalty.models import Entry, ProductRule, ReceiptPoints
 from loyalty.selectors import cart_calculation
+from tests.factories import CustomerFactory
 
 from .conftest import assert_ledger_consistent, give_points, line, receipt
 
@@ -150,4 +151,39 @@ def test_bulk_books_a_batch_with_one_ledger_insert(pos, customer, catalogue):
     earned = Entry.objects.filter(kind="earn", receipt__isnull=False)
     assert earned.count() == 20
     assert Entry.objects.filter(kind="activate", source__in=earned).count() == 20
+    assert_ledger_consistent()
+
+
+def test_bulk_booking_makes_the_same_queries_for_3_or_30_card_holders(
+    pos, catalogue, store_a, django_assert_max_num_queries
+):
+    """A till's bulk upload books its card holders in set statements: the number of queries
+    does not grow with the receipts or the customers in the batch, and each of the booking's
+    tables gets one INSERT (ledger rows, receipts' points)."""
+    people = [
+        CustomerFactory(home_store=store_a, card_number=f"77009{i:02d}", phone_number="")
+        for i in range(36)
+    ]
+    for person in people[:3]:
+        give_points(person, "50")
+
+    def upload(prefix: str, holders) -> list:
+        batch = [
+            receipt(f"{prefix}{i}", [line("DRESS"), line("GIFT", "2", "500.00")], customer=c)
+            for i, c in enumerate(holders)
+        ]
+        batch[0]["points_redeemed"] = "10.00"
+        with CaptureQueriesContext(connection) as ctx:
+            body = pos.post("/api/v1/receipts/bulk/", {"receipts": batch}, format="json").json()
+        assert body["created"] == len(holders), body
+        assert all(item["points"]["earned"] != "0.00" for item in body["results"]), body
+        return [q["sql"] for q in ctx.captured_queries]
+
+    upload("W", people[33:])  # the process's first booking reads the rules
+    three, thirty = upload("S", people[:3]), upload("L", people[3:33])
+
+    assert len(three) == len(thirty)
+    for table in ("loyalty_entry (", "loyalty_receiptpoints ("):
+        assert sum(table in sql for sql in thirty) == 1, table
+    assert ReceiptPoints.objects.count() == 36
     assert_ledger_consistent()

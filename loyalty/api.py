@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api import error_responses
+from sales.api.fastpath import cart_fast
 from sales.api.serializers import (
     MAX_LINES,
     MAX_TOTAL,
@@ -94,12 +95,13 @@ class CalculateApi(APIView):
         tags=["loyalty"],
     )
     def post(self, request):
-        serializer = CalculateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        result = cart_calculation(
-            user=request.user, data=data, at=data.get("purchased_at") or timezone.now()
-        )
+        now = timezone.now()
+        data = cart_fast(request.data, now)
+        if data is None:
+            serializer = CalculateInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        result = cart_calculation(user=request.user, data=data, at=data.get("purchased_at") or now)
         return Response(calculation_render(result))
 
 

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
-from sales.api.fastpath import receipt_fast
+from loyalty.api import CalculateInputSerializer
+from sales.api.fastpath import cart_fast, receipt_fast
 from sales.api.serializers import ReceiptInputSerializer
 from tests.conftest import receipt_payload
 
@@ -42,39 +43,46 @@ MUTATIONS = [
 ]
 
 
-def serializer_result(payload):
-    try:
-        return ReceiptInputSerializer().run_validation(copy.deepcopy(payload))
-    except serializers.ValidationError:
-        return "invalid"
-
-
-def check_agreement(payload) -> bool:
-    fast = receipt_fast(copy.deepcopy(payload), timezone.now())
-    if fast is None:
+def agrees(fast, serializer_class, payload) -> bool:
+    """Whether `fast` accepted `payload`; when it did, its answer must be the serializer's."""
+    got = fast(copy.deepcopy(payload), timezone.now())
+    if got is None:
         return False
-    assert dict(serializer_result(payload)) == fast
+    try:
+        slow = dict(serializer_class().run_validation(copy.deepcopy(payload)))
+    except serializers.ValidationError:
+        slow = "invalid"
+    assert slow == got
     return True
+
+
+def accepted_among(fast, serializer_class, make, mutations, seed: int) -> int:
+    """300 payloads of `make`, three random `mutations` each: how many `fast` accepted (each
+    checked against the serializer)."""
+    rng = random.Random(seed)
+    accepted = 0
+    for _ in range(300):
+        payload = make()
+        for mutation in rng.sample(mutations, 3):
+            try:
+                mutation(payload)
+            except (KeyError, IndexError):
+                pass
+        accepted += agrees(fast, serializer_class, payload)
+    return accepted
 
 
 @pytest.mark.parametrize("variant", range(len(VARIANTS)))
 def test_fast_path_accepts_clean_receipts_exactly_as_the_serializer(variant):
     payload = receipt_payload()
     VARIANTS[variant](payload)
-    assert check_agreement(payload)
+    assert agrees(receipt_fast, ReceiptInputSerializer, payload)
 
 
 def test_fast_path_never_accepts_what_the_serializer_rejects_or_would_change():
-    rng = random.Random(7)
-    accepted = 0
-    for _ in range(300):
-        payload = receipt_payload()
-        for mutation in rng.sample(VARIANTS + MUTATIONS, 3):
-            try:
-                mutation(payload)
-            except (KeyError, IndexError):
-                pass
-        accepted += check_agreement(payload)
+    accepted = accepted_among(
+        receipt_fast, ReceiptInputSerializer, receipt_payload, VARIANTS + MUTATIONS, seed=7
+    )
     assert accepted > 20  # the fast path did take part
 
 
@@ -106,37 +114,14 @@ CART_MUTATIONS = [
 ]
 
 
-def check_cart_agreement(payload) -> bool:
-    from loyalty.api import CalculateInputSerializer
-    from sales.api.fastpath import cart_fast
-
-    fast = cart_fast(copy.deepcopy(payload), timezone.now())
-    if fast is None:
-        return False
-    try:
-        slow = dict(CalculateInputSerializer().run_validation(copy.deepcopy(payload)))
-    except serializers.ValidationError:
-        slow = "invalid"
-    assert slow == fast
-    return True
-
-
 @pytest.mark.parametrize("variant", range(len(CART_VARIANTS)))
 def test_cart_fast_path_accepts_clean_carts_exactly_as_the_serializer(variant):
     payload = cart_payload()
     CART_VARIANTS[variant](payload)
-    assert check_cart_agreement(payload)
+    assert agrees(cart_fast, CalculateInputSerializer, payload)
 
 
 def test_cart_fast_path_never_accepts_what_the_serializer_rejects_or_would_change():
-    rng = random.Random(11)
-    accepted = 0
-    for _ in range(300):
-        payload = cart_payload()
-        for mutation in rng.sample(CART_VARIANTS + CART_MUTATIONS + MUTATIONS[6:12], 3):
-            try:
-                mutation(payload)
-            except (KeyError, IndexError):
-                pass
-        accepted += check_cart_agreement(payload)
+    mutations = CART_VARIANTS + CART_MUTATIONS + MUTATIONS[6:12]  # the line mutations
+    accepted = accepted_among(cart_fast, CalculateInputSerializer, cart_payload, mutations, seed=11)
     assert accepted > 20

@@ -9,38 +9,50 @@ from django.utils import timezone
 
 from crm.pg.prepared import execute_prepared, prepared_from
 
-# Each account's spend and tier are computed once, in a materialised CTE (inlined, the update's
-# test ran the sums again), the update finds the accounts by the same scope (a look-up, not a
-# hash of every account), and the look-ups by customer go as a prepared statement: planning this
-# text cost PostgreSQL more than running it for a till's batch of card holders.
+# Each account's spend and tier are computed once, in materialised CTEs (inlined, the planner
+# ran the sums again for the tier and for the update's test); the update finds the accounts by
+# the same scope (a look-up, not a hash of every account), and the look-ups by customer go as a
+# prepared statement: planning this text cost PostgreSQL more than running it for a till's batch
+# of card holders.
 _TIERS = """
-WITH placed AS MATERIALIZED (
-  SELECT a.id, s.spend, (SELECT t.id FROM loyalty_tier t WHERE t.threshold <= s.spend
-                         ORDER BY t.threshold DESC LIMIT 1) AS tier_id
+WITH spend AS MATERIALIZED (
+  SELECT a.id, greatest(
+           coalesce((SELECT sum(r.total) FROM sales_receipt r
+                     WHERE r.customer_id = a.customer_id AND r.purchased_at >= %s), 0)
+           - coalesce((SELECT sum(rl.amount) FROM sales_receipt r
+                       JOIN sales_return rt ON rt.receipt_id = r.id
+                       JOIN sales_returnline rl ON rl.return_doc_id = rt.id
+                       WHERE r.customer_id = a.customer_id AND rt.returned_at >= %s), 0),
+           0) AS spend
   FROM loyalty_account a
-  CROSS JOIN LATERAL (
-    SELECT greatest(
-      coalesce((SELECT sum(r.total) FROM sales_receipt r
-                WHERE r.customer_id = a.customer_id AND r.purchased_at >= %s), 0)
-      - coalesce((SELECT sum(rl.amount) FROM sales_receipt r
-                  JOIN sales_return rt ON rt.receipt_id = r.id
-                  JOIN sales_returnline rl ON rl.return_doc_id = rt.id
-                  WHERE r.customer_id = a.customer_id AND rt.returned_at >= %s), 0),
-      0) AS spend
-  ) s
   WHERE {scope}
+), placed AS MATERIALIZED (
+  SELECT s.id, s.spend, (SELECT t.id FROM loyalty_tier t WHERE t.threshold <= s.spend
+                         ORDER BY t.threshold DESC LIMIT 1) AS tier_id
+  FROM spend s
 )
 UPDATE loyalty_account a SET spend_12m = p.spend, tier_id = p.tier_id
 FROM placed p
-WHERE a.id = p.id AND {scope}
-  AND (a.spend_12m, a.tier_id) IS DISTINCT FROM (p.spend, p.tier_id)
+WHERE a.id = p.id AND {scope} AND {changed}
 """
-_TIERS_ALL = _TIERS.format(scope="true")
-_TIERS_OF = prepared_from("tiers_of", _TIERS.format(scope="a.customer_id = ANY(%s)"))
+_TIERS_ALL = _TIERS.format(
+    scope="true", changed="(a.spend_12m, a.tier_id) IS DISTINCT FROM (p.spend, p.tier_id)"
+)
+# A booking writes an account only when its tier changes: the sums trigger has just rewritten
+# the row, and a second version of it per receipt for `spend_12m` alone (shown in the admin,
+# read by nothing) cost more than the rest of the placement. The nightly run writes both.
+_TIERS_OF = prepared_from(
+    "tiers_of",
+    _TIERS.format(scope="a.customer_id = ANY(%s)", changed="a.tier_id IS DISTINCT FROM p.tier_id"),
+)
 
 
 def tiers_recompute(*, customer_ids: list[int] | None = None, now=None) -> int:
-    """Place accounts in tiers by their trailing 12-month spend net of returns (None: all)."""
+    """Place accounts in tiers by their trailing 12-month spend net of returns (None: all).
+
+    Given customers (a booking, a return, a merge), only a change of tier is written, with the
+    spend it was placed by; without (the nightly run), every account's `spend_12m` too, so that
+    column is the spend as of the last change of tier or the last night."""
     since = (now or timezone.now()) - dt.timedelta(days=365)
     with connection.cursor() as cursor:
         if customer_ids is None:

@@ -209,6 +209,27 @@ def test_tier_follows_trailing_12_month_spend_net_of_returns(pos, customer, cata
     assert Account.objects.get().tier.name == "Базовый"  # 25 000 net is below 30 000
 
 
+def test_a_booking_writes_the_account_only_when_the_tier_changes(pos, customer, catalogue):
+    def buy(pos_id: str, quantity: str) -> None:
+        body = receipt(pos_id, [line("DRESS", quantity, "1000.00")], customer=customer)
+        assert pos.post("/api/v1/receipts/", body, format="json").status_code == 201
+
+    buy("R1", "5")
+    placed = Account.objects.get()
+    assert (placed.tier.name, placed.spend_12m) == ("Базовый", D("5000"))
+
+    buy("R2", "5")  # 10 000: still Базовый, the account's spend is left as it was placed
+    assert Account.objects.get().spend_12m == D("5000")
+
+    buy("R3", "25")  # 35 000 crosses 30 000: the new tier with the spend it was placed by
+    crossed = Account.objects.get()
+    assert (crossed.tier.name, crossed.spend_12m) == ("Серебряный", D("35000"))
+
+    buy("R4", "1")
+    services.tiers_recompute()  # the nightly run writes every account's spend
+    assert Account.objects.get().spend_12m == D("36000")
+
+
 def test_activation_after_the_hold_then_returns_take_back_to_the_kopeck(pos, customer, catalogue):
     sold = timezone.now() - dt.timedelta(days=20)
     pos.post(

@@ -64,15 +64,22 @@ class HistoryReceipt:
     needs_cost: bool
 
 
+# Each look-up is one index probe (a LATERAL subquery with LIMIT, which PostgreSQL cannot turn
+# into a join): joined to the JSON's rows, whose count it cannot estimate, the planner picks a
+# hash join over a sequential scan of every receipt (or product), which grows with the table.
 _STORED = """
 SELECT w.s, w.p, r.id, r.content_hash
 FROM json_to_recordset(%s::json) AS w(s bigint, p text)
-JOIN sales_receipt r ON r.store_id = w.s AND r.pos_receipt_id = w.p
+CROSS JOIN LATERAL (
+    SELECT id, content_hash FROM sales_receipt WHERE store_id = w.s AND pos_receipt_id = w.p
+    LIMIT 1
+) r
 """
 
 _MISSING_SKUS = """
 SELECT w.sku FROM json_array_elements_text(%s::json) AS w(sku)
-WHERE NOT EXISTS (SELECT 1 FROM sales_product p WHERE p.sku = w.sku)
+LEFT JOIN LATERAL (SELECT 1 AS found FROM sales_product WHERE sku = w.sku LIMIT 1) p ON TRUE
+WHERE p.found IS NULL
 """
 
 # Receipts, then the lines of those actually inserted (ON CONFLICT: a concurrent import may have
@@ -99,7 +106,7 @@ WITH r AS (
     FROM json_to_recordset(%s::json)
         AS l(i int, n smallint, k text, q numeric, u numeric, d numeric, c numeric)
     JOIN got ON got.i = l.i
-    JOIN sales_product p ON p.sku = l.k
+    CROSS JOIN LATERAL (SELECT id, cost FROM sales_product WHERE sku = l.k LIMIT 1) p
 )
 SELECT i, id FROM got
 """

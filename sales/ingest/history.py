@@ -84,17 +84,28 @@ WHERE p.found IS NULL
 
 # Receipts, then the lines of those actually inserted (ON CONFLICT: a concurrent import may have
 # stored some first), joined to the catalogue by SKU; a line without its cost takes the
-# catalogue's, as `receipts_ingest_bulk` does. One statement: the margin trigger runs once.
+# catalogue's, as `receipts_ingest_bulk` does. One statement, which writes each receipt's margin
+# (the sum of its lines' generated `margin`, same formula) with the receipt: the margin trigger
+# then leaves these receipts alone (`sales.margin_written`, migration 0010) instead of writing
+# each of them a second time.
 _INSERT = """
 WITH r AS (
     SELECT * FROM json_to_recordset(%s::json)
         AS r(i int, s bigint, c bigint, p text, t timestamptz, m text, ch text, total numeric,
              h text)
+), l AS (
+    SELECT l.i, l.n, p.id AS product, l.q, l.u, l.d, coalesce(l.c, p.cost) AS c
+    FROM json_to_recordset(%s::json)
+        AS l(i int, n smallint, k text, q numeric, u numeric, d numeric, c numeric)
+    CROSS JOIN LATERAL (SELECT id, cost FROM sales_product WHERE sku = l.k LIMIT 1) p
+), m AS (
+    SELECT i, sum(round(q * u - d - q * c, 2)) AS margin FROM l GROUP BY i
 ), ins AS (
     INSERT INTO sales_receipt
         (store_id, customer_id, pos_receipt_id, purchased_at, payment_method, channel, total,
-         content_hash, created_at)
-    SELECT r.s, r.c, r.p, r.t, r.m, r.ch, r.total, r.h, %s FROM r
+         content_hash, created_at, margin)
+    SELECT r.s, r.c, r.p, r.t, r.m, r.ch, r.total, r.h, %s, coalesce(m.margin, 0)
+    FROM r LEFT JOIN m ON m.i = r.i
     ON CONFLICT (store_id, pos_receipt_id) DO NOTHING
     RETURNING id, store_id, pos_receipt_id
 ), got AS (
@@ -102,15 +113,10 @@ WITH r AS (
 ), lines AS (
     INSERT INTO sales_receiptline
         (receipt_id, line_no, product_id, quantity, unit_price, discount, unit_cost)
-    SELECT got.id, l.n, p.id, l.q, l.u, l.d, coalesce(l.c, p.cost)
-    FROM json_to_recordset(%s::json)
-        AS l(i int, n smallint, k text, q numeric, u numeric, d numeric, c numeric)
-    JOIN got ON got.i = l.i
-    CROSS JOIN LATERAL (SELECT id, cost FROM sales_product WHERE sku = l.k LIMIT 1) p
+    SELECT got.id, l.n, l.product, l.q, l.u, l.d, l.c FROM l JOIN got ON got.i = l.i
 )
 SELECT i, id FROM got
 """
-
 
 _PHONE_OWNERS = """
 SELECT w.number, p.customer_id FROM json_array_elements_text(%s::json) AS w(number)
@@ -314,8 +320,12 @@ def _insert(ready, customer, digests, results, lines_json: str) -> None:
         for r in ready
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, [json.dumps(rows), timezone.now(), lines_json])
+        # Local to the transaction, and undone with the caller's savepoint should the insert
+        # fail (the one-by-one retry's lines are then summed by the trigger).
+        cursor.execute("SELECT set_config('sales.margin_written', 'on', true)")
+        cursor.execute(_INSERT, [json.dumps(rows), lines_json, timezone.now()])
         inserted = dict(cursor.fetchall())
+        cursor.execute("SELECT set_config('sales.margin_written', 'off', true)")
     lost = []
     for r in ready:
         receipt_id = inserted.get(r.position)

@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from customers.imports.engine import job_data_rows
 from sales.history_import import HistoryProcessor
 from sales.models import Product, Receipt, ReceiptLine
+from sales.services import LineInput, receipt_record
 from tests.factories import CustomerFactory
 
 from .conftest import make_csv, outcomes, run, upload
@@ -93,12 +95,23 @@ def test_a_batch_mixing_good_and_bad_receipts_reports_each_and_stores_the_good(
         (2, "SOCK-1", Decimal("2.000")),
     ]
 
+    # The import told the margin trigger to leave its receipts alone only around its own
+    # statement: a till's receipt stored afterwards in the same transaction is summed as ever.
+    receipt_record(
+        store=store_a,
+        pos_receipt_id="TILL-1",
+        purchased_at=timezone.now(),
+        lines=[LineInput(product=dress, quantity=Decimal(1), unit_price=Decimal("4990.00"))],
+    )
+    till = Receipt.objects.get(pos_receipt_id="TILL-1")
+    assert till.margin == Decimal("4990.00") - dress.cost
+
     again = run(upload(admin_user, "h.csv", content, kind="history"), admin_user, dry_run=False)
     report = outcomes(again, "run")
     assert {n: o for n, (o, _m) in report.items() if o != "error"} == {
         2: "unchanged", 4: "unchanged", 10: "unchanged", 12: "unchanged", 13: "unchanged"
     }  # fmt: skip
-    assert Receipt.objects.count() == 4 and ReceiptLine.objects.count() == 5
+    assert Receipt.objects.count() == 5 and ReceiptLine.objects.count() == 6
 
 
 def _receipts(code: str, first: int, count: int) -> list[list]:

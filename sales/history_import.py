@@ -44,8 +44,8 @@ CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
 # Past any row's end: a column the mapping leaves out reads as an empty cell.
 ABSENT = 1 << 30
-# Spellings of lines kept per import (a few hundred bytes each), then forgotten: memory stays flat.
-LINE_CACHE = 20_000
+# Spellings of lines kept per import (about a kilobyte each), then forgotten: memory stays flat.
+LINE_CACHE = 4096
 _LINE_KEYS = ("quantity", "price", "discount", "cost", "is_return", "sku", "name", "category")
 
 

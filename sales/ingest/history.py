@@ -195,6 +195,8 @@ def history_receipts_store(
     c: unit cost or null}`; lines of receipts that are refused or already stored are left out
     by the insert's join.
     """
+    if not receipts:
+        return []
     results = {
         r.index: BulkResult(index=r.index, pos_receipt_id=r.data["pos_receipt_id"])
         for r in receipts

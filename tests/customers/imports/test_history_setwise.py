@@ -54,6 +54,7 @@ def mixed_rows(code: str) -> list[list]:
         line(code, "R-10", phone="8 916 111-22-02", sku="DRESS-1", cost=""),  # 12: catalogue cost
         line(code, "R-2", card="777"),  # 13: the same receipt again, same content
         line(code, "R-8", qty="3"),  # 14: the same number, other content
+        line(code, "R-11", phone="8 916 111-22-01", price="abc"),  # 15: a bad spelling again
     ]
 
 
@@ -70,6 +71,7 @@ EXPECTED = {
     12: ("created", ""),
     13: ("unchanged", "Already stored."),
     14: ("error", "Already received with different content."),
+    15: ("error", "abc is not a number."),
 }
 
 

@@ -1,18 +1,20 @@
 """Purchase history from CSV/XLSX, through the same ingest rules as the POS API.
 
 Each file row is one receipt line; consecutive rows with the same store and receipt number are
-one receipt (a batch never splits a receipt). Receipts go through `receipts_ingest_bulk`, so
-they are idempotent by (store, receipt number) — a repeated file reports them as already
-stored — and the customer is found by phone or card as the till finds them. The receipt's total
-is the sum of its lines (a "total" column, when mapped, must agree to the kopeck). Returns:
-lines with a negative quantity, or with a return flag, become a return of the same receipt's
-matching lines, stored through `return_ingest` like the till's returns.
+one receipt (a batch never splits a receipt). Receipts follow the POS API's bulk rules, stored
+set-wise by `sales.ingest.history` (the rows parsed in the import's reading thread, see
+`prepare`), so they are idempotent by (store, receipt number) — a repeated file reports them as
+already stored — and the customer is found by phone or card as the till finds them. The
+receipt's total is the sum of its lines (a "total" column, when mapped, must agree to the
+kopeck). Returns: lines with a negative quantity, or with a return flag, become a return of the
+same receipt's matching lines, stored through `return_ingest` like the till's returns.
 """
 
 from __future__ import annotations
 
+import json
 import zoneinfo
-from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -22,20 +24,34 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Store
-from customers.access import lookup_customers
 from customers.imports import parsing
-from customers.imports.engine import register_processor
+from customers.imports.engine import RowReport, register_processor
 from customers.imports.mapping import Target, normalise_header, register_kind
-from customers.imports.models import ImportJob, ImportKind, ImportRow, RowOutcome
-from customers.imports.sql import phone_owners
+from customers.imports.models import ImportJob, ImportKind, RowOutcome
 
-from .ingest.idempotency import IdempotencyConflict
-from .ingest.receipts import receipts_ingest_bulk
+from .ingest.history import HistoryReceipt, history_receipts_store
+from .ingest.idempotency import (
+    IdempotencyConflict,
+    canonical_text,
+    line_canonical,
+    receipt_canonical,
+)
 from .ingest.returns import return_ingest
 from .models import PaymentMethod, Receipt, SalesChannel
-from .services import money
+from .services import MAX_MONEY, LineInput, money, receipt_capacity_errors
 
 CENT = Decimal("0.01")
+MILLI = Decimal("0.001")
+# Past any row's end: a column the mapping leaves out reads as an empty cell.
+ABSENT = 1 << 30
+# Spellings of lines kept per import (about a kilobyte each), then forgotten: memory stays flat.
+LINE_CACHE = 4096
+_LINE_KEYS = ("quantity", "price", "discount", "cost", "is_return", "sku", "name", "category")
+
+
+def _text(value: Any) -> str:
+    # `parsing.text`, with the cells of a CSV (all strings) spared its type checks.
+    return value.strip() if type(value) is str else parsing.text(value)
 
 
 def _t(key: str, label, *headers: str) -> Target:
@@ -91,15 +107,75 @@ _PAYMENT = {
 }
 
 
+def _capacity(lines: list[dict[str, Any]]) -> tuple[dict[str, list[str]], bool]:
+    """The receipt's overflow errors (`receipt_capacity_errors`), and whether they wait for the
+    catalogue's cost of a line that gives none. The sums are checked first: nearly every
+    receipt fits, and only one that does not is spelled out line by line."""
+    if any(line["unit_cost"] is None for line in lines):
+        return {}, True
+    costs = [line["quantity"] * line["unit_cost"] for line in lines]
+    if (
+        sum(costs, Decimal(0)) <= MAX_MONEY
+        and all(cost <= MAX_MONEY for cost in costs)
+        and all(line["quantity"] * line["unit_price"] <= MAX_MONEY for line in lines)
+    ):
+        return {}, False
+    inputs = [
+        LineInput(
+            product=None,
+            quantity=line["quantity"],
+            unit_price=line["unit_price"],
+            discount=line["discount"],
+            unit_cost=line["unit_cost"],
+        )
+        for line in lines
+    ]
+    return receipt_capacity_errors(inputs), False
+
+
+@dataclass(slots=True, frozen=True)
+class _Line:
+    """A parsed line, shared by every row that spells it the same: read, never changed."""
+
+    is_return: bool
+    line: dict[str, Any]
+    canonical: dict[str, Any]
+    amount: Decimal
+    sql: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Parsed:
+    receipt: HistoryReceipt
+    returns: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class PreparedHistory:
+    """A batch as `prepare` leaves it: report lines of rows that did not parse, parsed
+    receipts, and the lines of all of them as the JSON document the insert reads."""
+
+    items: list[RowReport | _Parsed]
+    lines_json: str
+
+
 class HistoryProcessor:
     def __init__(self, job: ImportJob):
         self.job = job
         self.actor = job.created_by
         self.columns = {v: int(k) for k, v in (job.mapping or {}).items() if v}
+        self._lines: dict[tuple, _Line] = {}
+        self._line_columns = [self.columns.get(key, ABSENT) for key in _LINE_KEYS]
+        self._key_columns = (
+            self.columns.get("store", ABSENT),
+            self.columns.get("receipt", ABSENT),
+        )
         self.stores: dict[str, Store] = {}
         for store in Store.objects.all():
             self.stores[store.code.lower()] = store
             self.stores[store.name.lower()] = store
+        # Read here: `prepare` runs in the reading thread, which never queries.
+        self.default_store = job.store
         self.allowed_store_ids = None
         user = self.actor
         if user is not None and not (
@@ -116,29 +192,43 @@ class HistoryProcessor:
         return cells[index]
 
     def group_key(self, cells: list[Any]) -> Any:
+        n = len(cells)
+        store, receipt = self._key_columns
         return (
-            parsing.text(self._cell(cells, "store")),
-            parsing.text(self._cell(cells, "receipt")),
+            _text(cells[store]) if store < n else "",
+            _text(cells[receipt]) if receipt < n else "",
         )
 
     def _store(self, cells) -> Store:
         raw = parsing.text(self._cell(cells, "store"))
-        store = self.stores.get(raw.lower()) if raw else self.job.store
+        store = self.stores.get(raw.lower()) if raw else self.default_store
         if store is None:
             raise ValueError(_("Unknown store %(store)s.") % {"store": raw[:60]})
         if self.allowed_store_ids is not None and store.pk not in self.allowed_store_ids:
             raise ValueError(_("You may import only into your own stores."))
         return store
 
-    def _line(self, cells) -> dict[str, Any]:
-        quantity = parsing.parse_decimal(self._cell(cells, "quantity") or 1)
-        price = parsing.parse_decimal(self._cell(cells, "price"))
-        discount_raw = self._cell(cells, "discount")
+    def _line(self, cells) -> _Line:
+        """The line of these cells; a spelling seen before (a file repeats its products, prices
+        and quantities) is parsed once, as `parsing` does for single numbers."""
+        n = len(cells)
+        values = tuple([cells[i] if i < n else "" for i in self._line_columns])
+        found = self._lines.get(values)
+        if found is None:
+            if len(self._lines) >= LINE_CACHE:
+                self._lines.clear()
+            found = self._lines[values] = self._parse_line(*values)
+        return found
+
+    def _parse_line(
+        self, quantity_raw, price_raw, discount_raw, cost_raw, flag, sku_raw, name_raw, category_raw
+    ) -> _Line:
+        quantity = parsing.parse_decimal(quantity_raw or 1)
+        price = parsing.parse_decimal(price_raw)
         discount = parsing.parse_decimal(discount_raw) if not parsing.is_blank(discount_raw) else 0
-        cost_raw = self._cell(cells, "cost")
-        flag = self._cell(cells, "is_return")
         is_return = quantity < 0 or (not parsing.is_blank(flag) and parsing.parse_bool(flag))
-        sku = parsing.text(self._cell(cells, "sku")) or parsing.text(self._cell(cells, "name"))
+        name = _text(name_raw)
+        sku = _text(sku_raw) or name
         if not sku:
             raise ValueError(_("Give the SKU or the product name."))
         if price < 0:
@@ -147,18 +237,30 @@ class HistoryProcessor:
             raise ValueError(_("Quantity must be positive."))
         if discount < 0 or discount > abs(quantity) * price:
             raise ValueError(_("Discount cannot exceed the line's price."))
-        return {
+        line = {
             "sku": sku[:64],
-            "name": parsing.text(self._cell(cells, "name"))[:200] or sku[:200],
-            "category": parsing.text(self._cell(cells, "category"))[:200],
-            "quantity": abs(quantity).quantize(Decimal("0.001")),
+            "name": name[:200] or sku[:200],
+            "category": _text(category_raw)[:200],
+            "quantity": abs(quantity).quantize(MILLI),
             "unit_price": price.quantize(CENT),
             "discount": Decimal(discount).quantize(CENT),
             "unit_cost": None
             if parsing.is_blank(cost_raw)
             else parsing.parse_decimal(cost_raw).quantize(CENT),
-            "is_return": is_return,
         }
+        return _Line(
+            is_return=is_return,
+            line=line,
+            canonical=line_canonical(line),
+            amount=money(line["quantity"] * line["unit_price"] - line["discount"]),
+            sql={
+                "k": line["sku"],
+                "q": str(line["quantity"]),
+                "u": str(line["unit_price"]),
+                "d": str(line["discount"]),
+                "c": None if line["unit_cost"] is None else str(line["unit_cost"]),
+            },
+        )
 
     def _receipt(self, rows: list[tuple[int, list[Any]]]) -> dict[str, Any]:
         first = rows[0][1]
@@ -188,12 +290,19 @@ class HistoryProcessor:
                 "card": "" if phone else card,
                 "payment_method": _PAYMENT.get(payment, PaymentMethod.CARD),
                 "channel": SalesChannel.STORE,
-                "lines": [line for line in lines if not line["is_return"]],
+                "lines": [line.line for line in lines if not line.is_return],
             },
-            "returns": [line for line in lines if line["is_return"]],
+            "parsed": [line for line in lines if not line.is_return],
+            "returns": [line.line for line in lines if line.is_return],
         }
 
-    def process(self, batch: list[tuple[int, list[Any]]], *, dry_run: bool) -> list[ImportRow]:
+    def prepare(self, batch: list[tuple[int, list[Any]]]) -> PreparedHistory:
+        """Parse the batch's receipts and write their lines' JSON, without the database.
+
+        Runs in the import's reading thread (see `customers.imports.engine._read_ahead`), so
+        the parsing overlaps the previous batch's statements; what needs the database (the
+        customer, what is already stored) is left to `process`.
+        """
         groups: list[list[tuple[int, list[Any]]]] = []
         last = object()
         for row_no, cells in batch:
@@ -202,121 +311,112 @@ class HistoryProcessor:
                 groups.append([])
                 last = key
             groups[-1].append((row_no, cells))
-        out: list[ImportRow] = []
-        by_store: dict[int, list[tuple[int, dict, list]]] = {}
-        for rows in groups:
+        items: list[RowReport | _Parsed] = []
+        lines: list[dict[str, Any]] = []
+        for position, rows in enumerate(groups):
             row_no = rows[0][0]
             try:
                 parsed = self._receipt(rows)
             except (ValueError, ValidationError) as exc:
                 message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-                out.append(
-                    ImportRow(row_no=row_no, outcome=RowOutcome.ERROR, message=message[:500])
+                items.append(
+                    RowReport(row_no=row_no, outcome=RowOutcome.ERROR, message=message[:500])
                 )
                 continue
-            data = parsed["data"]
-            for line in data["lines"]:
-                line.pop("is_return")
-            data["total"] = sum(
-                (
-                    money(line["quantity"] * line["unit_price"] - line["discount"])
-                    for line in data["lines"]
-                ),
-                Decimal(0),
+            data, sold = parsed["data"], parsed["parsed"]
+            data["total"] = sum((line.amount for line in sold), Decimal(0))
+            capacity, needs_cost = _capacity(data["lines"])
+            lines.extend(
+                {"i": position, "n": line_no, **line.sql}
+                for line_no, line in enumerate(sold, start=1)
             )
-            by_store.setdefault(parsed["store"].pk, []).append((row_no, data, parsed["returns"]))
-        self._resolve_phones(data for items in by_store.values() for _n, data, _r in items)
-        stores = {s.pk: s for s in Store.objects.filter(pk__in=by_store)}
-        for store_id, items in by_store.items():
-            out.extend(self._ingest(stores[store_id], items, dry_run=dry_run))
+            # The canonical form of `sales.ingest.idempotency`, its lines' parts reused.
+            canonical = receipt_canonical({**data, "phone": "", "lines": []})
+            canonical["lines"] = [line.canonical for line in sold]
+            receipt = HistoryReceipt(
+                index=row_no,
+                position=position,
+                store=parsed["store"],
+                data=data,
+                text=canonical_text(canonical),
+                capacity=capacity,
+                needs_cost=needs_cost,
+            )
+            items.append(_Parsed(receipt, parsed["returns"]))
+        return PreparedHistory(items, json.dumps(lines))
+
+    def process(self, batch: PreparedHistory, *, dry_run: bool) -> list[RowReport]:
+        out = [item for item in batch.items if isinstance(item, RowReport)]
+        parsed = [item for item in batch.items if isinstance(item, _Parsed)]
+        if dry_run:
+            return out + self._judge(parsed)
+        results = history_receipts_store(
+            user=self.actor,
+            receipts=[p.receipt for p in parsed if p.receipt.data["lines"]],
+            lines_json=batch.lines_json,
+        )
+        for result in results:
+            if result.status == "created":
+                out.append(RowReport(row_no=result.index, outcome=RowOutcome.CREATED))
+            elif result.status == "duplicate":
+                out.append(
+                    RowReport(
+                        row_no=result.index,
+                        outcome=RowOutcome.UNCHANGED,
+                        message=_("Already stored."),
+                    )
+                )
+            else:
+                error = result.error or {}
+                fields = error.get("fields") or {}
+                detail = "; ".join(m for msgs in fields.values() for m in msgs)
+                out.append(
+                    RowReport(
+                        row_no=result.index,
+                        outcome=RowOutcome.ERROR,
+                        message=(detail or error.get("message", ""))[:500],
+                        changes=fields,
+                    )
+                )
+        seen = {row.row_no: row for row in out}
+        for item in parsed:
+            if not item.returns:
+                continue
+            receipt = item.receipt
+            row = self._return(receipt.store, receipt.index, receipt.data, item.returns)
+            existing = seen.get(receipt.index)
+            if existing is None:
+                out.append(row)
+            elif row.outcome == RowOutcome.ERROR:
+                existing.outcome, existing.message = row.outcome, row.message
         return out
 
-    def _resolve_phones(self, receipts: Iterable[dict[str, Any]]) -> None:
-        """Name each receipt's customer by id where the phone finds one the user may look up.
-
-        The same look-up as the till's (`lookup_customers`, exact number), done once per batch
-        as a join (see `phone_owners`); a phone nobody has stays on the receipt, so the ingest
-        reports it in its own words.
-        """
-        receipts = [data for data in receipts if data["phone"]]
-        owners = phone_owners({data["phone"] for data in receipts})
-        if not owners:
-            return
-        allowed = set(
-            lookup_customers(self.actor)
-            .filter(pk__in=set(owners.values()))
-            .values_list("pk", flat=True)
-        )
-        for data in receipts:
-            customer_id = owners.get(data["phone"])
-            if customer_id in allowed:
-                data["customer_id"], data["phone"] = customer_id, ""
-
-    def _ingest(self, store: Store, items, *, dry_run: bool) -> list[ImportRow]:
-        out: list[ImportRow] = []
-        with_lines = [(row_no, data) for row_no, data, _r in items if data["lines"]]
-        if dry_run:
+    def _judge(self, parsed: list[_Parsed]) -> list[RowReport]:
+        """The dry run's outcome: a receipt already stored is unchanged, any other created."""
+        by_store: dict[int, list[_Parsed]] = {}
+        for item in parsed:
+            by_store.setdefault(item.receipt.store.pk, []).append(item)
+        out = []
+        for store_id, items in by_store.items():
             known = set(
                 Receipt.objects.filter(
-                    store=store, pos_receipt_id__in=[d["pos_receipt_id"] for _n, d in with_lines]
+                    store_id=store_id,
+                    pos_receipt_id__in=[i.receipt.data["pos_receipt_id"] for i in items],
                 ).values_list("pos_receipt_id", flat=True)
             )
-            for row_no, data in with_lines:
-                outcome = (
-                    RowOutcome.UNCHANGED
-                    if data["pos_receipt_id"] in known
-                    else (RowOutcome.CREATED)
-                )
-                out.append(ImportRow(row_no=row_no, outcome=outcome))
-        else:
-            results = receipts_ingest_bulk(
-                user=self.actor, store=store, items=with_lines, imported=True
-            )
-            for result in results:
-                if result.status == "created":
-                    out.append(ImportRow(row_no=result.index, outcome=RowOutcome.CREATED))
-                elif result.status == "duplicate":
-                    out.append(
-                        ImportRow(
-                            row_no=result.index,
-                            outcome=RowOutcome.UNCHANGED,
-                            message=_("Already stored."),
-                        )
-                    )
+            for item in items:
+                data = item.receipt.data
+                if data["lines"] and data["pos_receipt_id"] in known:
+                    outcome = RowOutcome.UNCHANGED
                 else:
-                    error = result.error or {}
-                    fields = error.get("fields") or {}
-                    detail = "; ".join(m for msgs in fields.values() for m in msgs)
-                    out.append(
-                        ImportRow(
-                            row_no=result.index,
-                            outcome=RowOutcome.ERROR,
-                            message=(detail or error.get("message", ""))[:500],
-                            changes=fields,
-                        )
-                    )
-        seen = {row.row_no for row in out}
-        for row_no, data, returns in items:
-            if not returns:
-                continue
-            if dry_run:
-                if row_no not in seen:
-                    out.append(ImportRow(row_no=row_no, outcome=RowOutcome.CREATED))
-                continue
-            row = self._return(store, row_no, data, returns)
-            if row_no in seen:
-                if row.outcome == RowOutcome.ERROR:
-                    for existing in out:
-                        if existing.row_no == row_no:
-                            existing.outcome, existing.message = row.outcome, row.message
-            else:
-                out.append(row)
+                    outcome = RowOutcome.CREATED
+                out.append(RowReport(row_no=item.receipt.index, outcome=outcome))
         return out
 
-    def _return(self, store: Store, row_no: int, data: dict, returns: list) -> ImportRow:
+    def _return(self, store: Store, row_no: int, data: dict, returns: list) -> RowReport:
         receipt = Receipt.objects.filter(store=store, pos_receipt_id=data["pos_receipt_id"]).first()
         if receipt is None:
-            return ImportRow(
+            return RowReport(
                 row_no=row_no,
                 outcome=RowOutcome.ERROR,
                 message=_("A return of a receipt that is not stored."),
@@ -326,7 +426,7 @@ class HistoryProcessor:
         for line in returns:
             match = next((x for x in lines if x.product.sku == line["sku"]), None)
             if match is None:
-                return ImportRow(
+                return RowReport(
                     row_no=row_no,
                     outcome=RowOutcome.ERROR,
                     message=_("Returned %(sku)s is not on the receipt.") % {"sku": line["sku"]},
@@ -344,12 +444,12 @@ class HistoryProcessor:
                     },
                 )
         except ValidationError as exc:
-            return ImportRow(
+            return RowReport(
                 row_no=row_no, outcome=RowOutcome.ERROR, message="; ".join(exc.messages)[:500]
             )
         except IdempotencyConflict as exc:
-            return ImportRow(row_no=row_no, outcome=RowOutcome.ERROR, message=exc.message[:500])
-        return ImportRow(
+            return RowReport(row_no=row_no, outcome=RowOutcome.ERROR, message=exc.message[:500])
+        return RowReport(
             row_no=row_no, outcome=RowOutcome.CREATED if outcome.created else RowOutcome.UNCHANGED
         )
 

@@ -49,6 +49,19 @@ def _dec(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
+def line_canonical(line: dict[str, Any]) -> dict[str, Any]:
+    """One line of `receipt_canonical` (the history import reuses a repeated line's)."""
+    return {
+        "sku": line["sku"],
+        "quantity": _dec(line["quantity"]),
+        "unit_price": _dec(line["unit_price"]),
+        "discount": _dec(line["discount"]),
+        "unit_cost": _dec(line.get("unit_cost")),
+        "name": line.get("name") or "",
+        "category": line.get("category") or "",
+    }
+
+
 def receipt_canonical(data: dict[str, Any]) -> dict[str, Any]:
     """The validated receipt as plain JSON values, independent of how the till spelled them."""
     return {
@@ -60,18 +73,7 @@ def receipt_canonical(data: dict[str, Any]) -> dict[str, Any]:
         "payment_method": data["payment_method"],
         "channel": data["channel"],
         "total": _dec(data["total"]),
-        "lines": [
-            {
-                "sku": line["sku"],
-                "quantity": _dec(line["quantity"]),
-                "unit_price": _dec(line["unit_price"]),
-                "discount": _dec(line["discount"]),
-                "unit_cost": _dec(line.get("unit_cost")),
-                "name": line.get("name") or "",
-                "category": line.get("category") or "",
-            }
-            for line in data["lines"]
-        ],
+        "lines": [line_canonical(line) for line in data["lines"]],
         # Only when points are spent, so receipts stored before loyalty keep their hashes.
         **(
             {"points_redeemed": _dec(data["points_redeemed"])}
@@ -93,9 +95,13 @@ def return_canonical(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def canonical_text(canonical: dict[str, Any]) -> str:
+    """The JSON text `content_hash` hashes (the history import hashes it in two steps)."""
+    return json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def content_hash(canonical: dict[str, Any]) -> str:
-    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical_text(canonical).encode()).hexdigest()
 
 
 def is_violation(exc: IntegrityError, constraint: str) -> bool:

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     CharField,
@@ -189,30 +188,25 @@ def _dictionary_matches(tokens: list[list[str]]) -> NameMatches | None:
         annotations[f"f{n}"] = TrigramSimilarity("token", Value(variant))
     # One index probe per spelling, united: with all of them OR-ed in one WHERE the planner
     # walks the whole unique index instead of the trigram one.
-    branches = " UNION ".join(
-        ["SELECT id FROM customers_nametoken WHERE token %% %s OR token LIKE %s"] * len(spellings)
-    )
-    params: list[str] = []
+    words: list[str] = []
+    patterns: list[str] = []
     for _, variant in spellings:
         escaped = variant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params += [variant, escaped + "%"]
-    query = (
-        NameToken.objects.filter(pk__in=RawSQL(branches, params))  # noqa: S611
+        words.append(variant)
+        patterns.append(escaped + "%")
+    # One trigram-index probe per spelling in a database function (migration 0011) that runs
+    # with the sequential scan off: the dictionary is small enough that the planner prices a
+    # scan of it below the trigram index, not knowing that `%` on every row costs far more (a
+    # few tens of milliseconds against one). In a function, the setting holds for that one
+    # statement, with no round trips to set and restore it.
+    candidates = RawSQL(  # noqa: S611 - a fixed statement, values bound
+        "SELECT customers_name_token_ids(%s::text[], %s::text[])", [words, patterns]
+    )
+    rows = list(
+        NameToken.objects.filter(pk__in=candidates)
         .annotate(**annotations)
         .values("kind", "token", *annotations)[: NAME_TOKEN_CAP + 1]
     )
-    # The dictionary is small enough that the planner prices a sequential scan below the
-    # trigram index, not knowing that `%` on every row costs far more than the index (a few tens
-    # of milliseconds against one): the index is forced for this one query, then the setting
-    # restored (the caller may be inside a longer transaction).
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The old value is read before the new one is set (left to right in one row).
-        cursor.execute(
-            "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
-        )
-        previous = cursor.fetchone()[0]
-        rows = list(query)
-        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
     if len(rows) > NAME_TOKEN_CAP:
         return None
     found = NameMatches(

@@ -233,9 +233,9 @@ def campaign_customer_picker(request, pk: int):
     found = []
     if len(query) >= 2:
         found = list(
-            customer_search(user=request.user, query=query).select_related("home_store")[
-                :PICKER_RESULTS
-            ]
+            customer_search(user=request.user, query=query, limit=PICKER_RESULTS).select_related(
+                "home_store"
+            )[:PICKER_RESULTS]
         )
     return render(
         request,

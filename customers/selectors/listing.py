@@ -2,7 +2,8 @@
 
 Pagination of the list is keyset-based (`(surname, first_name, id) > (...)`), so page 1 000 costs
 what page 1 costs at a million cards, and the total is counted only up to `COUNT_CAP` rows
-("10 000+" beyond it): an exact count of a million rows would cost more than the page itself.
+("more than 10 000" beyond it; 1 000 for a name search): an exact count of a million rows
+would cost more than the page itself.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from customers.access import visible_customers
 
 from ..extensions import purchase_rows
 from ..models import Customer
-from .search import customer_search
+from .search import search_plan
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
+# A name search is counted to a lower cap: a common surname's prefix matches tens of thousands
+# of cards at a million, and even 10,000 of them cost more to count than the ranked page.
+NAME_COUNT_CAP = 1_000
 
 
 # --- The filtered list -------------------------------------------------------------------------
@@ -95,7 +99,14 @@ def birthday_filter(customers: QuerySet[Customer], days: int, today: dt.date | N
 
 
 def customer_filter(*, user, filters: ListFilters) -> QuerySet[Customer]:
-    """Visible customers narrowed by the list's search box and filters (no ordering applied)."""
+    """Visible customers narrowed by the list's search box and filters (no ordering applied,
+    but name matches come ranked)."""
+    return search_plan(filters.query).apply(_filtered(user=user, filters=filters))
+
+
+def _filtered(*, user, filters: ListFilters) -> QuerySet[Customer]:
+    """`customer_filter` but for the search box, which the caller applies (last, so that a
+    ranked page is walked within every other filter)."""
     customers = visible_customers(user)
     if filters.processing:
         from ..privacy.selectors import processing_state_q
@@ -106,8 +117,6 @@ def customer_filter(*, user, filters: ListFilters) -> QuerySet[Customer]:
         customers = customers.filter(erased_at__isnull=True)
     if filters.ids is not None:
         customers = customers.filter(pk__in=filters.ids)
-    if filters.query:
-        customers = customer_search(user=user, query=filters.query, queryset=customers)
     if filters.store:
         customers = customers.filter(home_store_id=filters.store)
     if filters.tag:
@@ -211,6 +220,8 @@ class CustomerPage:
     sort: str
     descending: bool
     lookups: list[Customer] = field(default_factory=list)
+    # The count stops here; `total_capped` says there are more ("more than {cap}").
+    cap: int = COUNT_CAP
 
 
 def customer_page(
@@ -226,19 +237,24 @@ def customer_page(
     """One page of the filtered list, keyset-paginated, with a total counted up to COUNT_CAP."""
     if sort not in SORTS:
         sort = "name"
-    customers = customer_filter(user=user, filters=filters)
+    plan = search_plan(filters.query)
+    filtered = _filtered(user=user, filters=filters)
+    customers = plan.apply(filtered)
     ranked = filters.query and "rank" in customers.query.annotations
     columns = SORTS[sort]
     table = Customer._meta.db_table
     column_sql = ", ".join(f'"{table}"."{c}"' for c in columns)
 
-    total = customers.order_by().values("pk")[: COUNT_CAP + 1].count()
-    capped = total > COUNT_CAP
+    cap = NAME_COUNT_CAP if ranked else COUNT_CAP
+    total = customers.order_by().values("pk")[: cap + 1].count()
+    capped = total > cap
 
     if ranked and not after and not before:
-        # Name search results come by relevance; they are few, so one page is enough.
-        rows = list(_with_card_relations(customers)[:page_size])
-        return CustomerPage(rows, min(total, COUNT_CAP), capped, None, None, "rank", False)
+        # Name search results come by relevance, one page of them: the first page is walked in
+        # rank order (search.SearchPlan.apply with a limit) instead of ranking every match.
+        top = plan.apply(filtered, limit=page_size)
+        rows = list(_with_card_relations(top)[:page_size])
+        return CustomerPage(rows, min(total, cap), capped, None, None, "rank", False, cap=cap)
 
     backwards = bool(before)
     # Decoded before any query, so a bad cursor costs nothing; the caller shows a form error.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.postgres.search import TrigramSimilarity
-from django.db import connection, transaction
+from django.core.exceptions import EmptyResultSet
 from django.db.models import (
     BooleanField,
     CharField,
@@ -188,30 +188,25 @@ def _dictionary_matches(tokens: list[list[str]]) -> NameMatches | None:
         annotations[f"f{n}"] = TrigramSimilarity("token", Value(variant))
     # One index probe per spelling, united: with all of them OR-ed in one WHERE the planner
     # walks the whole unique index instead of the trigram one.
-    branches = " UNION ".join(
-        ["SELECT id FROM customers_nametoken WHERE token %% %s OR token LIKE %s"] * len(spellings)
-    )
-    params: list[str] = []
+    words: list[str] = []
+    patterns: list[str] = []
     for _, variant in spellings:
         escaped = variant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params += [variant, escaped + "%"]
-    query = (
-        NameToken.objects.filter(pk__in=RawSQL(branches, params))  # noqa: S611
+        words.append(variant)
+        patterns.append(escaped + "%")
+    # One trigram-index probe per spelling in a database function (migration 0011) that runs
+    # with the sequential scan off: the dictionary is small enough that the planner prices a
+    # scan of it below the trigram index, not knowing that `%` on every row costs far more (a
+    # few tens of milliseconds against one). In a function, the setting holds for that one
+    # statement, with no round trips to set and restore it.
+    candidates = RawSQL(  # noqa: S611 - a fixed statement, values bound
+        "SELECT customers_name_token_ids(%s::text[], %s::text[])", [words, patterns]
+    )
+    rows = list(
+        NameToken.objects.filter(pk__in=candidates)
         .annotate(**annotations)
         .values("kind", "token", *annotations)[: NAME_TOKEN_CAP + 1]
     )
-    # The dictionary is small enough that the planner prices a sequential scan below the
-    # trigram index, not knowing that `%` on every row costs far more than the index (a few tens
-    # of milliseconds against one): the index is forced for this one query, then the setting
-    # restored (the caller may be inside a longer transaction).
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The old value is read before the new one is set (left to right in one row).
-        cursor.execute(
-            "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
-        )
-        previous = cursor.fetchone()[0]
-        rows = list(query)
-        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
     if len(rows) > NAME_TOKEN_CAP:
         return None
     found = NameMatches(
@@ -276,6 +271,12 @@ def _dictionary_filter(tokens: list[list[str]], found: NameMatches) -> Q:
         _field_in("surname_folded", found.surnames[1])
         & _field_in("first_name_folded", found.first_names[0])
     )
+    return condition & _extra_words_filter(tokens, found)
+
+
+def _extra_words_filter(tokens: list[list[str]], found: NameMatches) -> Q:
+    """A third word and on (a patronymic, usually) narrows whatever the first two matched."""
+    condition = Q()
     for i, extra in enumerate(tokens[2:], start=2):
         condition &= Q(patronymic_folded__startswith=extra[0]) | _field_in(
             "surname_folded", found.surnames[i]
@@ -302,6 +303,141 @@ def _dictionary_rank(found: NameMatches) -> tuple[Any, Any, Any]:
     # With no prefix hit at all, a never-true column test (a bare FALSE cannot be ordered by).
     prefix = prefix or Q(pk__isnull=True)
     return ExpressionWrapper(prefix, output_field=BooleanField()), rank, stem
+
+
+# A ranked page walks at most this many (surname, first name) cells; a wider match (two short
+# words matching hundreds of names each) ranks every matching card instead, as before.
+WALK_CELL_CAP = 5_000
+
+
+def _walk_cells(tokens: list[list[str]], found: NameMatches) -> list[tuple] | None:
+    """The matching cards split into cells whose rank does not vary inside them: (surname, first
+    name) pairs of matched names (a), a matched surname with any other first name (b), a matched
+    first name with any other surname (c). Each cell is (prefix hit, rank, stem, kind, surname,
+    first name), its rank computed as `_dictionary_rank` computes it per card."""
+    surnames = sorted(found.stems)
+    first_names = sorted(set().union(*found.first_scores))
+    if len(surnames) * (len(first_names) + 1) + len(first_names) > WALK_CELL_CAP:
+        return None
+
+    def allowed(surname: str | None, first: str | None) -> bool:
+        # `_dictionary_filter`'s first two words (any further word narrows inside each cell).
+        if len(tokens) == 1:
+            return surname in found.surnames[0] or first in found.first_names[0]
+        return (surname in found.surnames[0] and first in found.first_names[1]) or (
+            surname in found.surnames[1] and first in found.first_names[0]
+        )
+
+    def cell(kind: str, surname: str | None, first: str | None) -> tuple:
+        rank = 0.0
+        for surname_scores, first_scores in zip(
+            found.surname_scores, found.first_scores, strict=True
+        ):
+            rank += max(surname_scores.get(surname, 0.0), first_scores.get(first, 0.0))
+        prefix = surname in found.prefix_surnames or first in found.prefix_first_names
+        return (prefix, rank, found.stems.get(surname, ""), kind, surname, first)
+
+    cells = [
+        cell("a", surname, first)
+        for surname in surnames
+        for first in first_names
+        if allowed(surname, first)
+    ]
+    cells += [cell("b", surname, None) for surname in surnames if allowed(surname, None)]
+    cells += [cell("c", None, first) for first in first_names if allowed(None, first)]
+    return cells
+
+
+_WALK_CELLS = (
+    "SELECT w.id FROM (SELECT * FROM unnest(%s::boolean[], %s::float8[], %s::text[],"
+    " %s::text[], %s::text[], %s::text[]) AS u(prefix, rank, stem, kind, s, f)"
+    " ORDER BY prefix DESC, rank DESC, stem) AS cell"
+)
+_WALK_ORDER = (
+    " ORDER BY cell.prefix DESC, cell.rank DESC, cell.stem, w.first_name_folded, w.surname, w.id"
+    " LIMIT %s"
+)
+
+
+def _cell(column: str) -> RawSQL:
+    return RawSQL(f'"cell"."{column}"', [])  # noqa: S611 - a fixed column name
+
+
+def _equal(field: str, column: str) -> dict[str, RawSQL]:
+    """`field = cell.column` written as a closed range. The card-side trigram indexes answer
+    `=` too, and with the value unknown at planning PostgreSQL prices them below the btree that
+    delivers the rows in the page's order (it then sorts thousands of rows per cell); a range
+    only a btree answers."""
+    return {f"{field}__gte": _cell(column), f"{field}__lte": _cell(column)}
+
+
+def _walk_ids(
+    customers: QuerySet[Customer], tokens: list[list[str]], found: NameMatches, limit: int
+) -> RawSQL | None:
+    """The ids of the first `limit` cards in rank order, found without ranking every match.
+
+    A common surname's prefix ("Иван", "Кузн") matches tens of thousands of cards at a million,
+    and sorting them all for a page of 50 is what made the search slow. Rank depends only on the
+    card's (folded surname, folded first name) pair, so the cells of `_walk_cells` are walked in
+    rank order, each read through a btree index already in the page's tie order (first name,
+    surname, id) and cut at `limit`, and PostgreSQL's incremental sort stops as soon as `limit`
+    rows are out: the cost follows the page, not the number of matches. Every branch starts from
+    `customers` (the caller's visible, filtered cards), so scope and filters apply per cell.
+    None when there are too many cells (the caller ranks every match) or nothing can match.
+    """
+    cells = _walk_cells(tokens, found)
+    if not cells:
+        return None
+    surnames = sorted(found.stems)
+    first_names = sorted(set().union(*found.first_scores))
+    base = customers.order_by()
+    branches: list[tuple[str, list[Any]]] = []
+    kinds = {c[3] for c in cells}
+    try:
+        if "a" in kinds:
+            branch = base.filter(
+                RawSQL('"cell"."kind" = \'a\'', [], output_field=BooleanField()),  # noqa: S611
+                **_equal("surname_folded", "s"),
+                **_equal("first_name_folded", "f"),
+            ).order_by("surname_folded", "first_name_folded", "surname", "id")
+            branches.append(_branch_sql(branch, limit))
+        if "b" in kinds:
+            branch = base.filter(
+                RawSQL('"cell"."kind" = \'b\'', [], output_field=BooleanField()),  # noqa: S611
+                **_equal("surname_folded", "s"),
+            )
+            if first_names:
+                branch = branch.exclude(first_name_folded__in=first_names)
+            branch = branch.order_by("surname_folded", "first_name_folded", "surname", "id")
+            branches.append(_branch_sql(branch, limit))
+        if "c" in kinds:
+            branch = base.filter(
+                RawSQL('"cell"."kind" = \'c\'', [], output_field=BooleanField()),  # noqa: S611
+                **_equal("first_name_folded", "f"),
+            )
+            if surnames:
+                branch = branch.exclude(surname_folded__in=surnames)
+            branch = branch.order_by("first_name_folded", "surname", "id")
+            branches.append(_branch_sql(branch, limit))
+    except EmptyResultSet:
+        return None
+    columns = list(zip(*cells, strict=True))
+    params: list[Any] = [list(column) for column in columns]
+    union = " UNION ALL ".join(f"({sql})" for sql, _ in branches)
+    for _, branch_params in branches:
+        params += branch_params
+    params.append(limit)
+    # The cells come sorted by the rank's leading keys, so the nested loop's output is too and
+    # the final ORDER BY is an incremental sort over one rank group at a time.
+    sql = "".join((_WALK_CELLS, " CROSS JOIN LATERAL (", union, ") AS w", _WALK_ORDER))
+    return RawSQL(sql, params)  # noqa: S611 - built from the ORM's own SQL and bound values
+
+
+def _branch_sql(branch: QuerySet[Customer], limit: int) -> tuple[str, list[Any]]:
+    sql, params = branch.values("id", "surname", "first_name_folded")[
+        :limit
+    ].query.sql_with_params()
+    return sql, list(params)
 
 
 PARTIAL_PHONE_MIN_DIGITS = 4
@@ -332,19 +468,69 @@ def _identifier_filter(query: str) -> Q:
     return condition
 
 
-def _search_filter(query: str) -> tuple[str, Q, dict[str, Any], NameMatches | None]:
-    """The kind of query (phone/card/email/name), its filter, the annotations it needs and, for
-    names, what the dictionary matched (None: matched on the cards)."""
-    query = query.strip()
+@dataclass(frozen=True)
+class SearchPlan:
+    """What one search box asks for: the kind of query (phone/card/email/name), its filter, the
+    annotations the filter needs and, for names, the words and what the dictionary matched (None:
+    matched on the cards). Made once per request (`search_plan`), applied to as many querysets as
+    the page needs (its capped count and its first page)."""
+
+    query: str
+    kind: str
+    condition: Q
+    annotations: dict[str, Any]
+    tokens: list[list[str]]
+    found: NameMatches | None
+
+    def apply(self, customers: QuerySet[Customer], *, limit: int | None = None):
+        """`customers` narrowed to the matches, names ranked; with `limit`, only the first
+        `limit` of a ranked name search (see `_walk_ids`), still in rank order."""
+        if not self.query:
+            return customers
+        if self.annotations:
+            customers = customers.annotate(**self.annotations)
+        unmatched = customers
+        customers = customers.filter(self.condition)
+        if self.kind != "name":
+            return customers
+        found = self.found
+        if found is None:
+            prefix, rank = _name_rank(self.query)
+            stem = SurnameStem(Fold("surname"))
+        else:
+            if limit is not None:
+                # The walk's cells stand for the name filter (kept out of the walk, where the
+                # planner would answer it with a bitmap of every match); further words stay.
+                walk = _walk_ids(
+                    unmatched.filter(_extra_words_filter(self.tokens, found)),
+                    self.tokens,
+                    found,
+                    limit,
+                )
+                if walk is not None:
+                    customers = customers.filter(pk__in=walk)
+            prefix, rank, stem = _dictionary_rank(found)
+        return customers.annotate(prefix_hit=prefix, rank=rank, surname_stem=stem).order_by(
+            F("prefix_hit").desc(), "-rank", "surname_stem", "first_name_folded", "surname", "id"
+        )
+
+
+def search_plan(query: str) -> SearchPlan:
+    query = (query or "").strip()
+    if not query:
+        return SearchPlan("", "none", Q(), {}, [], None)
     if "@" in query:
-        return "email", Q(email_upper=query.upper()), {"email_upper": Upper("email")}, None
+        return SearchPlan(
+            query, "email", Q(email_upper=query.upper()), {"email_upper": Upper("email")}, [], None
+        )
     if _IDENTIFIER.match(query):
-        return "identifier", _identifier_filter(query), {}, None
+        return SearchPlan(query, "identifier", _identifier_filter(query), {}, [], None)
     tokens = _name_tokens(query)
     if not tokens:
-        return "none", Q(pk__in=[]), {}, None
+        return SearchPlan(query, "none", Q(pk__in=[]), {}, [], None)
     found = _dictionary_matches(tokens)
-    return (
+    return SearchPlan(
+        query,
         "name",
         _name_filter(tokens) if found is None else _dictionary_filter(tokens, found),
         {
@@ -352,6 +538,7 @@ def _search_filter(query: str) -> tuple[str, Q, dict[str, Any], NameMatches | No
             "first_name_folded": Fold("first_name"),
             "patronymic_folded": Fold("patronymic"),
         },
+        tokens,
         found,
     )
 
@@ -376,29 +563,14 @@ def _name_rank(query: str) -> tuple[Any, Any]:
     return ExpressionWrapper(prefix, output_field=BooleanField()), rank
 
 
-def customer_search(*, user, query: str, queryset: QuerySet[Customer] | None = None):
+def customer_search(
+    *, user, query: str, queryset: QuerySet[Customer] | None = None, limit: int | None = None
+):
     """Visible customers matching one search box: phone in any format (or a fragment of one),
-    card, email or name (Ё/Е alike, Latin or Cyrillic, with typos)."""
+    card, email or name (Ё/Е alike, Latin or Cyrillic, with typos). `limit`: the caller takes
+    only the first rows of a name search (a page, a picker), which is then bounded by them."""
     customers = queryset if queryset is not None else visible_customers(user)
-    query = (query or "").strip()
-    if not query:
-        return customers
-    kind, condition, annotations, found = _search_filter(query)
-    customers = (
-        customers.annotate(**annotations).filter(condition)
-        if annotations
-        else (customers.filter(condition))
-    )
-    if kind == "name":
-        if found is None:
-            prefix, rank = _name_rank(query)
-            stem = SurnameStem(Fold("surname"))
-        else:
-            prefix, rank, stem = _dictionary_rank(found)
-        customers = customers.annotate(prefix_hit=prefix, rank=rank, surname_stem=stem).order_by(
-            F("prefix_hit").desc(), "-rank", "surname_stem", "first_name_folded", "surname", "id"
-        )
-    return customers
+    return search_plan(query).apply(customers, limit=limit)
 
 
 def customer_lookup(*, user, query: str) -> list[Customer]:

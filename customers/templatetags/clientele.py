@@ -93,3 +93,9 @@ def contact_channel_label(code: str) -> str:
     from customers.models import ContactChannel
 
     return dict(ContactChannel.choices).get(code, code)
+
+
+@register.filter
+def count(value: int) -> str:
+    """A whole number grouped as the reader's language groups it ("1 000", "1,000")."""
+    return number_format(value, use_l10n=True, force_grouping=True)

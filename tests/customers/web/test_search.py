@@ -88,3 +88,13 @@ def test_live_search_returns_only_the_results_fragment(client, manager_a, anna):
     body = response.content.decode()
     assert "<html" not in body
     assert "Иванова Анна" in body
+
+
+def test_a_capped_name_count_says_more_than(client, admin_user, anna, store_a, monkeypatch):
+    from customers.selectors import listing
+
+    CustomerFactory(surname="Иванова", first_name="Ольга", home_store=store_a)
+    monkeypatch.setattr(listing, "NAME_COUNT_CAP", 1)
+    client.force_login(admin_user)
+    body = client.get("/customers/", {"q": "Иванова"}, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Найдено: более 1" in body

@@ -511,7 +511,11 @@ class NameToken(models.Model):
             models.UniqueConstraint(fields=["kind", "token"], name="name_token_unique"),
         ]
         indexes = [
-            GinIndex(OpClass("token", name="gin_trgm_ops"), name="name_token_trgm"),
+            # Written to directly (fastupdate off): new names are rare, and a pending list left
+            # by a bulk load is read linearly by every search until a vacuum merges it.
+            GinIndex(
+                OpClass("token", name="gin_trgm_ops"), name="name_token_trgm", fastupdate=False
+            ),
         ]
 
     def __str__(self) -> str:

@@ -82,9 +82,17 @@ def recompute_all(
         # Nothing in the block may use the database (see crm.pg.background).
         dirty = base if history is not None else None
         statements = favourite_statements(params) + affinity_statements(params, None, dirty)
+        block_started = time.perf_counter()
         with background.running(statements):
             checked = check_models(days, previous_fit, params.settings)
             cuts, scores = ranking.rfm_ranks(buyers)
+            python_done = time.perf_counter()
+        # Which side the run waited for: a wait here means the statements are the longer side.
+        log.info(
+            "fit and ranking took %.2fs, then waited %.2fs for the background statements",
+            python_done - block_started,
+            time.perf_counter() - python_done,
+        )
         fit = record_fit(checked)
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
         progress("predictions", 85)

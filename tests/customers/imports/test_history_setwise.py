@@ -3,6 +3,7 @@ receipt-at-a-time ingest did, and costs the same number of statements whatever i
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 
 import pytest
@@ -80,8 +81,10 @@ def test_a_batch_mixing_good_and_bad_receipts_reports_each_and_stores_the_good(
 ):
     anna, boris = buyers
     content = make_csv(mixed_rows(store_a.code))
+    interval = sys.getswitchinterval()
     job = run(upload(admin_user, "h.csv", content, kind="history"), admin_user, dry_run=False)
     assert outcomes(job, "run") == EXPECTED
+    assert sys.getswitchinterval() == interval  # shortened only while the reader ran
     stored = {r.pos_receipt_id: r for r in Receipt.objects.all()}
     assert set(stored) == {"R-1", "R-2", "R-8", "R-10"}
     assert stored["R-1"].customer_id == anna.pk and stored["R-2"].customer_id == boris.pk

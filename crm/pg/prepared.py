@@ -14,7 +14,8 @@ import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
-from django.db import connection
+import psycopg.errors
+from django.db import ProgrammingError, connection
 
 Statement = tuple[str, list]
 
@@ -77,10 +78,33 @@ def prepared_from(base: str, sql: str) -> Prepared | None:
 
 def execute_prepared(cursor, statement: Prepared, params: list) -> None:
     """Run `statement` on `cursor` (a Django cursor), PREPAREing it first in this session if
-    the session may lack it. PREPARE is not undone by a rollback, so once seen it stays."""
+    the session may lack it. PREPARE is not undone by a rollback, so once seen it stays.
+
+    A session can still lose its statements behind our back (DEALLOCATE ALL, DISCARD ALL from a
+    pooler that hands the connection on): the statement is then prepared again and run once
+    more, unless the failure has aborted the caller's transaction, in which case this process
+    forgets the session's statements, so that the caller's retry prepares them."""
     raw = connection.connection
     known = _sessions.setdefault(raw, set()) if raw is not None else set()
     if statement.name not in known:
         prepare([statement])
         known.add(statement.name)
-    cursor.execute(*statement(*params))
+    try:
+        cursor.execute(*statement(*params))
+    except ProgrammingError as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.InvalidSqlStatementName):
+            raise
+        known.clear()
+        if connection.in_atomic_block:
+            raise
+        prepare([statement])
+        known.add(statement.name)
+        cursor.execute(*statement(*params))
+
+
+def forget_session() -> None:
+    """Forget which statements this connection's session holds (after a deliberate DEALLOCATE
+    ALL), so that the next `execute_prepared` checks again."""
+    raw = connection.connection
+    if raw is not None:
+        _sessions.pop(raw, None)

@@ -7,13 +7,11 @@ import datetime as dt
 from django.db import connection
 from django.utils import timezone
 
-from crm.pg.prepared import execute_prepared, prepared_from
-
 # Each account's spend and tier are computed once, in materialised CTEs (inlined, the planner
 # ran the sums again for the tier and for the update's test); the update finds the accounts by
 # the same scope (a look-up, not a hash of every account), and the look-ups by customer go as a
-# prepared statement: planning this text cost PostgreSQL more than running it for a till's batch
-# of card holders.
+# plain statement (prepared, it would abort the booking's transaction in a session that lost
+# its statements to a pooler's DISCARD ALL, see crm.pg.prepared).
 _TIERS = """
 WITH spend AS MATERIALIZED (
   SELECT a.id, greatest(
@@ -41,9 +39,8 @@ _TIERS_ALL = _TIERS.format(
 # A booking writes an account only when its tier changes: the sums trigger has just rewritten
 # the row, and a second version of it per receipt for `spend_12m` alone (shown in the admin,
 # read by nothing) cost more than the rest of the placement. The nightly run writes both.
-_TIERS_OF = prepared_from(
-    "tiers_of",
-    _TIERS.format(scope="a.customer_id = ANY(%s)", changed="a.tier_id IS DISTINCT FROM p.tier_id"),
+_TIERS_OF = _TIERS.format(
+    scope="a.customer_id = ANY(%s)", changed="a.tier_id IS DISTINCT FROM p.tier_id"
 )
 
 
@@ -59,5 +56,5 @@ def tiers_recompute(*, customer_ids: list[int] | None = None, now=None) -> int:
             cursor.execute(_TIERS_ALL, [since, since])
         else:
             ids = list(customer_ids)
-            execute_prepared(cursor, _TIERS_OF, [since, since, ids, ids])
+            cursor.execute(_TIERS_OF, [since, since, ids, ids])
         return cursor.rowcount

@@ -459,6 +459,8 @@ def test_stop_records_the_message_in_flight_and_releases_the_rest_of_the_batch(
 def test_send_prepares_its_statements_again_in_a_session_that_lost_them(smtp, marketer, store_a):
     from django.db import connection
 
+    from crm.pg.prepared import forget_session
+
     customer(store_a, email="a@mail.ru")
     first = make_campaign(marketer, name="first")
     second = make_campaign(marketer, name="second")
@@ -469,3 +471,4 @@ def test_send_prepares_its_statements_again_in_a_session_that_lost_them(smtp, ma
         cursor.execute("DEALLOCATE ALL")
     send_all(second)
     assert smtp.recipients() == ["a@mail.ru", "a@mail.ru"]
+    forget_session()  # for the tests after this one on this connection (the till's statement)

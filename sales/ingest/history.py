@@ -35,6 +35,7 @@ from .receipts import (
     _insert_one_by_one,
     logger,
     schedule_metrics_refresh,
+    settle_repeats,
 )
 from .references import customer_index, customer_ref_errors, line_inputs, products_for_lines
 
@@ -277,14 +278,7 @@ def history_receipts_store(
             logger.exception("history insert failed; storing receipts one by one")
             _store_one_by_one(user, ready, customer, results)
 
-    for index, first in repeats:
-        original = results[first]
-        if original.status == "error" or digests[first] != digests[index]:
-            results[index].error = (
-                _conflict(original.pos_receipt_id) if original.status != "error" else original.error
-            )
-        else:
-            results[index].status, results[index].id = "duplicate", original.id
+    settle_repeats(repeats, digests, results)
 
     created = [r for r in ready if results[r.index].status == "created"]
     _announce(created, customer, results)

@@ -230,14 +230,7 @@ def receipts_ingest_bulk(
             logger.exception("bulk insert failed; storing receipts one by one")
             _insert_one_by_one(user, store, ready, results)
 
-    for index, first in repeats:
-        original = results[first]
-        if original.status == "error" or digests[first] != digests[index]:
-            results[index].error = (
-                _conflict(original.pos_receipt_id) if original.status != "error" else original.error
-            )
-        else:
-            results[index].status, results[index].id = "duplicate", original.id
+    settle_repeats(repeats, digests, results)
     created_customers = [
         customer_id
         for index, _data, customer_id, _lines in ready
@@ -246,6 +239,19 @@ def receipts_ingest_bulk(
     customers_mark_buyers(created_customers)
     schedule_metrics_refresh(created_customers)
     return [results[index] for index, _data in items]
+
+
+def settle_repeats(repeats: list[tuple[int, int]], digests: dict, results: dict) -> None:
+    """A receipt sent twice in one batch is the first one's duplicate (same content) or a
+    conflict; `repeats` are (index, index of the first with that pos id)."""
+    for index, first in repeats:
+        original = results[first]
+        if original.status == "error" or digests[first] != digests[index]:
+            results[index].error = (
+                _conflict(original.pos_receipt_id) if original.status != "error" else original.error
+            )
+        else:
+            results[index].status, results[index].id = "duplicate", original.id
 
 
 def _insert_ready(store, ready, digests, results) -> None:

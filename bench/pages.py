@@ -138,7 +138,9 @@ def run(args) -> None:
 
     call_command("migrate", verbosity=0)
     started = time.monotonic()
-    if args.lean:
+    if args.reuse:
+        detail = "reused"
+    elif args.lean:
         import lean_seed
 
         steps = lean_seed.seed(args.customers)
@@ -160,7 +162,7 @@ def run(args) -> None:
         f"in {seeded:.0f} s ({detail or 'seed_demo'}); peak RSS {peak_rss_mb():.0f} MB"
     )
 
-    user = get_user_model().objects.create_user("bench-admin", password="x" * 20)  # noqa: S106
+    user, _ = get_user_model().objects.get_or_create(username="bench-admin")
     user.groups.add(Group.objects.get(name=roles.ADMINISTRATOR))
     client = Client(HTTP_ACCEPT_LANGUAGE="ru")
     client.force_login(user)
@@ -295,6 +297,11 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the scratch database a --keep run left, without seeding it again",
+    )
+    parser.add_argument(
         "--lean",
         action="store_true",
         help="seed cards, phones, stores and managers only, by COPY (bench/lean_seed.py); "
@@ -311,7 +318,8 @@ def main() -> int:
     args.customers = args.customers or (5_000 if args.quick else 100_000)
     args.samples = args.samples or (20 if args.quick else 60)
     admin_url, url = scratch_urls(SCRATCH)
-    recreate_database(admin_url, SCRATCH)
+    if not args.reuse:
+        recreate_database(admin_url, SCRATCH)
     os.environ["DATABASE_URL"] = url
     # The bench measures pages, not the static manifest; DEBUG stays off (no query logging).
     os.environ.setdefault("DEBUG", "0")

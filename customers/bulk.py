@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from crm.audit_display import register_value_labels
 from customers.access import can_export
 
 from .list_services import BULK_MAX, customers_bulk_change
@@ -48,6 +49,8 @@ _REGISTRY: dict[str, BulkAction] = {}
 def bulk_action_register(action: BulkAction) -> None:
     """Add (or replace, on a reloaded app) an action of the list's bulk bar."""
     _REGISTRY[action.key] = action
+    # Its audit events name it by key; the audit log shows its label.
+    register_value_labels("bulk", [(action.key, action.label)])
 
 
 def bulk_actions_for(user) -> list[BulkAction]:

@@ -5,7 +5,8 @@ from decimal import Decimal
 
 from django import template
 from django.conf import settings
-from django.utils.formats import number_format
+from django.utils.dateparse import parse_date
+from django.utils.formats import date_format, number_format
 
 from customers.phones import format_phone
 
@@ -85,6 +86,25 @@ def percent(value, mode: str = "") -> str:
     if mode == "signed" and amount > 0:
         text = f"+{text}"
     return f"{text}\u00a0%"
+
+
+@register.filter
+def points(value, mode: str = "") -> str:
+    """Bonus points (1 point = 1 ₽, to the kopeck) grouped in the reader's format: "1 234,50";
+    none yet reads as 0; "signed" marks a ledger movement "+120,00" or "−50,00"."""
+    amount = Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    text = number_format(abs(amount), decimal_pos=2, use_l10n=True, force_grouping=True)
+    minus = "\u2212"
+    if mode == "signed" and amount:
+        return f"{'+' if amount > 0 else minus}{text}"
+    return f"{minus}{text}" if amount < 0 else text
+
+
+@register.filter
+def iso_date(value) -> str:
+    """A date kept as ISO text (a JSON figure) in the reader's short format: "05.06.2026"."""
+    day = parse_date(value) if isinstance(value, str) else value
+    return date_format(day, "SHORT_DATE_FORMAT") if day else "—"
 
 
 @register.filter

@@ -322,3 +322,24 @@ def test_the_value_api_explains_each_figure_and_hides_invisible_customers(
     assert Decimal(figures["historical_lcv"]["value"]) == Decimal("1200.00")  # 3000 - 60% cost
     client.force_login(manager_a)  # store A's manager: the big buyer is store B's
     assert client.get(url).status_code == 404
+
+
+def test_the_backtest_line_gives_its_calibration_end_as_a_russian_date(client, marketer, chain):
+    from analytics.models import ClvModelFit
+
+    fit = ClvModelFit.objects.order_by("-pk").first()
+    fit.backtest = {
+        **(fit.backtest or {}),
+        "weeks": 26,
+        "calibration_end": "2026-06-05",
+        "predicted_total": 2302.4,
+        "actual_total": 2295,
+        "error": 0.003,
+    }
+    fit.save(update_fields=["backtest"])
+    client.force_login(marketer)
+
+    page = client.get(PAGE, chain["query"], HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+
+    line = page.split('data-testid="backtest-total">')[1].split("</td>")[0]
+    assert "05.06.2026" in line and "2026-06-05" not in line

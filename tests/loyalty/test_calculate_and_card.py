@@ -1,5 +1,6 @@
 """The till's pure calculation, the card's points panel and an admin's audited adjustments."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -87,6 +88,24 @@ def test_card_panel_shows_balance_pending_tier_expiry_and_ledger(client, manager
     assert 'data-testid="points-ledger"' in page and "Adjusted" in page
     assert 'data-testid="points-expiry">75.00 · ' in page
     assert 'data-testid="points-adjust"' not in page  # a manager may not adjust
+
+
+def test_card_panel_and_dashboard_write_points_as_a_russian_office_reads_them(
+    client, manager_a, admin_user, customer, settings
+):
+    give_points(customer, "1234.5")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    client.force_login(manager_a)
+
+    page = client.get(f"/loyalty/customers/{customer.pk}/").content.decode()
+
+    # Grouped with a (narrow) no-break space and a decimal comma, never "1234.50".
+    assert re.search(r'data-testid="points-available">1\s234,50<', page), page
+    assert re.search(r"\+1\s234,50", page)
+    assert "1234.5" not in page and "0.00" not in page
+    client.force_login(admin_user)
+    block = client.get("/analytics/loyalty/", HTTP_HX_REQUEST="true").content.decode()
+    assert re.search(r"1\s234,50", block) and "1234,50" not in block
 
 
 def test_manager_of_another_store_gets_404_for_the_panel(client, manager_b, customer):

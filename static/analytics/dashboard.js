@@ -7,6 +7,12 @@
   const cohorts = read("data-cohorts"), sales = read("data-sales"), forecast = read("data-forecast");
   const t = read("data-labels");
   const pct = (v) => v === null ? 0 : Math.round(v * 1000) / 10;
+  // Months and shares as the reader writes them ("дек. 2025", "16,7"), not as the data keeps them.
+  const lang = document.documentElement.lang || "ru";
+  Chart.defaults.locale = lang;
+  const monthFormat = new Intl.DateTimeFormat(lang, {month: "short", year: "numeric", timeZone: "UTC"});
+  const monthName = (iso) => monthFormat.format(new Date(iso.slice(0, 7) + "-01T00:00:00Z"));
+  const number = (v) => v.toLocaleString(lang);
   const cell = (tag, text) => { const el = document.createElement(tag); el.textContent = text; return el; };
 
   const classChart = new Chart(document.getElementById("chart-classes"), {
@@ -74,10 +80,12 @@
   const cBody = document.createElement("tbody");
   cohorts.forEach((c) => {
     const row = document.createElement("tr");
-    row.appendChild(cell("th", c.cohort.slice(0, 7)));
+    const name = cell("th", monthName(c.cohort));
+    name.dataset.month = c.cohort.slice(0, 7);
+    row.appendChild(name);
     row.appendChild(cell("td", String(c.size)));
     for (let i = 0; i < width; i++) {
-      const v = c.shares[i], td = cell("td", v === undefined ? "" : String(pct(v)));
+      const v = c.shares[i], td = cell("td", v === undefined ? "" : number(pct(v)));
       if (v !== undefined) td.style.background = "rgba(25,135,84," + Math.min(1, v).toFixed(2) + ")";
       row.appendChild(td);
     }
@@ -99,7 +107,7 @@
   new Chart(document.getElementById("chart-sales"), {
     type: "line",
     data: {
-      labels: months,
+      labels: months.map(monthName),
       datasets: [
         {label: t.revenue, data: series(complete, (s) => Number(s.revenue)), borderColor: "#0d6efd", backgroundColor: "#0d6efd"},
         {label: t.partial, data: series(partial, (s) => Number(s.revenue)), showLine: false, pointStyle: "rectRot", pointRadius: 7, borderColor: "#6c757d", backgroundColor: "#ffffff"},

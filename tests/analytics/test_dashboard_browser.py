@@ -1,12 +1,16 @@
 """The dashboard in a real chromium, for an admin and for a store manager (screenshots saved)."""
 
+import re
+
 import pytest
 
 from tests.analytics.test_dashboard import chain  # noqa: F401 - the shared purchase history
 from tests.browser.conftest import (  # noqa: F401 - the Playwright fixtures
+    PASSWORD,
     SCREENSHOTS,
     browser,
     page,
+    ru_page,
     sign_in,
 )
 
@@ -61,3 +65,22 @@ def test_store_manager_dashboard_is_limited_to_their_store(
     rows = page.locator("[data-testid=stores] tbody tr")
     assert rows.count() == 1
     assert rows.first.get_attribute("data-store") == str(store_a.pk)
+
+
+def test_months_and_shares_read_in_russian(
+    ru_page,  # noqa: F811
+    admin_user,
+    chain,  # noqa: F811
+):
+    ru_page.goto("/login/")
+    ru_page.fill("#id_username", "alice")
+    ru_page.fill("#id_password", PASSWORD)
+    ru_page.click("button[type=submit].btn-primary")
+    ru_page.wait_for_selector('[data-testid="username"]')
+    open_dashboard(ru_page, chain)
+    cohorts = ru_page.locator("#cohort-table tbody th").all_inner_texts()
+    assert cohorts, "no cohort rows"
+    # "нояб. 2026 г.", not "2026-11".
+    assert all(re.search(r"[а-я]", c) and not re.search(r"\d{4}-\d{2}", c) for c in cohorts)
+    shares = [s for s in ru_page.locator("#cohort-table tbody td").all_inner_texts() if s]
+    assert not any("." in s for s in shares), shares

@@ -69,7 +69,13 @@ def return_points_book(*, doc) -> Entry | None:
             )
         )
     if take > 0:
-        earn = Entry.objects.filter(receipt_id=doc.receipt_id, kind=EntryKind.EARN).first()
+        # This account's own earn only: after a merge's undo the receipt is back on the restored
+        # card while its earn stayed with the survivor (loyalty.merging), whose pending this
+        # return must not touch, and a reversal never points across accounts (a fold moves
+        # rows between accounts and deletes the originals).
+        earn = Entry.objects.filter(
+            account_id=account.pk, receipt_id=doc.receipt_id, kind=EntryKind.EARN
+        ).first()
         pending_left = ZERO
         if (
             earn is not None

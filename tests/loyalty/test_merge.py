@@ -133,3 +133,41 @@ def test_undo_leaves_the_points_with_the_survivor_and_balances_consistent(
     pos.post("/api/v1/receipts/", receipt("R2", [line("DRESS")], customer=twin), format="json")
     assert balances(twin)[1] == D("30.00")
     assert_ledger_consistent()
+
+
+def test_a_return_after_the_undo_takes_from_the_restored_card_and_a_later_merge_holds(
+    admin_user, pos, customer, twin, store_a, catalogue
+):
+    """The receipt went back to the restored card, its earn stayed (pending) with the survivor:
+    the return takes what the restored card has (a debt here), never the survivor's pending,
+    and links nothing across accounts, so the survivor can later be merged away itself."""
+    pos.post("/api/v1/receipts/", receipt("R1", [line("DRESS")], customer=twin), format="json")
+    merge = customer_merge(actor=admin_user, survivor_id=customer.pk, absorbed_ids=[twin.pk])
+    customer_merge_undo(actor=admin_user, merge=merge)
+    assert balances(customer) == (D("0"), D("30.00"), D("0"))
+
+    response = pos.post(
+        "/api/v1/returns/",
+        {
+            "pos_return_id": "RT1",
+            "pos_receipt_id": "R1",
+            "returned_at": timezone.now().isoformat(),
+            "lines": [{"line_no": 1, "quantity": "1"}],
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.json()
+    assert balances(twin) == (D("0"), D("0"), D("30.00"))
+    assert balances(customer) == (D("0"), D("30.00"), D("0"))
+    reverse = Entry.objects.get(kind=EntryKind.REVERSE)
+    assert reverse.source_id is None or reverse.source.account_id == reverse.account_id
+    assert_ledger_consistent()
+
+    third = CustomerFactory(home_store=store_a, card_number="7700003", phone_number="+79161230003")
+    customer_merge(actor=admin_user, survivor_id=third.pk, absorbed_ids=[customer.pk])
+    customer_merge(actor=admin_user, survivor_id=third.pk, absorbed_ids=[twin.pk])
+
+    # The debt settles against the folded pending once both are on one account.
+    assert sum(balances(third)) == D("60.00")
+    assert_ledger_consistent()

@@ -76,6 +76,20 @@ def receipt(pos_id: str, lines: list[dict], *, customer=None, points=None, at=No
     return payload
 
 
+def return_line(pos, pos_return_id: str, pos_receipt_id: str, quantity: str = "1"):
+    """The till returns `quantity` of a receipt's first line now; the API's response."""
+    return pos.post(
+        "/api/v1/returns/",
+        {
+            "pos_return_id": pos_return_id,
+            "pos_receipt_id": pos_receipt_id,
+            "returned_at": timezone.now().isoformat(),
+            "lines": [{"line_no": 1, "quantity": quantity}],
+        },
+        format="json",
+    )
+
+
 def give_points(customer, amount: str) -> None:
     """Available points without a receipt: an adjustment by a system actor."""
     services.points_adjust(actor=None, customer=customer, amount=Decimal(amount), reason="test")
@@ -96,4 +110,4 @@ def programme(db):
     return Programme.objects.get(pk=1)
 
 
-__all__ = ["Entry", "assert_ledger_consistent", "give_points", "line", "receipt"]
+__all__ = ["Entry", "assert_ledger_consistent", "give_points", "line", "receipt", "return_line"]

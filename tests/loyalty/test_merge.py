@@ -14,7 +14,7 @@ from loyalty.services.adjustments import _bonus
 from sales.models import Receipt
 from tests.factories import CustomerFactory
 
-from .conftest import assert_ledger_consistent, give_points, line, receipt
+from .conftest import assert_ledger_consistent, give_points, line, receipt, return_line
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -79,16 +79,7 @@ def test_a_return_after_the_merge_takes_the_points_from_the_survivor(
     customer_merge(actor=admin_user, survivor_id=customer.pk, absorbed_ids=[twin.pk])
     assert balances(customer)[1] == D("30.00")
 
-    response = pos.post(
-        "/api/v1/returns/",
-        {
-            "pos_return_id": "RT1",
-            "pos_receipt_id": "R1",
-            "returned_at": timezone.now().isoformat(),
-            "lines": [{"line_no": 1, "quantity": "1"}],
-        },
-        format="json",
-    )
+    response = return_line(pos, "RT1", "R1", "1")
 
     assert response.status_code == 201, response.json()
     assert balances(customer) == (D("0"), D("0"), D("0"))
@@ -146,16 +137,7 @@ def test_a_return_after_the_undo_takes_from_the_restored_card_and_a_later_merge_
     customer_merge_undo(actor=admin_user, merge=merge)
     assert balances(customer) == (D("0"), D("30.00"), D("0"))
 
-    response = pos.post(
-        "/api/v1/returns/",
-        {
-            "pos_return_id": "RT1",
-            "pos_receipt_id": "R1",
-            "returned_at": timezone.now().isoformat(),
-            "lines": [{"line_no": 1, "quantity": "1"}],
-        },
-        format="json",
-    )
+    response = return_line(pos, "RT1", "R1", "1")
 
     assert response.status_code == 201, response.json()
     assert balances(twin) == (D("0"), D("0"), D("30.00"))

@@ -11,7 +11,7 @@ from loyalty import services
 from loyalty.models import Account, Entry, EntryKind, ProductRule, Promotion, ReceiptPoints
 from sales.models import Receipt
 
-from .conftest import assert_ledger_consistent, give_points, line, receipt
+from .conftest import assert_ledger_consistent, give_points, line, receipt, return_line
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -195,16 +195,7 @@ def test_tier_follows_trailing_12_month_spend_net_of_returns(pos, customer, cata
     assert response.json()["points"]["tier"] == "Серебряный"
     assert response.json()["points"]["earned"] == "1050.00"  # earned at the tier held before
 
-    pos.post(
-        "/api/v1/returns/",
-        {
-            "pos_return_id": "V1",
-            "pos_receipt_id": "R1",
-            "returned_at": timezone.now().isoformat(),
-            "lines": [{"line_no": 1, "quantity": "10"}],
-        },
-        format="json",
-    )
+    return_line(pos, "V1", "R1", "10")
 
     assert Account.objects.get().tier.name == "Базовый"  # 25 000 net is below 30 000
 
@@ -242,16 +233,7 @@ def test_activation_after_the_hold_then_returns_take_back_to_the_kopeck(pos, cus
     assert Account.objects.get().available == D("29.99")  # 3% of 999.99
 
     for n in range(3):
-        response = pos.post(
-            "/api/v1/returns/",
-            {
-                "pos_return_id": f"V{n}",
-                "pos_receipt_id": "R1",
-                "returned_at": timezone.now().isoformat(),
-                "lines": [{"line_no": 1, "quantity": "1"}],
-            },
-            format="json",
-        )
+        response = return_line(pos, f"V{n}", "R1", "1")
         assert response.status_code == 201, response.json()
 
     reversed_ = [
@@ -270,16 +252,7 @@ def test_return_of_pending_points_takes_them_from_pending(pos, customer, catalog
         format="json",
     )
 
-    pos.post(
-        "/api/v1/returns/",
-        {
-            "pos_return_id": "V1",
-            "pos_receipt_id": "R1",
-            "returned_at": timezone.now().isoformat(),
-            "lines": [{"line_no": 1, "quantity": "0.5"}],
-        },
-        format="json",
-    )
+    return_line(pos, "V1", "R1", "0.5")
 
     account = Account.objects.get()
     assert (account.pending, account.available, account.debt) == (D("22.50"), 0, 0)
@@ -299,16 +272,7 @@ def test_return_restores_redeemed_points_and_spent_earnings_become_debt(pos, cus
     services.points_activate_due()  # 3% of the 700 paid: 21.00 available
     give_points(customer, "-21")  # spent elsewhere
 
-    pos.post(
-        "/api/v1/returns/",
-        {
-            "pos_return_id": "V1",
-            "pos_receipt_id": "R1",
-            "returned_at": timezone.now().isoformat(),
-            "lines": [{"line_no": 1, "quantity": "2"}],
-        },
-        format="json",
-    )
+    return_line(pos, "V1", "R1", "2")
 
     account = Account.objects.get()
     # 300 burned come back; the 21 earned are taken from them, nothing is left owing.
@@ -326,16 +290,7 @@ def test_debt_is_settled_by_the_next_activation(pos, customer, catalogue):
     )
     services.points_activate_due()
     give_points(customer, "-30")  # spent all 30
-    pos.post(
-        "/api/v1/returns/",
-        {
-            "pos_return_id": "V1",
-            "pos_receipt_id": "R1",
-            "returned_at": timezone.now().isoformat(),
-            "lines": [{"line_no": 1, "quantity": "1"}],
-        },
-        format="json",
-    )
+    return_line(pos, "V1", "R1", "1")
     assert Account.objects.get().debt == D("30")
 
     pos.post(

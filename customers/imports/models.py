@@ -4,6 +4,7 @@ saved mappings. Imported by `customers.models` so Django registers them with the
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 __all__ = [
     "ImportJob",
@@ -12,6 +13,7 @@ __all__ = [
     "ImportRow",
     "ImportStatus",
     "RowOutcome",
+    "outcome_choices",
 ]
 
 
@@ -31,11 +33,30 @@ class ImportStatus(models.TextChoices):
 
 
 class RowOutcome(models.TextChoices):
-    CREATED = "created", _("Created")
-    UPDATED = "updated", _("Updated")
-    UNCHANGED = "unchanged", _("Unchanged")
-    SKIPPED = "skipped", _("Skipped")
-    ERROR = "error", _("Error")
+    # In their own context: the report counts rows ("Создано: 5, обновлено: 3"), where the
+    # app's plain "Created" (a column, a date) reads otherwise in Russian.
+    CREATED = "created", pgettext_lazy("import outcome", "Created")
+    UPDATED = "updated", pgettext_lazy("import outcome", "Updated")
+    UNCHANGED = "unchanged", pgettext_lazy("import outcome", "Unchanged")
+    SKIPPED = "skipped", pgettext_lazy("import outcome", "Skipped")
+    ERROR = "error", pgettext_lazy("import outcome", "Error")
+
+
+# A dry run changes nothing: its report says what the run would do.
+DRY_RUN_LABELS = {
+    RowOutcome.CREATED: pgettext_lazy("import outcome", "Would create"),
+    RowOutcome.UPDATED: pgettext_lazy("import outcome", "Would update"),
+    RowOutcome.UNCHANGED: pgettext_lazy("import outcome", "Would not change"),
+    RowOutcome.SKIPPED: pgettext_lazy("import outcome", "Would skip"),
+    RowOutcome.ERROR: pgettext_lazy("import outcome", "Error"),
+}
+
+
+def outcome_choices(*, dry_run: bool) -> list[tuple[str, str]]:
+    """The outcomes with the labels of a dry run's report or of a run's."""
+    if dry_run:
+        return [(value, DRY_RUN_LABELS[value]) for value in RowOutcome.values]
+    return RowOutcome.choices
 
 
 class ImportJob(models.Model):

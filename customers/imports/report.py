@@ -7,14 +7,14 @@ import tempfile
 
 from django.utils.translation import gettext as _
 
-from .models import ImportJob, RowOutcome
+from .models import ImportJob, RowOutcome, outcome_choices
 from .selectors import report_lines
 
 
-def outcome_text(row) -> tuple[str, str]:
+def outcome_text(row, *, dry_run: bool = False) -> tuple[str, str]:
     if row is None:
         return _("Not processed"), ""
-    label = RowOutcome(row.outcome).label
+    label = dict(outcome_choices(dry_run=dry_run))[row.outcome]
     detail = row.message
     if row.outcome == RowOutcome.UPDATED and row.changes:
         from .customers import field_label
@@ -34,7 +34,7 @@ def report_xlsx(*, job: ImportJob, phase: str) -> str:
     sheet.append([_("Row"), *job.headers, _("Outcome"), _("Details")])
     for cells, row in report_lines(job=job, phase=phase):
         padded = cells + [""] * (len(job.headers) + 1 - len(cells))
-        outcome, detail = outcome_text(row)
+        outcome, detail = outcome_text(row, dry_run=phase == "dry")
         sheet.append(
             [
                 c if not isinstance(c, dt.datetime) or c.tzinfo is None else c.replace(tzinfo=None)

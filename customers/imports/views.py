@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import selectors, services
 from .engine import job_path, job_shape
 from .forms import MappingForm, SaveMappingForm, UploadForm
-from .models import ImportJob, ImportKind, ImportStatus, RowOutcome
+from .models import ImportJob, ImportKind, ImportStatus, RowOutcome, outcome_choices
 from .reader import read_head
 from .report import outcome_text, report_xlsx
 
@@ -100,9 +100,9 @@ def _job_context(request, job: ImportJob, form=None) -> dict:
         "sample": sample,
         "phase": phase,
         "rows": rows,
-        "row_lines": [(r, *outcome_text(r)) for r in rows],
+        "row_lines": [(r, *outcome_text(r, dry_run=phase == "dry")) for r in rows],
         "outcome": outcome,
-        "outcomes": RowOutcome.choices,
+        "outcomes": outcome_choices(dry_run=phase == "dry"),
         "is_customers": job.kind == ImportKind.CUSTOMERS,
         "can_configure": job.status
         in {ImportStatus.NEW, ImportStatus.CHECKED, ImportStatus.FAILED},

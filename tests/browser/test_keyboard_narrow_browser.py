@@ -77,3 +77,27 @@ def test_analytics_fits_a_390px_phone(browser, live_server, admin_user):  # noqa
     )
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
     context.close()
+
+
+@pytest.mark.parametrize("width", [992, 1280])
+def test_an_admins_menu_in_russian_fits_a_laptop_screen(
+    browser,  # noqa: F811
+    live_server,
+    admin_user,
+    width,
+):
+    """An admin sees every section; in Russian they wrap onto a second line of the menu
+    rather than pushing the page wider than the screen."""
+    context, page = _page(browser, live_server, width)
+    _sign_in(page, "alice")
+    for path in ("/", "/customers/imports/"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+        # No word of a menu item broken across lines ("Новая / карточка").
+        heights = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.navbar .nav-link'))"
+            ".map(e => e.getBoundingClientRect().height)"
+        )
+        assert len(heights) >= 8 and max(heights) < 1.8 * min(heights), heights
+    context.close()

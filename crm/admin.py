@@ -1,11 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
+from .api_tokens import user_token_issue
 from .audit import audit_record
-from .models import AuditAction, AuditEvent, ChainDate, StaffProfile, Store
+from .models import AuditAction, AuditEvent, ChainDate, StaffProfile, Store, UserApiToken
 from .roles import permission_label, role_label
 
 User = get_user_model()
@@ -174,3 +175,39 @@ class ChainDateAdmin(admin.ModelAdmin):
 
     list_display = ["name", "day", "month", "store"]
     list_filter = ["store"]
+
+
+@admin.register(UserApiToken)
+class UserApiTokenAdmin(admin.ModelAdmin):
+    """Issue a person's API token (the key is shown once), see its last use, delete to revoke.
+
+    Issuing is audited; only the key's hash is stored (crm.api_tokens)."""
+
+    list_display = ["user", "name", "prefix", "created_at", "last_used_at"]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    search_fields = ["user__username", "name", "prefix"]
+    list_select_related = ["user"]
+    autocomplete_fields = ["user"]
+
+    def get_fields(self, request, obj=None):
+        return ["user", "name"] if obj is None else ["user", "name", "prefix", *self._stamps]
+
+    _stamps = ["created_at", "last_used_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["user", "prefix", *self._stamps]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, raw = user_token_issue(
+            user=obj.user, name=obj.name, actor=request.user, request=request
+        )
+        # The admin's own "added" message and log entry name the saved row.
+        obj.pk, obj.prefix, obj.created_at = token.pk, token.prefix, token.created_at
+        messages.warning(
+            request,
+            _("The token for %(user)s is %(key)s — copy it now, it will not be shown again.")
+            % {"user": obj.user, "key": raw},
+        )

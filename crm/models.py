@@ -212,3 +212,30 @@ class ChainDate(models.Model):
     @property
     def key(self) -> str:
         return f"{self.month:02d}-{self.day:02d}"
+
+
+class UserApiToken(models.Model):
+    """A person's API credential (`Authorization: Token <key>`), for integrations acting as
+    that person (their roles, stores and masking apply). Only the key's SHA-256 is kept: the
+    key is shown once, when issued (`crm.api_tokens.user_token_issue`); the prefix lets an
+    admin tell keys apart. It ends with the person's password or account (crm.signals)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("user"),
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    prefix = models.CharField(_("key starts with"), max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("issued"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.prefix} ({self.user})"

@@ -46,6 +46,6 @@ def _revoke_tokens(sender, instance, created=False, raw=False, **kwargs) -> None
     if raw or created or before is None:
         return
     if before["password"] != instance.password or (before["is_active"] and not instance.is_active):
-        from rest_framework.authtoken.models import Token
+        from .api_tokens import user_tokens_revoke
 
-        Token.objects.filter(user=instance).delete()
+        user_tokens_revoke(user=instance)

@@ -12,9 +12,9 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from crm.api_tokens import user_token_issue
 from crm.wsgi import application
 
 from .conftest import examples
@@ -57,7 +57,7 @@ def wsgi_app():
 
 def test_every_operation_holds_the_published_contract(wsgi_app, world):
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
-    token = Token.objects.create(user=world.users["admin"]).key
+    _row, token = user_token_issue(user=world.users["admin"])
     credentials = {
         "till": {"Authorization": f"Api-Key {world.pos_key.raw}"},
         "admin": {"Authorization": f"Token {token}"},

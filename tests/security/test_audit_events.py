@@ -5,12 +5,12 @@ the reader's language."""
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.forms import CheckboxInput
-from rest_framework.authtoken.models import Token
 
 from analytics.models import AnalyticsSettings
 from campaigns.models import Campaign, CampaignStatus
 from crm import roles
-from crm.models import AuditAction, AuditEvent
+from crm.api_tokens import user_token_issue
+from crm.models import AuditAction, AuditEvent, UserApiToken
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +109,7 @@ def test_changing_what_a_role_may_do_is_audited(client):
 
 
 def test_deactivating_a_user_is_audited_and_ends_their_tokens(client, admin_user, clerk):
-    Token.objects.create(user=clerk)
+    user_token_issue(user=clerk)
     client.force_login(admin_user)
     url = f"/admin/auth/user/{clerk.pk}/change/"
     data = admin_form_data(client.get(url))
@@ -122,7 +122,7 @@ def test_deactivating_a_user_is_audited_and_ends_their_tokens(client, admin_user
         {"active": True},
         {"active": False},
     )
-    assert not Token.objects.filter(user=clerk).exists()
+    assert not UserApiToken.objects.filter(user=clerk).exists()
 
 
 def test_changing_analytics_settings_is_audited(client, admin_user):

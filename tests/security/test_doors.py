@@ -2,9 +2,10 @@
 open redirects, tokens that outlive a password, long sessions, a talkative /healthz."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from crm.api_tokens import user_token_issue
+from crm.models import UserApiToken
 from customers.models import Customer
 from tests.factories import ContactFactory, CustomerFactory
 
@@ -134,15 +135,15 @@ def test_contact_done_follows_a_same_site_next(client, manager_a, store_a):
 # --- API tokens end with the password and with the account -----------------------------------
 
 
-def _token_works(token: Token) -> bool:
+def _token_works(raw: str) -> bool:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
     return client.get("/api/v1/customers/").status_code == 200
 
 
 def test_password_change_revokes_api_tokens(client, manager_a):
-    token = Token.objects.create(user=manager_a)
-    assert _token_works(token)
+    token, raw = user_token_issue(user=manager_a)
+    assert _token_works(raw)
     client.force_login(manager_a)
 
     response = client.post(
@@ -155,25 +156,25 @@ def test_password_change_revokes_api_tokens(client, manager_a):
     )
 
     assert response.status_code == 302
-    assert not Token.objects.filter(user=manager_a).exists()
-    assert not _token_works(token)
+    assert not UserApiToken.objects.filter(user=manager_a).exists()
+    assert not _token_works(raw)
 
 
 def test_deactivation_revokes_api_tokens(manager_a):
-    token = Token.objects.create(user=manager_a)
+    token, raw = user_token_issue(user=manager_a)
     manager_a.is_active = False
     manager_a.save()
-    assert not Token.objects.filter(pk=token.pk).exists()
+    assert not UserApiToken.objects.filter(pk=token.pk).exists()
     manager_a.is_active = True
     manager_a.save()
-    assert not _token_works(token)
+    assert not _token_works(raw)
 
 
 def test_other_saves_keep_the_token(manager_a):
-    token = Token.objects.create(user=manager_a)
+    token, raw = user_token_issue(user=manager_a)
     manager_a.first_name = "Борис"
     manager_a.save()
-    assert _token_works(token)
+    assert _token_works(raw)
 
 
 # --- sessions: a working day, or until the browser closes ------------------------------------

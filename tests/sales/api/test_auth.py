@@ -6,9 +6,9 @@ import io
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from crm.api_tokens import user_token_issue
 from sales.apikeys import key_hash, pos_key_revoke
 from sales.models import PosApiKey
 from tests.conftest import key_client, receipt_payload
@@ -90,9 +90,9 @@ def test_create_pos_key_for_unknown_store_fails(db):
 def test_per_user_token_sees_only_visible_customers(manager_a, store_a, store_b):
     own = CustomerFactory(home_store=store_a)
     other = CustomerFactory(home_store=store_b)
-    token = Token.objects.create(user=manager_a)
+    _token, raw = user_token_issue(user=manager_a)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
 
     assert client.get(f"/api/v1/customers/{own.pk}/").status_code == 200
     assert client.get(f"/api/v1/customers/{other.pk}/").status_code == 404

@@ -56,6 +56,7 @@ SESSION_RESET = (
     "RESET max_parallel_workers_per_gather"
 )
 TEMP_TABLES = (
+    "am_rf",
     "am_rc",
     "am_pd",
     "am_dirty",

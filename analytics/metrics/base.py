@@ -48,7 +48,9 @@ def build_base(
     customers (`am_dirty`: everyone when `history` is None), their purchase days,
     receipts (`am_dr`) and favourite categories (`am_fav`, which `write_favourites` stores);
     returns those tables. `base_sql` joins the aggregates into a row per customer. Without
-    `favourites` the last two are left to the caller (`favourite_statements`).
+    `favourites` the last two are left to the caller (`favourite_statements`), and so are the
+    statistics of `am_rc` (`ANALYZE_RECEIPTS`): nothing before the final write joins it on a
+    plan they would change, and the full run gathers them while Python fits the models.
 
     Money comes from the receipts' own totals and margins (kept equal to their lines' sums at
     ingest), so the run reads the lines only for the dirty customers' favourite categories.
@@ -105,7 +107,7 @@ def build_base(
         }
         _execute(f"CREATE TEMP TABLE am_dirty AS {dirty_sql(history, mine_r)}", dirty)
     _execute("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)")
-    _execute("ANALYZE am_rc, am_dirty")
+    _execute("ANALYZE am_rc, am_dirty" if favourites else "ANALYZE am_dirty")
     progress("purchase days", 30)
     build_purchase_days(p, customer_id, history is None, mine_r)
     if favourites:
@@ -113,6 +115,10 @@ def build_base(
         for sql, sql_params in favourite_statements(params):
             _execute(sql, sql_params)
     return BaseTables(purchase_days=STORED_DAYS if customer_id is None else ONE_CUSTOMER_DAYS)
+
+
+# For the final write's joins; `build_base(favourites=False)` leaves it to its caller.
+ANALYZE_RECEIPTS = ("ANALYZE am_rc", None)
 
 
 def favourite_statements(params: Params) -> list[tuple[str, dict | None]]:

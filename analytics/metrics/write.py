@@ -207,18 +207,23 @@ def write_metrics(
         f"{c.strip()} = EXCLUDED.{c.strip()}" for c in COLUMNS.split(",") if c.strip()
     )
     select = f"""
-        SELECT customer_id, first_at, last_at, receipts, receipts_w, revenue * 0.01,
-               revenue_w * 0.01, margin * 0.01, margin_w * 0.01,
+        SELECT customer_id, first_at, last_at, receipts, receipts_w,
+               -- The full run sends the buyers' money as numerics (write_predictions); the
+               -- SQL fills it in for the others (typed alike, so nothing is converted twice).
+               coalesce(revenue_money, (revenue * 0.01)::numeric(14, 2)),
+               coalesce(revenue_w_money, (revenue_w * 0.01)::numeric(14, 2)),
+               coalesce(margin_money, (margin * 0.01)::numeric(14, 2)),
+               coalesce(margin_w_money, (margin_w * 0.01)::numeric(14, 2)),
                -- Integer division truncates toward zero: adding half a receipt count of the
                -- revenue's sign rounds half away from zero.
-               CASE WHEN receipts > 0
+               coalesce(average_money, (CASE WHEN receipts > 0
                     THEN (2 * revenue + CASE WHEN revenue < 0 THEN -receipts ELSE receipts END)
                          / (2 * receipts) * 0.01
-               END,
+               END)::numeric(14, 2)),
                r, f, m, {SEGMENT_SQL}, {CLASS_SQL},
-               (margin - acquisition_cost) * 0.01, clv * 0.01,
+               (margin - acquisition_cost) * 0.01, clv,
                CASE basis WHEN 1 THEN 'model' WHEN 2 THEN 'fallback' ELSE '' END,
-               v12 * 0.01, p_alive, exp90,
+               v12_money, p_alive, exp90,
                contacts_w,
                -- Contacts per 1,000 roubles of window revenue, which is in kopecks.
                CASE WHEN revenue_w > 0 AND contacts_w = 0 THEN 0
@@ -226,7 +231,10 @@ def write_metrics(
                END,
                %(computed_at)s
         FROM (
-            SELECT b.*, v.p_alive, v.exp90, v.clv, v.v12, v.basis,
+            SELECT b.*, v.p_alive, v.exp90, v.clv, v.v12, v.v12_money, v.basis,
+                   v.revenue AS revenue_money, v.revenue_w AS revenue_w_money,
+                   v.margin AS margin_money, v.margin_w AS margin_w_money,
+                   v.average AS average_money,
                    CASE WHEN b.receipts > 0 THEN {scores["r"]} END AS r,
                    CASE WHEN b.receipts > 0 THEN {scores["f"]} END AS f,
                    CASE WHEN b.receipts > 0 THEN {scores["m"]} END AS m,

@@ -14,7 +14,8 @@ customer from the receipts; favourite categories and holiday affinity only for c
 history changed (`analytics.metrics.History`); the first run shows what that saves.
 `--quick` runs 20,000 / 200,000. `--keep` leaves the database for inspection; `--reuse`
 measures the database a `--keep` run left (of the same size), without seeding it again or
-running the first run, and `--nights N` runs N nightly runs instead of 2.
+running the first run, as if its last run had just finished (the first night's changed
+customers are its own day's), and `--nights N` runs N nightly runs instead of 2.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/metrics.py --quick
 """
@@ -301,8 +302,10 @@ def main() -> int:
     setup_django(url)
     from django.core.management import call_command
     from django.db import connection
+    from django.utils import timezone
 
     from analytics import services
+    from analytics.metrics.history import HISTORY_OVERLAP
     from analytics.models import ClvModelFit, RunStatus
 
     try:
@@ -323,6 +326,15 @@ def main() -> int:
                     f"--reuse: the scratch database holds {found:,} receipts, not the "
                     f"{receipts:,} of this size: run once with --keep first"
                 )
+            # The kept run may be long past and followed by other runs' receipts: start the
+            # history watermark now, so that the first night's changed customers are those
+            # of its own day, as on a real night (the first night of a fresh run, likewise).
+            from analytics.models import ClassThresholds
+
+            now = timezone.now()
+            ClassThresholds.objects.filter(pk=1).update(
+                history_started_at=now + HISTORY_OVERLAP, history_as_of=now
+            )
             print(f"reused the kept database ({found:,} receipts)")
         else:
             seed_time = timed(lambda: seed(customers, receipts))

@@ -14,8 +14,9 @@ customer from the receipts; favourite categories and holiday affinity only for c
 history changed (`analytics.metrics.History`); the first run shows what that saves.
 `--quick` runs 20,000 / 200,000. `--keep` leaves the database for inspection; `--reuse`
 measures the database a `--keep` run left (of the same size), without seeding it again or
-running the first run, as if its last run had just finished (the first night's changed
-customers are its own day's), and `--nights N` runs N nightly runs instead of 2.
+running the first run, each night as if the last run had been a day before (its changed
+customers are its own day's; a fresh run's second night also counts the first night's), and
+`--nights N` runs N nightly runs instead of 2.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/metrics.py --quick
 """
@@ -306,7 +307,7 @@ def main() -> int:
 
     from analytics import services
     from analytics.metrics.history import HISTORY_OVERLAP
-    from analytics.models import ClvModelFit, RunStatus
+    from analytics.models import ClassThresholds, ClvModelFit, RunStatus
 
     try:
         call_command("migrate", verbosity=0)
@@ -326,15 +327,6 @@ def main() -> int:
                     f"--reuse: the scratch database holds {found:,} receipts, not the "
                     f"{receipts:,} of this size: run once with --keep first"
                 )
-            # The kept run may be long past and followed by other runs' receipts: start the
-            # history watermark now, so that the first night's changed customers are those
-            # of its own day, as on a real night (the first night of a fresh run, likewise).
-            from analytics.models import ClassThresholds
-
-            now = timezone.now()
-            ClassThresholds.objects.filter(pk=1).update(
-                history_started_at=now + HISTORY_OVERLAP, history_as_of=now
-            )
             print(f"reused the kept database ({found:,} receipts)")
         else:
             seed_time = timed(lambda: seed(customers, receipts))
@@ -369,6 +361,14 @@ def main() -> int:
         # the lines. Each nightly run follows a day of new receipts and returns.
         results = [] if args.reuse else [measured("first run, from scratch")]
         for night in range(1, args.nights + 1):
+            if args.reuse:
+                # The kept database has the receipts of earlier runs within the history's
+                # overlap hour: each night starts the watermark afresh, so that its changed
+                # customers are those of its own day, as on a real night a day after the last.
+                now = timezone.now()
+                ClassThresholds.objects.filter(pk=1).update(
+                    history_started_at=now + HISTORY_OVERLAP, history_as_of=now
+                )
             added = add_a_day(customers, receipts)
             results.append(measured(f"nightly run {night} (after {added:,} new receipts)"))
         with connection.cursor() as cursor:

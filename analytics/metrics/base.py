@@ -57,7 +57,9 @@ def build_base(
     Money inside the pipeline is summed as integer kopecks (the receipts store theirs,
     `total_minor` and `margin_minor`) with `bigint_sum`, exact, and with a plain bigint state
     far cheaper over millions of rows than the numeric or 128-bit states of the built-in sums
-    (migration analytics/0008). Money stays in kopecks up to the final write.
+    (migration analytics/0008). Money stays in kopecks until it is written (as numerics built
+    in numpy for the full run's buyers, `predictions.write_predictions`, else in the final
+    write).
     """
     p = {**params.sql(), "cid": customer_id}
     # Customer figures are in the chain's main currency: receipts of stores that sell in
@@ -73,10 +75,11 @@ def build_base(
     drop_temp_tables()
     progress("receipts", 10)
     # One pass over the receipts for every per-customer sum, refunds included: the returns are
-    # summed per receipt first (a few thousand rows, without reading the receipts) and joined
-    # to the receipts scan by hash, instead of looking up each returned receipt by id in a
-    # second statement. Returns count when they happen: their refund comes off the window in
-    # which it was made (returned_at), whatever the purchase date.
+    # summed per receipt first (a few thousand rows, without reading the receipts) and picked
+    # up by the receipts scan (`_create_receipt_aggregates`), instead of looking up each
+    # returned receipt by id in a second statement. Returns count when they happen: their
+    # refund comes off the window in which it was made (returned_at), whatever the purchase
+    # date.
     # Every receipt column read here is in the index `receipt_customer_totals`, which holds
     # a receipt in a fraction of its heap row's bytes and columns: read from the index alone
     # (as the raw scan `bench/metrics.py` compares with is), the aggregate costs about half

@@ -12,7 +12,11 @@ and the model fit time (target: under 30 s), and the backtest's share of the nig
 (its time is part of the run's). A nightly run recomputes every metric of every
 customer from the receipts; favourite categories and holiday affinity only for customers whose
 history changed (`analytics.metrics.History`); the first run shows what that saves.
-`--quick` runs 20,000 / 200,000. `--keep` leaves the database for inspection.
+`--quick` runs 20,000 / 200,000. `--keep` leaves the database for inspection; `--reuse`
+measures the database a `--keep` run left (of the same size), without seeding it again or
+running the first run, each night as if the last run had been a day before (its changed
+customers are its own day's; a fresh run's second night also counts the first night's), and
+`--nights N` runs N nightly runs instead of 2.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/metrics.py --quick
 """
@@ -279,18 +283,31 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 customers / 200,000 receipts")
     parser.add_argument("--full-size", action="store_true", help="1,000,000 / 10,000,000")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the scratch database a --keep run left (implies --keep), without "
+        "seeding it again or the first run",
+    )
+    parser.add_argument("--nights", type=int, default=2, help="nightly runs (default 2)")
     args = parser.parse_args()
+    if args.nights < 1:
+        parser.error("--nights must be at least 1")
+    args.keep = args.keep or args.reuse
     customers, receipts = (20_000, 200_000) if args.quick else (200_000, 2_000_000)
     if args.full_size:
         customers, receipts = 1_000_000, 10_000_000
     admin_url, url = scratch_urls(SCRATCH)
-    recreate_database(admin_url, SCRATCH)
+    if not args.reuse:
+        recreate_database(admin_url, SCRATCH)
     setup_django(url)
     from django.core.management import call_command
     from django.db import connection
+    from django.utils import timezone
 
     from analytics import services
-    from analytics.models import ClvModelFit, RunStatus
+    from analytics.metrics.history import HISTORY_OVERLAP
+    from analytics.models import ClassThresholds, ClvModelFit, RunStatus
 
     try:
         call_command("migrate", verbosity=0)
@@ -301,11 +318,22 @@ def main() -> int:
             )
         else:
             print(f"size: {customers:,} customers / {receipts:,} receipts")
-        seed_time = timed(lambda: seed(customers, receipts))
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM sales_receiptline")
-            lines = cursor.fetchone()[0]
-        print(f"seeded in {seed_time:.1f} s ({lines:,} receipt lines)")
+        if args.reuse:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM sales_receipt")
+                found = cursor.fetchone()[0]
+            if found < receipts:
+                raise SystemExit(
+                    f"--reuse: the scratch database holds {found:,} receipts, not the "
+                    f"{receipts:,} of this size: run once with --keep first"
+                )
+            print(f"reused the kept database ({found:,} receipts)")
+        else:
+            seed_time = timed(lambda: seed(customers, receipts))
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM sales_receiptline")
+                lines = cursor.fetchone()[0]
+            print(f"seeded in {seed_time:.1f} s ({lines:,} receipt lines)")
 
         from analytics.metrics import SESSION_RESET, session_settings
 
@@ -331,8 +359,16 @@ def main() -> int:
 
         # The first run has no previous one: every favourite and holiday affinity comes from
         # the lines. Each nightly run follows a day of new receipts and returns.
-        results = [measured("first run, from scratch")]
-        for night in (1, 2):
+        results = [] if args.reuse else [measured("first run, from scratch")]
+        for night in range(1, args.nights + 1):
+            if args.reuse:
+                # The kept database has the receipts of earlier runs within the history's
+                # overlap hour: each night starts the watermark afresh, so that its changed
+                # customers are those of its own day, as on a real night a day after the last.
+                now = timezone.now()
+                ClassThresholds.objects.filter(pk=1).update(
+                    history_started_at=now + HISTORY_OVERLAP, history_as_of=now
+                )
             added = add_a_day(customers, receipts)
             results.append(measured(f"nightly run {night} (after {added:,} new receipts)"))
         with connection.cursor() as cursor:

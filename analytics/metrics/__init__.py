@@ -2,10 +2,12 @@
 
 A run builds temporary tables: `am_rc` (receipts per customer: counts, dates, and money from the
 receipts' own totals and margins, which triggers keep equal to their lines, and their refunds, in
-one pass), `am_dirty` (customers whose history changed, see `History`), `am_dr` and `am_fav` (their
-receipts and favourite categories, the only step that reads receipt lines; `write_favourites`
-stores them in a table of their own) and `am_clv` (model predictions and the full run's RFM scores,
-COPYed in binary from numpy); the final write joins them into one row per customer (`base_sql`).
+one pass in the covering index's order, with `am_rf`, the refunds per returned receipt), `am_dirty`
+(customers whose history changed, see `History`), `am_dr` and `am_fav` (their receipts and
+favourite categories, the only step that reads receipt lines; `write_favourites` stores them in a
+table of their own) and `am_clv` (model predictions and the full run's RFM scores, and, in the full
+run, the buyers' money as numerics, COPYed in binary from numpy); the final write joins them into
+one row per customer (`base_sql`).
 The full run fetches the buyers' columns and purchase days once (`fetch_buyers_and_days`, one
 binary COPY) for the CLV fit and for the cut points (VIP entry level, RFM quintile boundaries,
 `analytics.ranking`), stores the cut points in `ClassThresholds`, scores every buyer from the same

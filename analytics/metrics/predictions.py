@@ -188,16 +188,22 @@ def write_predictions(
     fit: ClvModelFit | None,
     days: purchase_days.PurchaseDays | None = None,
     scores: dict[str, np.ndarray] | None = None,
+    buyers: ranking.Buyers | None = None,
 ) -> PredictionTable:
     """COPY the buyers' P(alive), 90-day purchases and CLV into `am_clv`, and in the full run
-    their RFM scores (`ranking.rfm_ranks`), one row per buyer.
+    their RFM scores (`ranking.rfm_ranks`) and money (`buyers`), one row per buyer.
 
     Columns a run leaves out are NULL: the predictions when the model is unusable, the
     scores in a refresh, which compares the customer's keys with the stored cut points (the
     numpy scores equal that comparison, and a test holds the two equal, without a dozen row
-    comparisons per customer in the final statement). The money figures travel as whole
-    kopecks: PostgreSQL turns a double into numeric by printing and parsing it, a dozen times
-    the cost of scaling an integer in the final write.
+    comparisons per customer in the final statement). The money figures are rounded to whole
+    kopecks here (PostgreSQL turns a double into numeric by printing and parsing it) and
+    travel as binary numerics with two decimals (`crm.pg.binary`, kind "kopecks"), built in
+    numpy: the same values `kopecks * 0.01` gives in SQL, where building them for every
+    customer was the largest cost of the final INSERT (bench/README.md, session 5). The full
+    run also sends the buyers' net money and average receipt that way (`_money_columns`);
+    the final write computes them in SQL only for whom they are missing (a refresh, or
+    customers without receipts).
 
     Predicted CLV is discounted *margin*, so that it compares with the historical LCV: the
     expected revenue times the customer's own margin share. A fit that failed its sanity gate
@@ -207,7 +213,9 @@ def write_predictions(
     """
     _execute(
         "CREATE TEMP TABLE am_clv (customer_id bigint, p_alive float8, exp90 float8, "
-        "clv int8, v12 int8, basis int8, r int8, f int8, m int8)"
+        "clv numeric(14, 2), v12 int8, v12_money numeric(14, 2), basis int8, "
+        "r int8, f int8, m int8, revenue numeric(14, 2), revenue_w numeric(14, 2), "
+        "margin numeric(14, 2), margin_w numeric(14, 2), average numeric(14, 2))"
     )
     days = days if days is not None else fetch_days(params, base)
     if len(days.ids) == 0:
@@ -232,15 +240,18 @@ def write_predictions(
         columns += [
             ("p_alive", "float8"),
             ("exp90", "float8"),
-            ("clv", "int8"),
+            ("clv", "kopecks"),
             ("v12", "int8"),
+            ("v12_money", "kopecks"),
             ("basis", "int8"),
         ]
+        v12_kopecks = _kopecks(v12)
         values += [
             predictor.p_alive,
             predictor.expected_purchases(90),
             _kopecks(value),
-            _kopecks(v12),
+            v12_kopecks,
+            v12_kopecks,
             np.ones(len(ids), dtype=np.int64),
         ]
     else:
@@ -250,15 +261,48 @@ def write_predictions(
             months=conf.clv_horizon_months,
             annual_discount_rate=float(conf.annual_discount_rate),
         )
-        columns += [("clv", "int8"), ("basis", "int8")]
+        columns += [("clv", "kopecks"), ("basis", "int8")]
         values += [_kopecks(value), np.full(len(ids), 2, dtype=np.int64)]
     if scores is not None:
         # The scores follow the buyers of `am_rc`, the days those with purchase days: the same
         # customers, both in id order.
         columns += [(kind, "int8") for kind in ranking.RFM_KEYS]
         values += [scores[kind] for kind in ranking.RFM_KEYS]
+    if buyers is not None:
+        money = _money_columns(buyers, days)
+        columns += [(name, "kopecks") for name in money]
+        values += list(money.values())
     pgbinary.copy_in("am_clv", columns, values)
     return PredictionTable()
+
+
+# Beyond this, doubling an amount (the average receipt's rounding) could overflow int64, where
+# SQL would raise instead: such a run leaves the money to the final write's SQL.
+_MONEY_ROOM = 2**61
+
+
+def _money_columns(
+    buyers: ranking.Buyers, days: purchase_days.PurchaseDays
+) -> dict[str, np.ndarray]:
+    """The buyers' net revenue and margin (all time and in the window) and average receipt in
+    kopecks, as the final write would compute them from `am_rc` (the same NET_SQL figures,
+    fetched by `fetch_buyers_and_days`); empty when the buyers and the days do not line up."""
+    if not np.array_equal(buyers.ids, days.ids):
+        return {}
+    revenue, receipts = buyers.revenue, buyers.receipts
+    if len(revenue) and (np.abs(revenue).max() >= _MONEY_ROOM or receipts.max() >= _MONEY_ROOM):
+        return {}
+    # Rounded half away from zero as the write's integer SQL does: add half a receipt count of
+    # the revenue's sign, then divide truncating toward zero.
+    twice = 2 * revenue + np.where(revenue < 0, -receipts, receipts)
+    average = np.abs(twice) // (2 * receipts)
+    return {
+        "revenue": revenue,
+        "revenue_w": buyers.revenue_window,
+        "margin": days.margin,
+        "margin_w": days.margin_window,
+        "average": np.where(twice < 0, -average, average),
+    }
 
 
 def _kopecks(roubles: np.ndarray) -> np.ndarray:

@@ -16,7 +16,13 @@ from crm.pg import background
 from .. import ranking
 from ..models import ClassThresholds, ClvModelFit
 from .affinity import affinity_statements, write_holiday_affinity
-from .base import build_base, build_purchase_days, favourite_statements, foreign_store_ids
+from .base import (
+    ANALYZE_RECEIPTS,
+    build_base,
+    build_purchase_days,
+    favourite_statements,
+    foreign_store_ids,
+)
 from .history import history_signature, plan_history
 from .predictions import check_models, fetch_buyers_and_days, record_fit, write_predictions
 from .session import (
@@ -81,7 +87,11 @@ def recompute_all(
         # models and ranks the buyers, which need nothing more from it.
         # Nothing in the block may use the database (see crm.pg.background).
         dirty = base if history is not None else None
-        statements = favourite_statements(params) + affinity_statements(params, None, dirty)
+        statements = [
+            ANALYZE_RECEIPTS,
+            *favourite_statements(params),
+            *affinity_statements(params, None, dirty),
+        ]
         block_started = time.perf_counter()
         with background.running(statements):
             checked = check_models(days, previous_fit, params.settings)
@@ -96,9 +106,10 @@ def recompute_all(
         fit = record_fit(checked)
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
         progress("predictions", 85)
-        predictions = write_predictions(params, base, fit, days, scores)
-        # Without statistics the planner cannot tell that this is one row per buyer.
-        _execute("ANALYZE am_clv")
+        predictions = write_predictions(params, base, fit, days, scores, buyers)
+        # Without statistics the planner cannot tell that this is one row per buyer; the join
+        # key's are all it needs (the other columns' only slow ANALYZE down).
+        _execute("ANALYZE am_clv (customer_id)")
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TABLE_KEY])

@@ -39,11 +39,14 @@ def session_settings() -> list[str]:
     tables and of the rebuilt metrics table) steer joins and filters over a few hundred
     thousand rows with a handful of distinct classes and segments: a sample of 9,000 rows
     (target 30) serves them as well as the default 30,000 and takes a third of the time.
-    Parallel workers: see CLIENTELE_METRICS_PARALLEL_WORKERS.
+    Parallel workers: see CLIENTELE_METRICS_PARALLEL_WORKERS. The rebuilt metrics table's
+    three indexes are built with two parallel workers where 64 MB of maintenance memory allows
+    one (32 MB per process at least): 0.55 s against 0.62 s for the three (bench/README.md).
     """
     workers = max(0, int(django_settings.CLIENTELE_METRICS_PARALLEL_WORKERS))
     return [
         "SET work_mem = '512MB'",
+        "SET maintenance_work_mem = '256MB'",
         "SET jit = off",
         "SET random_page_cost = 1.1",
         "SET default_statistics_target = 30",
@@ -52,10 +55,11 @@ def session_settings() -> list[str]:
 
 
 SESSION_RESET = (
-    "RESET work_mem; RESET jit; RESET random_page_cost; RESET default_statistics_target; "
-    "RESET max_parallel_workers_per_gather"
+    "RESET work_mem; RESET maintenance_work_mem; RESET jit; RESET random_page_cost; "
+    "RESET default_statistics_target; RESET max_parallel_workers_per_gather"
 )
 TEMP_TABLES = (
+    "am_rf",
     "am_rc",
     "am_pd",
     "am_dirty",

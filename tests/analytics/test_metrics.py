@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 
 from analytics import metrics, services
+from analytics.metrics import write
 from analytics.models import (
     ClassThresholds,
     ClvModelFit,
@@ -330,3 +331,39 @@ def test_nightly_recompute_is_scheduled_for_beat_and_roles_hold_the_dashboard_pe
         assert "view_dashboard" in perms, role
     associate = Group.objects.get(name="Sales associate").permissions
     assert not associate.filter(codename="view_dashboard").exists()
+
+
+@pytest.mark.parametrize(
+    ("ratio", "window_days"),
+    [("1.50", 365), ("0.00", 365), ("0.33", 91), ("2.75", 1000), ("999.99", 3660), ("1", 180)],
+)
+def test_growth_rule_in_integers_gives_the_numeric_rules_answer(ratio, window_days):
+    """At, just below and just above the boundary, for small and huge amounts (the latter past
+    the integer limits, so the numeric rule itself decides), both branches agree."""
+    params = {
+        "b_ratio": Decimal(ratio),
+        "window_days": window_days,
+        **write.growth_params(Decimal(ratio), window_days),
+    }
+    cases = []
+    for prior in (1, 7, 2749, 275_000, 10**9 + 3, 10**12 + 7, 3 * 10**15 + 1):
+        # The smallest revenue_90 meeting the rule exactly, from integers.
+        num, den = Decimal(ratio).as_integer_ratio()
+        span = window_days - 90
+        least = -(-num * prior * 90 // (den * span))
+        cases += [(prior + at, at) for at in (least - 1, least, least + 1, 0, -5)]
+    numeric = "revenue_90 >= %(b_ratio)s * (revenue_w - revenue_90) * 90 / (%(window_days)s - 90)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT revenue_w, revenue_90, ({write.GROWTH_SQL}) AS fast, ({numeric}) AS expected
+            FROM unnest(%(w)s::bigint[], %(q)s::bigint[]) AS t(revenue_w, revenue_90)
+            WHERE revenue_w - revenue_90 > 0
+            """,  # noqa: S608 - fixed SQL fragments
+            {**params, "w": [w for w, _q in cases], "q": [q for _w, q in cases]},
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == len(cases)
+    assert [r for r in rows if r[2] != r[3]] == []
+    # The integer branch decided the ordinary amounts (not only the numeric fallback).
+    assert params["b_limit"] >= 10**9 + 3

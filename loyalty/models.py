@@ -164,8 +164,16 @@ class Account(models.Model):
     customer = models.OneToOneField(
         "customers.Customer", on_delete=models.CASCADE, related_name="loyalty"
     )
+    # No index: nothing looks accounts up by tier (a tier's deletion, rare, scans them), and
+    # with one the first placement of each account (and every later change of tier) could not
+    # be a HOT update: every index of the table took a new entry per booked account.
     tier = models.ForeignKey(
-        Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="accounts",
+        db_index=False,
     )
     spend_12m = models.DecimalField(_("12-month spend"), **POINTS, default=ZERO)
     available = models.DecimalField(_("available points"), **POINTS, default=ZERO, editable=False)

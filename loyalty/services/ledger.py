@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from ..models import ZERO, Account, Entry, EntryKind
+from ..models import ZERO, Account, Entry, EntryKind, Tier
 
 
 @dataclass(slots=True, eq=False)
@@ -47,18 +47,55 @@ INSERT INTO loyalty_account (customer_id, spend_12m, available, pending, debt, c
 SELECT c, 0, 0, 0, 0, now() FROM unnest(%s::bigint[]) AS c
 ON CONFLICT (customer_id) DO NOTHING
 """
+_ACCOUNT_COLUMNS = [f.attname for f in Account._meta.concrete_fields]
+_TIER_COLUMNS = [f.attname for f in Tier._meta.concrete_fields]
+# The accounts with their tiers, locked in id order. Plain SQL rather than the ORM's
+# `select_for_update().select_related("tier")`: for a bulk upload's few hundred card holders
+# the ORM's IN list of one parameter per id and its two instances per row cost more than the
+# statement itself (bench/README.md, "Bulk ingestion with loyalty on").
+_LOCK_ACCOUNTS = """
+SELECT {account}, {tier}
+FROM loyalty_account a LEFT JOIN loyalty_tier t ON t.id = a.tier_id
+WHERE a.customer_id = ANY(%s::bigint[])
+ORDER BY a.id
+FOR UPDATE OF a
+""".format(
+    account=", ".join(f"a.{name}" for name in _ACCOUNT_COLUMNS),
+    tier=", ".join(f"t.{name}" for name in _TIER_COLUMNS),
+)
+
+
+def id_array(ids) -> str:
+    """Ids as a PostgreSQL array literal: psycopg spells a list parameter out element by
+    element in Python, several times the cost of this for a batch's ids."""
+    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
 
 
 def accounts_lock(customer_ids: list[int]) -> dict[int, Account]:
     """Open missing accounts and lock them all, in id order so that two batches never
-    deadlock; returns them by customer id."""
+    deadlock; returns them by customer id, each with its tier."""
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
+    literal = id_array(ids)
     with connection.cursor() as cursor:
-        cursor.execute(_ENSURE_ACCOUNTS, [ids])
-    accounts = Account.objects.select_for_update(of=("self",)).select_related("tier")
-    return {a.customer_id: a for a in accounts.filter(customer_id__in=ids).order_by("id")}
+        cursor.execute(_ENSURE_ACCOUNTS, [literal])
+        cursor.execute(_LOCK_ACCOUNTS, [literal])
+        rows = cursor.fetchall()
+    width, db = len(_ACCOUNT_COLUMNS), connection.alias
+    tiers: dict[int, Tier] = {}
+    accounts = {}
+    for row in rows:
+        account = Account.from_db(db, _ACCOUNT_COLUMNS, row[:width])
+        tier_id = row[width]
+        if tier_id is None:
+            account.tier = None
+        else:
+            if tier_id not in tiers:
+                tiers[tier_id] = Tier.from_db(db, _TIER_COLUMNS, row[width:])
+            account.tier = tiers[tier_id]
+        accounts[account.customer_id] = account
+    return accounts
 
 
 def _refresh_sums(account: Account) -> None:
@@ -112,7 +149,9 @@ def _activation_rows(now: dt.datetime, accounts: dict[int, Account]) -> list[Row
     """Activation rows for the due earn lots of these locked accounts (updates their debt)."""
     by_id = {a.pk: a for a in accounts.values()}
     with connection.cursor() as cursor:
-        cursor.execute(_DUE + " AND e.account_id = ANY(%s) ORDER BY e.id", [now, list(by_id)])
+        cursor.execute(
+            _DUE + " AND e.account_id = ANY(%s::bigint[]) ORDER BY e.id", [now, id_array(by_id)]
+        )
         due = cursor.fetchall()
     return [
         activation_entry(
@@ -129,16 +168,18 @@ def _activation_rows(now: dt.datetime, accounts: dict[int, Account]) -> list[Row
 # One statement for a whole booking: the sums trigger then runs once. A row may name as its
 # source another row of the same statement (`source_n`), which gets its id here. The rows go as
 # one JSON document: psycopg spells an array parameter out element by element in Python, which
-# cost three times as much for a batch's rows.
-_INSERT_ENTRIES = """
-WITH r AS MATERIALIZED (
+# cost three times as much for a batch's rows. The rows are a CTE `r` so that a caller may
+# write more in the same statement (a bulk booking its receipts' points, see services.receipts).
+ENTRY_ROWS = """
+r AS MATERIALIZED (
   SELECT x.*, nextval(pg_get_serial_sequence('loyalty_entry', 'id')) AS id
   FROM json_to_recordset(%s::json) AS x(
     n int, account_id bigint, kind text, available_delta numeric, pending_delta numeric,
     debt_delta numeric, at timestamptz, receipt_id bigint, return_doc_id bigint,
     source_id bigint, source_n int, activates_at timestamptz, expires_at timestamptz,
     bonus_key text, reason text, actor_id bigint)
-)
+)"""
+ENTRY_INSERT = """
 INSERT INTO loyalty_entry (id, account_id, kind, available_delta, pending_delta, debt_delta, at,
   created_at, receipt_id, return_doc_id, source_id, activates_at, expires_at, bonus_key, reason,
   actor_id)
@@ -148,13 +189,13 @@ SELECT r.id, r.account_id, r.kind, r.available_delta, r.pending_delta, r.debt_de
 FROM r LEFT JOIN r s ON s.n = r.source_n
 ORDER BY r.n
 """
+_INSERT_ENTRIES = "WITH" + ENTRY_ROWS + ENTRY_INSERT
 _ENTRY_REFS = ("receipt_id", "return_doc_id", "source_id", "actor_id")
 
 
-def entries_insert(rows: list[Row]) -> None:
-    """Append these rows to the ledger in one INSERT (ids are not read back)."""
-    if not rows:
-        return
+def entries_params(rows: list[Row]) -> list:
+    """The parameters of `ENTRY_ROWS` and `ENTRY_INSERT` for these rows: one JSON document
+    and the time they are written."""
     position = {id(row): n for n, row in enumerate(rows)}
     payload = []
     for n, row in enumerate(rows):
@@ -180,8 +221,15 @@ def entries_insert(rows: list[Row]) -> None:
         if row.source is not None:
             item["source_n"] = position[id(row.source)]
         payload.append(item)
+    return [json.dumps(payload), timezone.now()]
+
+
+def entries_insert(rows: list[Row]) -> None:
+    """Append these rows to the ledger in one INSERT (ids are not read back)."""
+    if not rows:
+        return
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ENTRIES, [json.dumps(payload), timezone.now()])
+        cursor.execute(_INSERT_ENTRIES, entries_params(rows))
 
 
 _DUE_CUSTOMERS = """

@@ -29,8 +29,18 @@ from ..rules import (
     rulebook_for,
     rules_version,
 )
-from .ledger import Row, _activation_rows, accounts_lock, activation_entry, entries_insert
-from .tiers import tiers_recompute
+from .ledger import (
+    ENTRY_INSERT,
+    ENTRY_ROWS,
+    Row,
+    _activation_rows,
+    accounts_lock,
+    activation_entry,
+    entries_insert,
+    entries_params,
+    id_array,
+)
+from .tiers import tiers_place, tiers_recompute
 
 
 class PointsRefused(Exception):
@@ -181,7 +191,7 @@ def _activate_past_hold(
 _AFTER = """
 SELECT a.id, a.available, a.pending, coalesce(t.name, '')
 FROM loyalty_account a LEFT JOIN loyalty_tier t ON t.id = a.tier_id
-WHERE a.id = ANY(%s)
+WHERE a.id = ANY(%s::bigint[])
 """
 
 
@@ -189,7 +199,7 @@ def _after(account_ids: list[int]) -> dict[int, tuple[Decimal, Decimal, str]]:
     """(available, pending, tier) of each account as left by the booking (what the till shows
     next), read back from the ledger's sums in one query."""
     with connection.cursor() as cursor:
-        cursor.execute(_AFTER, [account_ids])
+        cursor.execute(_AFTER, [id_array(account_ids)])
         return {pk: (available, pending, tier) for pk, available, pending, tier in cursor}
 
 
@@ -236,18 +246,26 @@ def receipt_points_book(
     return points
 
 
-_INSERT_POINTS = """
+# A bulk booking's ledger rows and its receipts' points rows in one statement (one round trip;
+# the sums trigger still runs once, at its end).
+_INSERT_BOOKING = (
+    "WITH"
+    + ENTRY_ROWS
+    + ", entries AS ("
+    + ENTRY_INSERT
+    + """)
 INSERT INTO loyalty_receiptpoints (receipt_id, account_id, requested, redeemed, earned, refused,
   available_after, pending_after, tier_name, lines)
 SELECT * FROM json_to_recordset(%s::json) AS x(receipt_id bigint, account_id bigint,
   requested numeric, redeemed numeric, earned numeric, refused boolean, available_after numeric,
   pending_after numeric, tier_name text, lines jsonb)
 """
+)
 
 
-def _points_insert(points: list[_Points]) -> None:
-    """The batch's `ReceiptPoints` rows in one INSERT, from one JSON document (see ledger's
-    `entries_insert` for why not arrays)."""
+def _booking_insert(entries: list[Row], points: list[_Points]) -> None:
+    """The ledger rows and the `ReceiptPoints` rows of a bulk booking, each set as one JSON
+    document (see ledger's `entries_insert` for why not arrays)."""
     payload = [
         {
             "receipt_id": p.receipt_id,
@@ -264,7 +282,7 @@ def _points_insert(points: list[_Points]) -> None:
         for p in points
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_POINTS, [json.dumps(payload)])
+        cursor.execute(_INSERT_BOOKING, [*entries_params(entries), json.dumps(payload)])
 
 
 @transaction.atomic
@@ -304,10 +322,11 @@ def receipts_points_book_bulk(
         )
         for receipt, lines in with_customer
     }
-    entries_insert([*entries, *_activate_past_hold(entries, accounts, now)])
-    tiers_recompute(customer_ids=list(accounts))
-    after = _after([a.pk for a in accounts.values()])
+    # The tiers first: a placement reads the receipts' spend, never the ledger, and it names the
+    # new tier of each account it moves, so the answers need no read of the accounts after.
+    # Each booked receipt has the tier it was booked at unless its account moved.
+    moved = tiers_place(customer_ids=list(accounts))
     for booked in points.values():
-        booked.tier_name = after[booked.account_id][2]
-    _points_insert(list(points.values()))
+        booked.tier_name = moved.get(booked.account_id, booked.tier_name)
+    _booking_insert([*entries, *_activate_past_hold(entries, accounts, now)], list(points.values()))
     return points

@@ -41,7 +41,7 @@ from ..services import custom_field_definitions, custom_fields_clean, customer_u
 from . import parsing
 from .engine import RowReport, register_processor
 from .models import ImportJob, ImportKind, ImportRow, RowOutcome
-from .sql import card_and_email_owners, column_defaults, json_insert, next_ids, phone_owners
+from .sql import card_and_email_owners, column_defaults, json_insert_many, next_ids, phone_owners
 
 TEXT_FIELDS = (
     "surname",
@@ -249,13 +249,15 @@ class CustomerProcessor:
             found.setdefault((kind, value), cid)
         return found
 
-    def _match(self, record: Record, existing: dict) -> tuple[int | None, str | None]:
+    def _match(self, keys: list[tuple[str, str]], existing: dict) -> tuple[int | None, str | None]:
         """The matched card by the configured order, or an error when keys point at two cards."""
         by_kind: dict[str, set[int]] = {}
-        for kind, value in record.keys():
+        for kind, value in keys:
             cid = existing.get((kind, value))
             if cid:
                 by_kind.setdefault(kind, set()).add(cid)
+        if not by_kind:
+            return None, None  # a new card, most rows of a first import
         matched = None
         for kind in self.options["match_order"]:
             ids = by_kind.get(kind)
@@ -288,10 +290,11 @@ class CustomerProcessor:
             if record.errors:
                 out.append(self._error_row(record))
                 continue
-            earlier = [self.seen[k] for k in record.keys() if k in self.seen]
-            for key in record.keys():
+            keys = record.keys()
+            earlier = [self.seen[k] for k in keys if k in self.seen]
+            for key in keys:
                 self.seen.setdefault(key, record.row_no)
-            customer_id, conflict = self._match(record, existing)
+            customer_id, conflict = self._match(keys, existing)
             if conflict:
                 out.append(
                     RowReport(
@@ -429,10 +432,14 @@ class CustomerProcessor:
                 if c in CHANNELS
             )
             audits.append({"object_id": str(pk)})
-        json_insert(Customer, customers, base=card_base)
-        json_insert(CustomerPhone, phones, base={"kind": "mobile"})
-        json_insert(ConsentEvent, consents, base=consent_base)
-        json_insert(AuditEvent, audits, base=audit_base)
+        json_insert_many(
+            [
+                (Customer, customers, card_base),
+                (CustomerPhone, phones, {"kind": "mobile"}),
+                (ConsentEvent, consents, consent_base),
+                (AuditEvent, audits, audit_base),
+            ]
+        )
         return ids
 
     def _update(self, record: Record, customer_id: int, *, dry_run: bool) -> RowReport:

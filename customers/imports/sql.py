@@ -27,11 +27,13 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
         return []
     table = model._meta.db_table
     with connection.cursor() as cursor:
+        # One text value, not a row per id: psycopg loads each row in Python.
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            "SELECT string_agg(nextval(pg_get_serial_sequence(%s, 'id'))::text, ',' ORDER BY n) "
+            "FROM generate_series(1, %s) AS n",
             [table, count],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return [int(pk) for pk in cursor.fetchone()[0].split(",")]
 
 
 def json_insert(
@@ -44,8 +46,32 @@ def json_insert(
     row carries only what is its own. Rows may differ in their keys: every key of any row is
     written (a column none of them names, nor `base`, gets the table's NULL).
     """
-    if not rows:
+    statement = _json_insert_statement(model, rows, base)
+    if statement:
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+
+
+def json_insert_many(
+    inserts: list[tuple[type[models.Model], list[dict[str, Any]], dict[str, Any] | None]],
+) -> None:
+    """Several `json_insert`s, in this order, sent as one round trip (one multi-statement query:
+    the connection binds parameters client-side, so psycopg sends it as a simple query)."""
+    statements = [s for s in (_json_insert_statement(*i) for i in inserts) if s]
+    if not statements:
         return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "; ".join(sql for sql, _params in statements),
+            [p for _sql, params in statements for p in params],
+        )
+
+
+def _json_insert_statement(
+    model: type[models.Model], rows: list[dict[str, Any]], base: dict[str, Any] | None
+) -> tuple[str, list[Any]] | None:
+    if not rows:
+        return None
     table = model._meta.db_table
     seen = dict.fromkeys(base or ())
     for row in rows:
@@ -57,12 +83,11 @@ def json_insert(
     if base:
         record = f"json_populate_record(NULL::{table}, %s::json)"
         params.insert(0, json.dumps(base, default=_default, ensure_ascii=False))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - our own model's columns
-            f"FROM json_populate_recordset({record}, %s::json)",
-            params,
-        )
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - our own model's columns
+        f"FROM json_populate_recordset({record}, %s::json)",
+        params,
+    )
 
 
 def column_defaults(model: type[models.Model], exclude: set[str]) -> dict[str, Any]:
@@ -89,13 +114,20 @@ def column_defaults(model: type[models.Model], exclude: set[str]) -> dict[str, A
 # cannot flatten into a join): a plain join of a batch's thousands of numbers is priced as a
 # hash join over a sequential scan of every phone, which grows with the base (70 ms a batch at
 # 100,000 cards; the import's batches slowed as they went). Figures: bench/README.md.
+# The values travel as one JSON array, not a text[] parameter: psycopg quotes an array element by
+# element in Python (28 ms for a batch's 2,000 numbers, a tenth of the import's main thread),
+# json.dumps does it in C.
 _PHONE_OWNERS = """
 SELECT wanted.number, p.customer_id
-FROM unnest(%s::text[]) AS wanted(number)
+FROM json_array_elements_text(%s::json) AS wanted(number)
 CROSS JOIN LATERAL (
     SELECT customer_id FROM customers_customerphone WHERE number = wanted.number LIMIT 1
 ) p
 """
+
+
+def _json_list(values: set[str] | list[str]) -> str:
+    return json.dumps(sorted(values), ensure_ascii=False)
 
 
 def phone_owners(numbers: set[str] | list[str]) -> dict[str, int]:
@@ -103,7 +135,7 @@ def phone_owners(numbers: set[str] | list[str]) -> dict[str, int]:
     if not numbers:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(_PHONE_OWNERS, [sorted(numbers)])
+        cursor.execute(_PHONE_OWNERS, [_json_list(numbers)])
         return dict(cursor.fetchall())
 
 
@@ -114,19 +146,19 @@ def phone_owners(numbers: set[str] | list[str]) -> dict[str, int]:
 # e-mail the lowest id is the match.
 _CARD_AND_EMAIL_OWNERS = """
 SELECT 'card', wanted.card, c.id, 0
-FROM unnest(%(cards)s::text[]) AS wanted(card)
+FROM json_array_elements_text(%(cards)s::json) AS wanted(card)
 CROSS JOIN LATERAL (
     SELECT id FROM customers_customer WHERE card_number = wanted.card LIMIT 1
 ) c
 UNION ALL
 SELECT 'card', wanted.card, a.survivor_id, 1
-FROM unnest(%(cards)s::text[]) AS wanted(card)
+FROM json_array_elements_text(%(cards)s::json) AS wanted(card)
 CROSS JOIN LATERAL (
     SELECT survivor_id FROM customers_mergedalias WHERE old_card_number = wanted.card LIMIT 1
 ) a
 UNION ALL
 SELECT 'email', wanted.email, c.id, 2
-FROM unnest(%(emails)s::text[]) AS wanted(email)
+FROM json_array_elements_text(%(emails)s::json) AS wanted(email)
 CROSS JOIN LATERAL (
     SELECT id FROM customers_customer WHERE UPPER(email) = wanted.email ORDER BY id LIMIT 1
 ) c
@@ -139,5 +171,7 @@ def card_and_email_owners(cards: set[str], emails: set[str]) -> list[tuple[str, 
     if not cards and not emails:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(_CARD_AND_EMAIL_OWNERS, {"cards": sorted(cards), "emails": sorted(emails)})
+        cursor.execute(
+            _CARD_AND_EMAIL_OWNERS, {"cards": _json_list(cards), "emails": _json_list(emails)}
+        )
         return [(kind, value, cid) for kind, value, cid, _order in cursor.fetchall()]

@@ -24,7 +24,7 @@ def test_a_batch_of_phones_is_found_through_a_join_on_the_array(admin_user, stor
     found, sql = _phone_queries(admin_user, phones)
 
     assert found == {"+79161112233": known.pk}
-    assert len(sql) == 1 and "unnest" in sql[0]
+    assert len(sql) == 1 and "json_array_elements_text" in sql[0]
 
 
 def test_a_tills_few_phones_take_one_plain_query(admin_user, store_a):
@@ -33,4 +33,4 @@ def test_a_tills_few_phones_take_one_plain_query(admin_user, store_a):
     found, sql = _phone_queries(admin_user, ["+79161112233", "+79160000001"])
 
     assert found == {"+79161112233": known.pk}
-    assert len(sql) == 1 and "unnest" not in sql[0]
+    assert len(sql) == 1 and "json_array_elements_text" not in sql[0]

@@ -468,3 +468,39 @@ def test_an_unreadable_file_fails_the_job_with_the_reading_error(admin_user):
     assert job.status == ImportStatus.FAILED and ImportRow.objects.filter(job=job).count() == 0
     # The message the form would have given, not the exception's repr.
     assert job.error and "{" not in job.error and "'file'" not in job.error
+
+
+def test_two_rows_matching_one_card_by_different_keys_update_it_in_turn(admin_user):
+    """The batch reads its cards at once; the second row sees what the first one wrote."""
+    card = CustomerFactory(
+        surname="Одна", city="", address="", email="one@example.ru", phone_number="+79161112201"
+    )
+    CustomerPhone.objects.create(customer=card, number="+79161112202", is_primary=False)
+    other = CustomerFactory(surname="Другая", city="", phone_number="+79161112299")
+    rows = [
+        ["Телефон", "E-mail", "Город", "Адрес"],
+        ["8 916 111-22-02; 8 916 111-22-03", "", "Казань", ""],
+        ["8 916 111-22-04", "ONE@example.ru", "Омск", "ул. Ленина, 1"],
+        ["8 916 111-22-99", "", "Тверь", ""],
+    ]
+    job = run(upload(admin_user, "two.csv", make_csv(rows)), admin_user, dry_run=False)
+    assert [o for o, _m in outcomes(job, "run").values()] == ["updated", "updated", "updated"]
+    changes = {r.row_no: r.changes for r in job.rows.filter(phase="run")}
+    assert changes[2]["city"] == ["", "Казань"]
+    # The city is no longer empty when row 3 comes, and the phone row 2 added is kept.
+    assert set(changes[3]) == {"address", "phones"}
+    assert changes[3]["phones"][1] == [
+        "+79161112201",
+        "+79161112202",
+        "+79161112203",
+        "+79161112204",
+    ]
+    card.refresh_from_db()
+    other.refresh_from_db()
+    assert (card.city, card.address, other.city) == ("Казань", "ул. Ленина, 1", "Тверь")
+    assert list(card.phones.values_list("number", flat=True)) == [
+        "+79161112201",
+        "+79161112202",
+        "+79161112203",
+        "+79161112204",
+    ]

@@ -12,8 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.imports.engine import job_data_rows
+from sales import signals
 from sales.history_import import HistoryProcessor
-from sales.models import Product, Receipt, ReceiptLine
+from sales.ingest.idempotency import canonical_text, receipt_canonical
+from sales.models import PaymentMethod, Product, Receipt, ReceiptLine, SalesChannel
 from sales.services import LineInput, receipt_record
 from tests.factories import CustomerFactory
 
@@ -147,3 +149,76 @@ def test_a_batchs_statements_do_not_grow_with_its_size(admin_user, store_a, buye
         statements.append(len(queries))
     assert statements[0] == statements[1] <= 10, statements
     assert Receipt.objects.count() == 305 and ReceiptLine.objects.count() == 610
+
+
+def _till_text(data, lines):
+    # What the till's path hashes (`receipt_canonical` + `canonical_text`), phone left out.
+    return canonical_text(receipt_canonical({**data, "phone": "", "lines": lines}))
+
+
+@pytest.mark.parametrize(
+    ("number", "card", "zone", "total", "sku", "name", "cost"),
+    [
+        ("R-1", "", "Europe/Moscow", "100.50", "SOCK-1", "Носки", "80.00"),
+        ('R"2\\', "777", "Asia/Omsk", "0.00", "S\u2028\t1", "«Платье»\n", None),
+        ("Чек ё 3", "", "UTC", "1230.10", "ЁЛКА", "", "0.00"),
+    ],
+)
+def test_the_reading_threads_receipt_text_is_the_tills_canonical_text(
+    number, card, zone, total, sku, name, cost
+):
+    import datetime as dt
+    import zoneinfo
+
+    from sales.history_import import _fast_text_agrees, _receipt_text
+    from sales.ingest.idempotency import line_canonical
+
+    line = {
+        "sku": sku,
+        "name": name,
+        "category": "Одежда/Разное",
+        "quantity": Decimal("2.500"),
+        "unit_price": Decimal("40.20"),
+        "discount": Decimal("0.00"),
+        "unit_cost": None if cost is None else Decimal(cost),
+    }
+    data = {
+        "pos_receipt_id": number,
+        "purchased_at": dt.datetime(2024, 3, 1, 23, 30, tzinfo=zoneinfo.ZoneInfo(zone)),
+        "customer_id": None,
+        "phone": "+79161112201",
+        "card": card,
+        "payment_method": PaymentMethod.CASH,
+        "channel": SalesChannel.STORE,
+        "total": Decimal(total),
+        "lines": [line, line],
+    }
+    texts = [canonical_text(line_canonical(line))] * 2
+    assert _receipt_text(data, texts) == _till_text(data, [line, line])
+    assert _fast_text_agrees()
+
+
+def test_a_receiver_reading_the_imported_batch_gets_receipts_with_their_customers(
+    admin_user, store_a, buyers
+):
+    """`receipts_stored_bulk`'s `stored` is built only when read; read, it is the batch."""
+    anna, boris = buyers
+    seen = []
+
+    def receiver(sender, store, stored, imported, **kwargs):
+        seen.append((store, imported, len(stored), list(stored)))
+
+    signals.receipts_stored_bulk.connect(receiver, sender=Receipt)
+    try:
+        content = make_csv(mixed_rows(store_a.code))
+        run(upload(admin_user, "h.csv", content, kind="history"), admin_user, dry_run=False)
+    finally:
+        signals.receipts_stored_bulk.disconnect(receiver, sender=Receipt)
+    [(store, imported, count, stored)] = seen
+    assert store == store_a and imported is True and count == 4
+    by_number = {receipt.pos_receipt_id: (receipt, data, lines) for receipt, data, lines in stored}
+    assert set(by_number) == {"R-1", "R-2", "R-8", "R-10"}
+    receipt, data, lines = by_number["R-1"]
+    assert data["customer_id"] == anna.pk and data["phone"] == ""
+    assert [line.product.sku for line in lines] == ["DRESS-1", "SOCK-1"]
+    assert by_number["R-2"][1]["card"] == "777" and by_number["R-2"][0].customer_id == boris.pk

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from crm.models import Store
 from customers.access import lookup_customers_sql
 from customers.buyers import customers_mark_buyers
+from customers.models import LifecycleStage
 
 from .. import signals
 from ..models import Product, Receipt
@@ -129,7 +130,8 @@ SELECT i, id FROM got
 """
 
 _PHONE_OWNERS = """
-SELECT w.number, p.customer_id FROM json_array_elements_text(%s::json) AS w(number)
+SELECT w.number, p.customer_id, c.lifecycle_stage = %s
+FROM json_array_elements_text(%s::json) AS w(number)
 CROSS JOIN LATERAL (
     SELECT customer_id FROM customers_customerphone WHERE number = w.number LIMIT 1
 ) p
@@ -137,20 +139,24 @@ JOIN customers_customer c ON c.id = p.customer_id
 """
 
 
-def _phone_owners(user, numbers: list[str]) -> dict[str, int]:
-    """The owner of each number among the customers `user` may look up, in one statement.
+def _phone_owners(user, numbers: list[str]) -> tuple[dict[str, int], set[int]]:
+    """The owner of each number among the customers `user` may look up, in one statement, and
+    those of them already marked buyers (`customers_mark_buyers` has nothing to do for them).
 
     The till's look-up (`customer_index`) scoped by `lookup_customers_sql`; one index probe
     per number, as `customers.imports.sql.phone_owners` explains.
     """
     if not numbers:
-        return {}
+        return {}, set()
     scope, params = lookup_customers_sql(user, "c")
     # Only customers.access' own condition goes into the text; values are parameters.
     sql = f"{_PHONE_OWNERS} WHERE {scope}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(numbers), *params])
-        return dict(cursor.fetchall())
+        cursor.execute(sql, [LifecycleStage.CUSTOMER.value, json.dumps(numbers), *params])
+        rows = cursor.fetchall()
+    return {number: cid for number, cid, _bought in rows}, {
+        cid for _n, cid, bought in rows if bought
+    }
 
 
 def _keys(receipts: list[HistoryReceipt]) -> str:
@@ -217,7 +223,9 @@ def history_receipts_store(
         r.index: BulkResult(index=r.index, pos_receipt_id=r.data["pos_receipt_id"])
         for r in receipts
     }
-    owners = _phone_owners(user, sorted({r.data["phone"] for r in receipts if r.data["phone"]}))
+    owners, bought = _phone_owners(
+        user, sorted({r.data["phone"] for r in receipts if r.data["phone"]})
+    )
     cards = customer_index(user, (r.data for r in receipts if r.data["card"])).by_card
 
     # The customer and the content hash, as the till's path has them.
@@ -298,7 +306,9 @@ def history_receipts_store(
     created = [r for r in ready if results[r.index].status == "created"]
     _announce(created, customer, results)
     buyers = [customer[r.index] for r in created]
-    customers_mark_buyers(buyers)
+    # Most of a history's receipts are of customers who bought before: marking only the others
+    # spares the card table a statement per batch once every customer has bought.
+    customers_mark_buyers([cid for cid in buyers if cid not in bought])
     schedule_metrics_refresh(buyers)
     return [results[r.index] for r in receipts]
 

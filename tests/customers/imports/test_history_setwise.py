@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.imports.engine import job_data_rows
+from customers.models import Customer, LifecycleStage
 from sales import signals
 from sales.history_import import HistoryProcessor
 from sales.ingest.idempotency import canonical_text, receipt_canonical
@@ -222,3 +223,26 @@ def test_a_receiver_reading_the_imported_batch_gets_receipts_with_their_customer
     assert data["customer_id"] == anna.pk and data["phone"] == ""
     assert [line.product.sku for line in lines] == ["DRESS-1", "SOCK-1"]
     assert by_number["R-2"][1]["card"] == "777" and by_number["R-2"][0].customer_id == boris.pk
+
+
+def test_buyers_found_by_phone_or_card_are_marked_and_known_ones_left_alone(
+    admin_user, store_a, buyers
+):
+    anna, boris = buyers  # found by phone and by card
+    Customer.objects.filter(pk=anna.pk).update(lifecycle_stage=LifecycleStage.LAPSED)
+    Customer.objects.filter(pk=boris.pk).update(lifecycle_stage=LifecycleStage.LEAD)
+    run(upload(admin_user, "h.csv", make_csv(mixed_rows(store_a.code)), kind="history"),
+        admin_user, dry_run=False)  # fmt: skip
+    stages = dict(Customer.objects.values_list("pk", "lifecycle_stage"))
+    assert stages[anna.pk] == stages[boris.pk] == LifecycleStage.CUSTOMER
+
+    # A batch whose customers (found by phone) have all bought before writes no card.
+    content = make_csv([HEADER, line(store_a.code, "R-20", phone="8 916 111-22-01")])
+    job = upload(admin_user, "h2.csv", content, kind="history")
+    processor = HistoryProcessor(job)
+    prepared = processor.prepare(list(job_data_rows(job)))
+    with CaptureQueriesContext(connection) as queries:
+        [row] = processor.process(prepared, dry_run=False)
+    assert row.outcome == "created"
+    writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert not [sql for sql in writes if "customers_customer" in sql], writes

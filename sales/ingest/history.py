@@ -129,6 +129,12 @@ WITH r AS (
 SELECT i, id FROM got
 """
 
+_MARGIN_WRITTEN = (
+    "SELECT set_config('sales.margin_written', 'on', true);"
+    f"{_INSERT};"
+    "SELECT set_config('sales.margin_written', 'off', true)"
+)
+
 _PHONE_OWNERS = """
 SELECT w.number, p.customer_id, c.lifecycle_stage = %s
 FROM json_array_elements_text(%s::json) AS w(number)
@@ -334,11 +340,12 @@ def _insert(ready, customer, digests, results, lines_json: str) -> None:
     )
     with connection.cursor() as cursor:
         # Local to the transaction, and undone with the caller's savepoint should the insert
-        # fail (the one-by-one retry's lines are then summed by the trigger).
-        cursor.execute("SELECT set_config('sales.margin_written', 'on', true)")
-        cursor.execute(_INSERT, [f"[{rows}]", lines_json, timezone.now()])
+        # fail (the one-by-one retry's lines are then summed by the trigger). The three
+        # statements go in one round trip (Django's psycopg cursor binds parameters on the
+        # client, which allows several statements); the insert's answer is the second result.
+        cursor.execute(_MARGIN_WRITTEN, [f"[{rows}]", lines_json, timezone.now()])
+        cursor.nextset()
         inserted = dict(cursor.fetchall())
-        cursor.execute("SELECT set_config('sales.margin_written', 'off', true)")
     lost = []
     for r in ready:
         receipt_id = inserted.get(r.position)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import connection
+
 from .models import Customer, LifecycleStage
 
 
@@ -21,8 +23,18 @@ def customers_mark_buyers(customer_ids: Iterable[int | None]) -> int:
     ids = {cid for cid in customer_ids if cid}
     if not ids:
         return 0
-    return (
-        Customer.objects.filter(pk__in=ids)
-        .exclude(lifecycle_stage=LifecycleStage.CUSTOMER)
-        .update(lifecycle_stage=LifecycleStage.CUSTOMER)
-    )
+    # What `filter(pk__in=ids).exclude(stage).update(stage)` writes, with the ids as one array
+    # literal: the ORM compiled a history batch's ids one by one in Python (a tenth of the
+    # import's own thread).
+    table = Customer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET lifecycle_stage = %s "  # noqa: S608 - our own model's table
+            "WHERE id = ANY(%s::bigint[]) AND lifecycle_stage <> %s",
+            [
+                LifecycleStage.CUSTOMER.value,
+                "{" + ",".join(map(str, ids)) + "}",
+                LifecycleStage.CUSTOMER.value,
+            ],
+        )
+        return cursor.rowcount

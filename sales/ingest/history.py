@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from crm.models import Store
 from customers.access import lookup_customers_sql
 from customers.buyers import customers_mark_buyers
+from customers.models import LifecycleStage
 
 from .. import signals
 from ..models import Product, Receipt
@@ -53,7 +54,9 @@ class HistoryReceipt:
     customer id: a receipt found by phone is hashed, as the till's path hashes it, with the
     customer's id in the phone's place, which only the batch's look-up knows.
     `capacity` holds the overflow errors found on lines with their cost; `needs_cost` says some
-    line takes the catalogue's cost, so its check waits for the products.
+    line takes the catalogue's cost, so its check waits for the products. `key` and `row` are
+    the receipt's parts of the look-up's and the insert's JSON documents (`_STORED`, `_INSERT`)
+    but for the customer and the hash, written in the reading thread too.
     """
 
     index: int
@@ -63,6 +66,8 @@ class HistoryReceipt:
     text: str
     capacity: dict[str, list[str]]
     needs_cost: bool
+    key: str
+    row: str
 
 
 # Each look-up is one index probe (a LATERAL subquery with LIMIT, which PostgreSQL cannot turn
@@ -84,21 +89,26 @@ WHERE p.found IS NULL
 """
 
 # Receipts, then the lines of those actually inserted (ON CONFLICT: a concurrent import may have
-# stored some first), joined to the catalogue by SKU; a line without its cost takes the
-# catalogue's, as `receipts_ingest_bulk` does. One statement, which writes each receipt's margin
-# (the sum of its lines' generated `margin`, same formula) with the receipt: the margin trigger
-# then leaves these receipts alone (`sales.margin_written`, migration 0010) instead of writing
-# each of them a second time.
+# stored some first), joined to the catalogue by SKU: one probe per distinct SKU (a batch repeats
+# its products), materialized so that the planner does not probe again per line. A line without
+# its cost takes the catalogue's, as `receipts_ingest_bulk` does. One statement, which writes
+# each receipt's margin (the sum of its lines' generated `margin`, same formula) with the
+# receipt: the margin trigger then leaves these receipts alone (`sales.margin_written`,
+# migration 0010) instead of writing each of them a second time.
 _INSERT = """
 WITH r AS (
     SELECT * FROM json_to_recordset(%s::json)
         AS r(i int, s bigint, c bigint, p text, t timestamptz, m text, ch text, total numeric,
              h text)
+), j AS (
+    SELECT * FROM json_to_recordset(%s::json)
+        AS j(i int, n smallint, k text, q numeric, u numeric, d numeric, c numeric)
+), p AS MATERIALIZED (
+    SELECT k.k, p.id, p.cost FROM (SELECT DISTINCT k FROM j) k
+    CROSS JOIN LATERAL (SELECT id, cost FROM sales_product WHERE sku = k.k LIMIT 1) p
 ), l AS (
-    SELECT l.i, l.n, p.id AS product, l.q, l.u, l.d, coalesce(l.c, p.cost) AS c
-    FROM json_to_recordset(%s::json)
-        AS l(i int, n smallint, k text, q numeric, u numeric, d numeric, c numeric)
-    CROSS JOIN LATERAL (SELECT id, cost FROM sales_product WHERE sku = l.k LIMIT 1) p
+    SELECT j.i, j.n, p.id AS product, j.q, j.u, j.d, coalesce(j.c, p.cost) AS c
+    FROM j JOIN p ON p.k = j.k
 ), m AS (
     SELECT i, sum(round(q * u - d - q * c, 2)) AS margin FROM l GROUP BY i
 ), ins AS (
@@ -119,8 +129,15 @@ WITH r AS (
 SELECT i, id FROM got
 """
 
+_MARGIN_WRITTEN = (
+    "SELECT set_config('sales.margin_written', 'on', true);"
+    f"{_INSERT};"
+    "SELECT set_config('sales.margin_written', 'off', true)"
+)
+
 _PHONE_OWNERS = """
-SELECT w.number, p.customer_id FROM json_array_elements_text(%s::json) AS w(number)
+SELECT w.number, p.customer_id, c.lifecycle_stage = %s
+FROM json_array_elements_text(%s::json) AS w(number)
 CROSS JOIN LATERAL (
     SELECT customer_id FROM customers_customerphone WHERE number = w.number LIMIT 1
 ) p
@@ -128,25 +145,29 @@ JOIN customers_customer c ON c.id = p.customer_id
 """
 
 
-def _phone_owners(user, numbers: list[str]) -> dict[str, int]:
-    """The owner of each number among the customers `user` may look up, in one statement.
+def _phone_owners(user, numbers: list[str]) -> tuple[dict[str, int], set[int]]:
+    """The owner of each number among the customers `user` may look up, in one statement, and
+    those of them already marked buyers (`customers_mark_buyers` has nothing to do for them).
 
     The till's look-up (`customer_index`) scoped by `lookup_customers_sql`; one index probe
     per number, as `customers.imports.sql.phone_owners` explains.
     """
     if not numbers:
-        return {}
+        return {}, set()
     scope, params = lookup_customers_sql(user, "c")
     # Only customers.access' own condition goes into the text; values are parameters.
     sql = f"{_PHONE_OWNERS} WHERE {scope}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(numbers), *params])
-        return dict(cursor.fetchall())
+        cursor.execute(sql, [LifecycleStage.CUSTOMER.value, json.dumps(numbers), *params])
+        rows = cursor.fetchall()
+    return {number: cid for number, cid, _bought in rows}, {
+        cid for _n, cid, bought in rows if bought
+    }
 
 
 def _keys(receipts: list[HistoryReceipt]) -> str:
     # Arrays of a batch's values travel as JSON: psycopg adapts a list item by item in Python.
-    return json.dumps([{"s": r.store.pk, "p": r.data["pos_receipt_id"]} for r in receipts])
+    return "[" + ",".join([f"{{{r.key}}}" for r in receipts]) + "]"
 
 
 def _digest(text: str) -> str:
@@ -160,24 +181,30 @@ class _StoredLater(Sequence):
     million receipts need not be built as models for nobody.
     """
 
-    def __init__(self, created: dict[int, dict[str, Any]]) -> None:
-        self._created = created
+    def __init__(self, created: list[HistoryReceipt], customer, results) -> None:
+        self._receipts = created
+        self._customer = customer
+        self._results = results
         self._items: list | None = None
 
     def _load(self) -> list:
         if self._items is None:
-            skus = {line["sku"] for data in self._created.values() for line in data["lines"]}
+            created = {
+                self._results[r.index].id: _till_data(r, self._customer[r.index])
+                for r in self._receipts
+            }
+            skus = {line["sku"] for data in created.values() for line in data["lines"]}
             products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
-            receipts = Receipt.objects.filter(pk__in=self._created).select_related("store")
+            receipts = Receipt.objects.filter(pk__in=created).select_related("store")
             self._items = [
                 (receipt, data, line_inputs(data, products)[0])
                 for receipt in receipts
-                for data in [self._created[receipt.pk]]
+                for data in [created[receipt.pk]]
             ]
         return self._items
 
     def __len__(self) -> int:
-        return len(self._created)
+        return len(self._receipts)
 
     def __getitem__(self, index):
         return self._load()[index]
@@ -202,7 +229,9 @@ def history_receipts_store(
         r.index: BulkResult(index=r.index, pos_receipt_id=r.data["pos_receipt_id"])
         for r in receipts
     }
-    owners = _phone_owners(user, sorted({r.data["phone"] for r in receipts if r.data["phone"]}))
+    owners, bought = _phone_owners(
+        user, sorted({r.data["phone"] for r in receipts if r.data["phone"]})
+    )
     cards = customer_index(user, (r.data for r in receipts if r.data["card"])).by_card
 
     # The customer and the content hash, as the till's path has them.
@@ -283,7 +312,9 @@ def history_receipts_store(
     created = [r for r in ready if results[r.index].status == "created"]
     _announce(created, customer, results)
     buyers = [customer[r.index] for r in created]
-    customers_mark_buyers(buyers)
+    # Most of a history's receipts are of customers who bought before: marking only the others
+    # spares the card table a statement per batch once every customer has bought.
+    customers_mark_buyers([cid for cid in buyers if cid not in bought])
     schedule_metrics_refresh(buyers)
     return [results[r.index] for r in receipts]
 
@@ -301,27 +332,20 @@ def _catalogue_complete(receipts: list[HistoryReceipt]) -> None:
 
 
 def _insert(ready, customer, digests, results, lines_json: str) -> None:
-    rows = [
-        {
-            "i": r.position,
-            "s": r.store.pk,
-            "c": customer[r.index],
-            "p": r.data["pos_receipt_id"],
-            "t": r.data["purchased_at"].isoformat(),
-            "m": r.data["payment_method"],
-            "ch": r.data["channel"],
-            "total": str(r.data["total"]),
-            "h": digests[r.index],
-        }
-        for r in ready
-    ]
+    rows = ",".join(
+        [
+            f'{{{r.key},{r.row},"c":{customer[r.index] or "null"},"h":"{digests[r.index]}"}}'
+            for r in ready
+        ]
+    )
     with connection.cursor() as cursor:
         # Local to the transaction, and undone with the caller's savepoint should the insert
-        # fail (the one-by-one retry's lines are then summed by the trigger).
-        cursor.execute("SELECT set_config('sales.margin_written', 'on', true)")
-        cursor.execute(_INSERT, [json.dumps(rows), lines_json, timezone.now()])
+        # fail (the one-by-one retry's lines are then summed by the trigger). The three
+        # statements go in one round trip (Django's psycopg cursor binds parameters on the
+        # client, which allows several statements); the insert's answer is the second result.
+        cursor.execute(_MARGIN_WRITTEN, [f"[{rows}]", lines_json, timezone.now()])
+        cursor.nextset()
         inserted = dict(cursor.fetchall())
-        cursor.execute("SELECT set_config('sales.margin_written', 'off', true)")
     lost = []
     for r in ready:
         receipt_id = inserted.get(r.position)
@@ -369,11 +393,13 @@ def _announce(created: list[HistoryReceipt], customer, results) -> None:
     """Tell `receipts_stored_bulk`'s receivers (loyalty) about the batch, marked imported."""
     if not created or not signals.receipts_stored_bulk.has_listeners(Receipt):
         return
-    by_store: dict[int, tuple[Store, dict[int, dict[str, Any]]]] = {}
+    by_store: dict[int, tuple[Store, list[HistoryReceipt]]] = {}
     for r in created:
-        _store, receipts = by_store.setdefault(r.store.pk, (r.store, {}))
-        receipts[results[r.index].id] = _till_data(r, customer[r.index])
+        by_store.setdefault(r.store.pk, (r.store, []))[1].append(r)
     for store, receipts in by_store.values():
         signals.receipts_stored_bulk.send(
-            sender=Receipt, store=store, stored=_StoredLater(receipts), imported=True
+            sender=Receipt,
+            store=store,
+            stored=_StoredLater(receipts, customer, results),
+            imported=True,
         )

@@ -2,6 +2,7 @@
 results as matching every card, the dictionary kept in step by the database, scoping unchanged."""
 
 import pytest
+from django.db.models import Case, F, Value, When
 
 from customers.folding import fold
 from customers.models import Customer, NameToken
@@ -100,6 +101,29 @@ def test_renamed_card_is_found_by_the_new_name_only(admin_user, store_a):
     Customer.objects.filter(pk=card.pk).update(surname="Соколова")
     assert card.pk in ids(admin_user, "Соколва Нина")
     assert card.pk not in ids(admin_user, "Орлова Нина")
+
+
+def test_bulk_renamed_cards_enter_the_dictionary_by_the_changed_name_only(store_a):
+    # One statement renaming some cards' surnames and others' first names (migration 0012).
+    kept = CustomerFactory(surname="Ломов", first_name="Ипполит", home_store=store_a)
+    first = CustomerFactory(surname="Белов", first_name="Глеб", home_store=store_a)
+    NameToken.objects.filter(token__in=["ЛОМОВ", "ИППОЛИТ"]).delete()
+    Customer.objects.filter(pk__in=[kept.pk, first.pk]).update(
+        first_name=Case(When(pk=first.pk, then=Value("Всёволод")), default=F("first_name")),
+        surname=Case(When(pk=kept.pk, then=Value("Ёлкин")), default=F("surname")),
+    )
+    assert "ЕЛКИН" in _tokens(NameToken.SURNAME)
+    assert "ВСЕВОЛОД" in _tokens(NameToken.FIRST_NAME)
+    # Names the statement did not change are not written again (they were added when written).
+    assert "ИППОЛИТ" not in _tokens(NameToken.FIRST_NAME)
+    assert "БЕЛОВ" in _tokens(NameToken.SURNAME)
+
+
+def test_update_of_other_columns_leaves_the_dictionary_alone(store_a):
+    card = CustomerFactory(surname="Сазонов", first_name="Ермолай", home_store=store_a)
+    NameToken.objects.filter(token="САЗОНОВ").delete()
+    Customer.objects.filter(pk=card.pk).update(city="Тверь")
+    assert "САЗОНОВ" not in _tokens(NameToken.SURNAME)
 
 
 def test_deleted_card_leaves_no_result_and_prune_drops_its_names(admin_user, store_a):

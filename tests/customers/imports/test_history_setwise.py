@@ -12,8 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.imports.engine import job_data_rows
+from customers.models import Customer, LifecycleStage
+from sales import signals
 from sales.history_import import HistoryProcessor
-from sales.models import Product, Receipt, ReceiptLine
+from sales.ingest.idempotency import canonical_text, receipt_canonical
+from sales.models import PaymentMethod, Product, Receipt, ReceiptLine, SalesChannel
 from sales.services import LineInput, receipt_record
 from tests.factories import CustomerFactory
 
@@ -147,3 +150,99 @@ def test_a_batchs_statements_do_not_grow_with_its_size(admin_user, store_a, buye
         statements.append(len(queries))
     assert statements[0] == statements[1] <= 10, statements
     assert Receipt.objects.count() == 305 and ReceiptLine.objects.count() == 610
+
+
+def _till_text(data, lines):
+    # What the till's path hashes (`receipt_canonical` + `canonical_text`), phone left out.
+    return canonical_text(receipt_canonical({**data, "phone": "", "lines": lines}))
+
+
+@pytest.mark.parametrize(
+    ("number", "card", "zone", "total", "sku", "name", "cost"),
+    [
+        ("R-1", "", "Europe/Moscow", "100.50", "SOCK-1", "Носки", "80.00"),
+        ('R"2\\', "777", "Asia/Omsk", "0.00", "S\u2028\t1", "«Платье»\n", None),
+        ("Чек ё 3", "", "UTC", "1230.10", "ЁЛКА", "", "0.00"),
+    ],
+)
+def test_the_reading_threads_receipt_text_is_the_tills_canonical_text(
+    number, card, zone, total, sku, name, cost
+):
+    import datetime as dt
+    import zoneinfo
+
+    from sales.history_import import _fast_text_agrees, _receipt_text
+    from sales.ingest.idempotency import line_canonical
+
+    line = {
+        "sku": sku,
+        "name": name,
+        "category": "Одежда/Разное",
+        "quantity": Decimal("2.500"),
+        "unit_price": Decimal("40.20"),
+        "discount": Decimal("0.00"),
+        "unit_cost": None if cost is None else Decimal(cost),
+    }
+    data = {
+        "pos_receipt_id": number,
+        "purchased_at": dt.datetime(2024, 3, 1, 23, 30, tzinfo=zoneinfo.ZoneInfo(zone)),
+        "customer_id": None,
+        "phone": "+79161112201",
+        "card": card,
+        "payment_method": PaymentMethod.CASH,
+        "channel": SalesChannel.STORE,
+        "total": Decimal(total),
+        "lines": [line, line],
+    }
+    texts = [canonical_text(line_canonical(line))] * 2
+    assert _receipt_text(data, texts) == _till_text(data, [line, line])
+    assert _fast_text_agrees()
+
+
+def test_a_receiver_reading_the_imported_batch_gets_receipts_with_their_customers(
+    admin_user, store_a, buyers
+):
+    """`receipts_stored_bulk`'s `stored` is built only when read; read, it is the batch."""
+    anna, boris = buyers
+    seen = []
+
+    def receiver(sender, store, stored, imported, **kwargs):
+        seen.append((store, imported, len(stored), list(stored)))
+
+    signals.receipts_stored_bulk.connect(receiver, sender=Receipt)
+    try:
+        content = make_csv(mixed_rows(store_a.code))
+        run(upload(admin_user, "h.csv", content, kind="history"), admin_user, dry_run=False)
+    finally:
+        signals.receipts_stored_bulk.disconnect(receiver, sender=Receipt)
+    [(store, imported, count, stored)] = seen
+    assert store == store_a and imported is True and count == 4
+    by_number = {receipt.pos_receipt_id: (receipt, data, lines) for receipt, data, lines in stored}
+    assert set(by_number) == {"R-1", "R-2", "R-8", "R-10"}
+    receipt, data, lines = by_number["R-1"]
+    assert data["customer_id"] == anna.pk and data["phone"] == ""
+    assert [line.product.sku for line in lines] == ["DRESS-1", "SOCK-1"]
+    assert by_number["R-2"][1]["card"] == "777" and by_number["R-2"][0].customer_id == boris.pk
+
+
+def test_buyers_found_by_phone_or_card_are_marked_and_known_ones_left_alone(
+    admin_user, store_a, buyers
+):
+    anna, boris = buyers  # found by phone and by card
+    Customer.objects.filter(pk=anna.pk).update(lifecycle_stage=LifecycleStage.LAPSED)
+    Customer.objects.filter(pk=boris.pk).update(lifecycle_stage=LifecycleStage.LEAD)
+    run(upload(admin_user, "h.csv", make_csv(mixed_rows(store_a.code)), kind="history"),
+        admin_user, dry_run=False)  # fmt: skip
+    stages = dict(Customer.objects.values_list("pk", "lifecycle_stage"))
+    assert stages[anna.pk] == stages[boris.pk] == LifecycleStage.CUSTOMER
+
+    # A batch whose customers (found by phone) have all bought before writes no card.
+    content = make_csv([HEADER, line(store_a.code, "R-20", phone="8 916 111-22-01")])
+    job = upload(admin_user, "h2.csv", content, kind="history")
+    processor = HistoryProcessor(job)
+    prepared = processor.prepare(list(job_data_rows(job)))
+    with CaptureQueriesContext(connection) as queries:
+        [row] = processor.process(prepared, dry_run=False)
+    assert row.outcome == "created"
+    writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert not [sql for sql in writes if "customers_customer" in sql], writes

@@ -11,6 +11,7 @@ __all__ = [
     "find_duplicates_task",
     "import_resume_stale_task",
     "import_run_task",
+    "prune_name_tokens",
     "send_morning_digests",
 ]
 
@@ -27,3 +28,11 @@ def send_morning_digests() -> int:
     from .digest import morning_digests_send
 
     return morning_digests_send()
+
+
+@shared_task
+def prune_name_tokens() -> int:
+    """Beat, nightly: drop from the name search dictionary the names no card carries."""
+    from .services import name_tokens_prune
+
+    return name_tokens_prune()

@@ -67,3 +67,20 @@ def test_enqueue_waits_for_commit_and_refuses_unknown_names():
             enqueue("tests.crm.no_such_task")
     finally:
         app.conf.task_always_eager = False
+
+
+@pytest.mark.django_db
+def test_every_beat_row_names_a_registered_task():
+    """The beat schedule is data (django_celery_beat rows made by migrations): a row naming a
+    task the worker does not have would fail silently every night."""
+    from django_celery_beat.models import PeriodicTask
+
+    rows = list(PeriodicTask.objects.values_list("name", "task"))
+    assert "customers.tasks.prune_name_tokens" in {task for _, task in rows}, rows
+    unknown = []
+    for name, task in rows:
+        try:
+            registered_task(task)
+        except KeyError:
+            unknown.append((name, task))
+    assert unknown == []

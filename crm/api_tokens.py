@@ -68,6 +68,32 @@ def user_tokens_revoke(*, user, actor=None, request=None) -> int:
     return deleted
 
 
+def last_used_touch(model, row, now=None) -> None:
+    """Record that a credential row (`last_used_at`) was used, at most once a resolution
+    interval: conditional, so parallel requests with one credential write once."""
+    now = now or timezone.now()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        model.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
+            pk=row.pk,
+        ).update(last_used_at=now)
+        row.last_used_at = now
+
+
+def header_credential(request, keyword: str, invalid) -> str | None:
+    """The key after `keyword` in the Authorization header (`Token <key>`, `Api-Key <key>`);
+    None when the header names another scheme; AuthenticationFailed(`invalid`) if malformed."""
+    header = get_authorization_header(request).split()
+    if not header or header[0].lower() != keyword.lower().encode():
+        return None
+    if len(header) != 2:
+        raise exceptions.AuthenticationFailed(invalid)
+    try:
+        return header[1].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise exceptions.AuthenticationFailed(invalid) from exc
+
+
 def user_token_authenticate(raw: str) -> UserApiToken | None:
     """The active user's token for a presented key, or None."""
     # Not only our own prefix: keys DRF's authtoken issued were hashed as they were (crm 0010).
@@ -78,16 +104,8 @@ def user_token_authenticate(raw: str) -> UserApiToken | None:
         .filter(key_hash=token_hash(raw), user__is_active=True)
         .first()
     )
-    if token is None:
-        return None
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        # Conditional, so parallel requests with one token write at most once per interval.
-        UserApiToken.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
-            pk=token.pk,
-        ).update(last_used_at=now)
-        token.last_used_at = now
+    if token is not None:
+        last_used_touch(UserApiToken, token)
     return token
 
 
@@ -96,15 +114,9 @@ class HashedTokenAuthentication(BaseAuthentication):
     another scheme."""
 
     def authenticate(self, request):
-        header = get_authorization_header(request).split()
-        if not header or header[0].lower() != KEYWORD.lower().encode():
+        raw = header_credential(request, KEYWORD, _("Invalid Token header."))
+        if raw is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("Invalid Token header."))
-        try:
-            raw = header[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed(_("Invalid Token header.")) from exc
         token = user_token_authenticate(raw)
         if token is None:
             raise exceptions.AuthenticationFailed(_("Unknown or revoked token."))

@@ -6,15 +6,14 @@ bits, so a fast hash is safe here where it would not be for a password.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass, field
 
 from django.db import connection, models, transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from crm.api_tokens import last_used_touch
 from crm.audit import audit_record
 from crm.models import AuditAction, Store
 
@@ -22,8 +21,6 @@ from .models import PosApiKey, PosKeyKind
 
 KEY_PREFIX = "ck_"
 PREFIX_LENGTH = 11
-# last_used_at is a hint for admins, not an audit trail: one write a minute per key is plenty.
-LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def key_hash(raw_key: str) -> str:
@@ -170,12 +167,5 @@ def pos_key_authenticate(raw_key: str) -> PosPrincipal | None:
     key = _from_row(PosApiKey, row[:_KEY_WIDTH])
     store = _from_row(Store, row[_KEY_WIDTH:])
     key.store = store
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        # Conditional, so parallel requests of one till write at most once per interval.
-        PosApiKey.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
-            pk=key.pk,
-        ).update(last_used_at=now)
-        key.last_used_at = now
+    last_used_touch(PosApiKey, key)
     return PosPrincipal(api_key=key, store=store)

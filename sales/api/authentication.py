@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 
+from crm.api_tokens import header_credential
 from sales.apikeys import pos_key_authenticate
 
 API_KEY_KEYWORD = "Api-Key"
@@ -19,15 +20,9 @@ class ApiKeyAuthentication(BaseAuthentication):
     """Answers DRF with (the till principal, its key), or None for another scheme."""
 
     def authenticate(self, request):
-        header = get_authorization_header(request).split()
-        if not header or header[0].lower() != API_KEY_KEYWORD.lower().encode():
+        raw = header_credential(request, API_KEY_KEYWORD, _("Invalid Api-Key header."))
+        if raw is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header."))
-        try:
-            raw = header[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed(_("Invalid Api-Key header.")) from exc
         principal = pos_key_authenticate(raw)
         if principal is None:
             raise exceptions.AuthenticationFailed(_("Unknown or revoked API key."))

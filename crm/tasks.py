@@ -60,3 +60,24 @@ def enqueue(name: str, *args: Any, queue: str | None = None, **kwargs: Any) -> N
             logger.exception("could not queue task %s", name)
 
     transaction.on_commit(send)
+
+
+def beat_daily(apps, *, name: str, task: str, hour: int, minute: int, description: str) -> None:
+    """For a data migration: run `task` every day at hour:minute in the chain's time zone.
+
+    Beat runs with the DatabaseScheduler, so a schedule is a row an admin can move or pause;
+    `get_or_create`, so a schedule an admin changed is left as it is.
+    """
+    from django.conf import settings
+
+    crontab, _ = apps.get_model("django_celery_beat", "CrontabSchedule").objects.get_or_create(
+        minute=str(minute),
+        hour=str(hour),
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone=settings.TIME_ZONE,
+    )
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.get_or_create(
+        name=name, defaults={"task": task, "crontab": crontab, "description": description}
+    )

@@ -39,26 +39,15 @@ def revoke_roles(apps, schema_editor):
 
 
 def create_schedule(apps, schema_editor):
-    # Beat runs with the DatabaseScheduler, so the schedule is a row an admin can move or pause.
-    from django.conf import settings
+    from crm.tasks import beat_daily
 
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="30",
-        hour="3",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone=settings.TIME_ZONE,
-    )
-    PeriodicTask.objects.get_or_create(
+    beat_daily(
+        apps,
         name=TASK_NAME,
-        defaults={
-            "task": "analytics.tasks.recompute_all_metrics",
-            "crontab": crontab,
-            "description": "Recompute every customer's metrics and refit the CLV models.",
-        },
+        task="analytics.tasks.recompute_all_metrics",
+        hour=3,
+        minute=30,
+        description="Recompute every customer's metrics and refit the CLV models.",
     )
 
 

@@ -35,25 +35,15 @@ def forwards(apps, schema_editor):
             "effective_from": defaults.DEFAULT_EFFECTIVE_FROM,
         },
     )
-    from django.conf import settings
+    from crm.tasks import beat_daily
 
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="15",
-        hour="2",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone=settings.TIME_ZONE,
-    )
-    PeriodicTask.objects.get_or_create(
+    beat_daily(
+        apps,
         name=ERASURE_TASK,
-        defaults={
-            "task": "customers.tasks.erase_due",
-            "crontab": crontab,
-            "description": "Erase customers whose withdrawal grace period has passed.",
-        },
+        task="customers.tasks.erase_due",
+        hour=2,
+        minute=15,
+        description="Erase customers whose withdrawal grace period has passed.",
     )
 
 

@@ -11,25 +11,15 @@ PRUNE_TASK = "Search dictionary: drop names no card carries"
 
 
 def create_schedule(apps, schema_editor):
-    from django.conf import settings
+    from crm.tasks import beat_daily
 
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="40",
-        hour="3",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone=settings.TIME_ZONE,
-    )
-    PeriodicTask.objects.get_or_create(
+    beat_daily(
+        apps,
         name=PRUNE_TASK,
-        defaults={
-            "task": "customers.tasks.prune_name_tokens",
-            "crontab": crontab,
-            "description": "Remove from the name search dictionary the names no card carries.",
-        },
+        task="customers.tasks.prune_name_tokens",
+        hour=3,
+        minute=40,
+        description="Remove from the name search dictionary the names no card carries.",
     )
 
 

@@ -211,3 +211,19 @@ class UserApiTokenAdmin(admin.ModelAdmin):
             _("The token for %(user)s is %(key)s — copy it now, it will not be shown again.")
             % {"user": obj.user, "key": raw},
         )
+
+    def delete_model(self, request, obj):
+        # Deleting is how a token is revoked: the audit log says who ended whose key.
+        audit_record(
+            actor=request.user,
+            action=AuditAction.API_KEY,
+            obj=obj,
+            request=request,
+            event="revoked",
+            user=obj.user.get_username(),
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("user"):
+            self.delete_model(request, token)

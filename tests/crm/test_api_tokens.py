@@ -66,6 +66,12 @@ def test_an_admin_issues_a_token_and_sees_the_key_once(client, admin_user, manag
     assert token.prefix in listing and raw not in listing
     assert raw not in client.get(f"/admin/crm/userapitoken/{token.pk}/change/").content.decode()
 
+    # Deleting revokes it, and the audit log says who ended whose key.
+    client.post(f"/admin/crm/userapitoken/{token.pk}/delete/", {"post": "yes"})
+    assert _status(raw) == 401
+    revoked = AuditEvent.objects.get(action=AuditAction.API_KEY, details__event="revoked")
+    assert revoked.actor == admin_user and revoked.details["user"] == manager_a.get_username()
+
 
 def test_keys_drf_kept_in_clear_are_hashed_keep_working_and_their_table_goes(manager_a):
     legacy = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"

@@ -36,7 +36,10 @@ run's snapshot started, so a receipt refreshed mid-run is not undone by older ag
 Overlap: the full run sends the statements that read receipt lines (the changed customers'
 favourite categories and holiday affinities) to PostgreSQL in pipeline mode and fits,
 backtests and ranks in Python meanwhile (`crm.pg.background`); both need only the base tables,
-and the results are stored in the final transaction as before. The receipts aggregate reads
+and the results are stored in the final transaction. A nightly run outside a caller's transaction
+goes further: a second session finds the changed customers and rebuilds and commits their purchase
+days, favourites and holiday affinities while this one aggregates the receipts (see
+`run.recompute_all`). The receipts aggregate reads
 only columns of the covering index `receipt_customer_totals`, and the changed customers are
 found by index ranges (`base.dirty_sql`), not by a per-receipt test in that aggregate.
 

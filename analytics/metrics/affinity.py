@@ -37,21 +37,35 @@ def write_holiday_affinity(
     if not computed:
         for sql, sql_params in affinity_statements(params, customer_id, dirty):
             _execute(sql, sql_params)
+    for sql, sql_params in affinity_write_statements(params, customer_id, dirty):
+        _execute(sql, sql_params)
+
+
+def affinity_write_statements(
+    params: Params, customer_id: int | None, dirty: BaseTables | None = None
+) -> list[tuple[str, dict | None]]:
+    """The statements of `write_holiday_affinity` that store `am_holr`, in order."""
     scope = _filter("customer_id", customer_id)
     if dirty is not None:
         scope += " AND customer_id IN (SELECT customer_id FROM am_dirty)"
-    _execute(
-        f"DELETE FROM analytics_holidayaffinity WHERE TRUE {scope}",  # noqa: S608 - only fixed SQL fragments are formatted in
-        {"cid": customer_id},
-    )
+    statements: list[tuple[str, dict | None]] = [
+        (
+            f"DELETE FROM analytics_holidayaffinity WHERE TRUE {scope}",  # noqa: S608 - only fixed SQL fragments are formatted in
+            {"cid": customer_id},
+        )
+    ]
     if _holidays(params):
-        _execute(
-            """
+        statements.append(
+            (
+                """
             INSERT INTO analytics_holidayaffinity
                 (customer_id, holiday, years, last_year, category_id, amount)
             SELECT customer_id, holiday, years, last_year, category_id, amount FROM am_holr
-            """
+            """,
+                None,
+            )
         )
+    return statements
 
 
 def affinity_statements(

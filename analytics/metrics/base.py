@@ -43,6 +43,7 @@ def build_base(
     history: History | None = None,
     *,
     favourites: bool = True,
+    changes: bool = True,
 ) -> BaseTables:
     """Aggregate receipts and their returns per customer in one pass (`am_rc`), find the dirty
     customers (`am_dirty`: everyone when `history` is None), their purchase days,
@@ -51,6 +52,8 @@ def build_base(
     `favourites` the last two are left to the caller (`favourite_statements`), and so are the
     statistics of `am_rc` (`ANALYZE_RECEIPTS`): nothing before the final write joins it on a
     plan they would change, and the full run gathers them while Python fits the models.
+    Without `changes` (a nightly run, `history` given) only `am_rc` is built: the changed
+    customers and their purchase days are left to the caller too (`changed_statements`).
 
     Money comes from the receipts' own totals and margins (kept equal to their lines' sums at
     ingest), so the run reads the lines only for the dirty customers' favourite categories.
@@ -97,19 +100,18 @@ def build_base(
     finally:
         if index_only:
             _execute("RESET enable_seqscan")
+    if not changes:
+        if history is None or customer_id is not None:
+            raise ValueError("only a nightly run of the base leaves its changes to the caller")
+        if favourites:
+            _execute("ANALYZE am_rc")
+        return BaseTables()
     if history is None:
         _execute("CREATE TEMP TABLE am_dirty AS SELECT customer_id FROM am_rc")
+        _execute("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)")
     else:
-        dirty = {
-            **p,
-            "since": history.received_since,
-            "visible_after": history.visible_after,
-            "starts": [starts for starts, _ends in history.closed_windows],
-            "ends": [ends for _starts, ends in history.closed_windows],
-            "rehomed": cards_rehomed_since(history.received_since),
-        }
-        _execute(f"CREATE TEMP TABLE am_dirty AS {dirty_sql(history, mine_r)}", dirty)
-    _execute("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)")
+        for sql, sql_params in _dirty_statements(p, history, mine_r):
+            _execute(sql, sql_params)
     _execute("ANALYZE am_rc, am_dirty" if favourites else "ANALYZE am_dirty")
     progress("purchase days", 30)
     build_purchase_days(p, customer_id, history is None, mine_r)
@@ -118,6 +120,35 @@ def build_base(
         for sql, sql_params in favourite_statements(params):
             _execute(sql, sql_params)
     return BaseTables(purchase_days=STORED_DAYS if customer_id is None else ONE_CUSTOMER_DAYS)
+
+
+def _dirty_statements(p: dict, history: History, mine: str) -> list[tuple[str, dict | None]]:
+    dirty = {
+        **p,
+        "since": history.received_since,
+        "visible_after": history.visible_after,
+        "starts": [starts for starts, _ends in history.closed_windows],
+        "ends": [ends for _starts, ends in history.closed_windows],
+        "rehomed": cards_rehomed_since(history.received_since),
+    }
+    return [
+        (f"CREATE TEMP TABLE am_dirty AS {dirty_sql(history, mine)}", dirty),
+        ("ALTER TABLE am_dirty ADD PRIMARY KEY (customer_id)", None),
+    ]
+
+
+def changed_statements(params: Params, history: History) -> list[tuple[str, dict | None]]:
+    """What `build_base(changes=False)` leaves out, as statements in order: `am_dirty` (the
+    customers whose history changed since the previous run) and their rows of `PurchaseDays`.
+    They read neither `am_rc` nor anything else of the run's session, so the nightly run has
+    another session run them while this one aggregates the receipts."""
+    p = {**params.sql(), "cid": None, "foreign_stores": foreign_store_ids()}
+    mine = "AND r.store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
+    return [
+        *_dirty_statements(p, history, mine),
+        ("ANALYZE am_dirty", None),
+        *purchase_days_statements(p, None, False, mine),
+    ]
 
 
 # For the final write's joins; `build_base(favourites=False)` leaves it to its caller.
@@ -321,25 +352,35 @@ def build_purchase_days(p: dict, customer_id: int | None, everyone: bool, mine: 
     for the dirty customers. `predictions.fetch_buyers_and_days` reads either beside the
     buyers' money. A buyer without a row (rows lost by hand) is caught by `recompute_all`,
     which then rebuilds them all; a new install has no previous run, so starts with everyone."""
+    for sql, sql_params in purchase_days_statements(p, customer_id, everyone, mine):
+        _execute(sql, sql_params)
+
+
+def purchase_days_statements(
+    p: dict, customer_id: int | None, everyone: bool, mine: str
+) -> list[tuple[str, dict | None]]:
+    """The statements of `build_purchase_days`, in order, with their parameters (the nightly
+    run has a second session run them, `run.recompute_all`)."""
     zones = purchase_days.store_time_zones()
-    p.update(purchase_days.zone_params(zones))
+    p = {**p, **purchase_days.zone_params(zones)}
     if customer_id is not None:
         source = purchase_days.history_sql("", f"AND r.customer_id = %(cid)s {mine}", zones)
-        _execute(f"CREATE TEMP TABLE {ONE_CUSTOMER_DAYS} AS {source}", p)
-        return
+        return [(f"CREATE TEMP TABLE {ONE_CUSTOMER_DAYS} AS {source}", p)]
     table = STORED_DAYS
     columns = "(customer_id, days, first_value)"
     if everyone:
-        _execute(f"TRUNCATE {table}")
-        _execute(f"INSERT INTO {table} {columns} {purchase_days.history_sql('', mine, zones)}", p)
-    else:
-        _execute(
-            f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM am_dirty)"  # noqa: S608 - a fixed table name
-        )
-        scope = "JOIN am_dirty x ON x.customer_id = r.customer_id"
-        _execute(
-            f"INSERT INTO {table} {columns} {purchase_days.history_sql(scope, mine, zones)}", p
-        )
+        return [
+            (f"TRUNCATE {table}", None),
+            (f"INSERT INTO {table} {columns} {purchase_days.history_sql('', mine, zones)}", p),
+        ]
+    scope = "JOIN am_dirty x ON x.customer_id = r.customer_id"
+    return [
+        (
+            f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM am_dirty)",  # noqa: S608 - a fixed table name
+            None,
+        ),
+        (f"INSERT INTO {table} {columns} {purchase_days.history_sql(scope, mine, zones)}", p),
+    ]
 
 
 # Net money per buyer, in kopecks, from `am_rc` (rc), receipts less refunds: the base rows and the

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -15,21 +16,23 @@ from crm.pg import background
 
 from .. import ranking
 from ..models import ClassThresholds, ClvModelFit
-from .affinity import affinity_statements, write_holiday_affinity
+from .affinity import affinity_statements, affinity_write_statements, write_holiday_affinity
 from .base import (
     ANALYZE_RECEIPTS,
     build_base,
     build_purchase_days,
+    changed_statements,
     favourite_statements,
     foreign_store_ids,
 )
-from .history import history_signature, plan_history
+from .history import History, history_signature, plan_history
 from .predictions import check_models, fetch_buyers_and_days, record_fit, write_predictions
 from .session import (
     CUSTOMER_KEY_BASE,
     FULL_RUN_KEY,
     SESSION_RESET,
     TABLE_KEY,
+    BaseTables,
     Params,
     RecomputeBusy,
     _execute,
@@ -37,7 +40,12 @@ from .session import (
     drop_temp_tables,
     session_settings,
 )
-from .write import compute_thresholds, write_favourites, write_metrics
+from .write import (
+    compute_thresholds,
+    favourite_write_statements,
+    write_favourites,
+    write_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,20 @@ def recompute_all(
     holiday affinity are recomputed from the lines for the customers whose history changed
     since the previous run (see `History`), or for everyone when `from_scratch`, when there
     is no previous run, or when the holiday settings or category names changed.
+
+    Two server processes share a nightly run's work (on two cores). While this session
+    aggregates the receipts (`am_rc`), a second one (`crm.pg.background.second_connection`)
+    finds the changed customers and rebuilds their purchase days, favourite categories and
+    holiday affinities, and commits them; this session waits for that commit before it fetches
+    the buyers' purchase days. Those rows are facts of the receipts alone, each as true without
+    the metrics as with them, so they are committed before the metrics swap rather than in its
+    transaction: if the run fails after that commit they stay, and the next run, whose history
+    watermark (`ClassThresholds`, written with the metrics) has not moved, recomputes the same
+    customers and more. Refreshes queue behind the second session's writes as behind the final
+    transaction (the same advisory lock). Inside a caller's transaction (tests) a second session
+    would not see the caller's rows, and the first run has no changed customers to split off:
+    both do everything in this session, the line-reading statements while Python fits, stored
+    in the final transaction.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [FULL_RUN_KEY])
@@ -67,7 +89,21 @@ def recompute_all(
         signature = history_signature(params)
         previous = ClassThresholds.objects.filter(pk=1).first()
         history = None if from_scratch else plan_history(params, previous, signature)
-        base = build_base(params, None, progress, history, favourites=False)
+        # A nightly run outside any transaction of the caller's hands its changed customers to
+        # a second session (see the docstring); otherwise this one does everything. Measured
+        # (bench/README.md, session 6): the purchase days and the favourites' and affinities'
+        # writes leave the run's serial path, and the background block below keeps only ANALYZE.
+        aside = history is not None and not connection.in_atomic_block
+        with ExitStack() as stack:
+            if aside:
+                other = stack.enter_context(background.second_connection())
+                stack.enter_context(
+                    background.running(_changes_aside(params, history, computed_at), using=other)
+                )
+            base = build_base(params, None, progress, history, favourites=False, changes=not aside)
+            # Leaving the block waits for the second session's commit: the buyers' purchase
+            # days below are among what it wrote.
+        dirty = base if history is not None else None
         progress("model fit", 60)
         started = time.perf_counter()
         # The buyers for the ranking and their purchase days for the models, fetched once.
@@ -86,12 +122,9 @@ def recompute_all(
         # lines; they are stored with the metrics below) while Python fits and backtests the
         # models and ranks the buyers, which need nothing more from it.
         # Nothing in the block may use the database (see crm.pg.background).
-        dirty = base if history is not None else None
-        statements = [
-            ANALYZE_RECEIPTS,
-            *favourite_statements(params),
-            *affinity_statements(params, None, dirty),
-        ]
+        statements = [ANALYZE_RECEIPTS]
+        if not aside:
+            statements += [*favourite_statements(params), *affinity_statements(params, None, dirty)]
         block_started = time.perf_counter()
         with background.running(statements):
             checked = check_models(days, previous_fit, params.settings)
@@ -121,8 +154,9 @@ def recompute_all(
                 history_signature=signature,
             )
             progress("writing", 90)
-            write_favourites(base, computed_at, everyone=history is None)
-            write_holiday_affinity(params, None, dirty=dirty, computed=True)
+            if not aside:
+                write_favourites(base, computed_at, everyone=history is None)
+                write_holiday_affinity(params, None, dirty=dirty, computed=True)
             # Last, and committed at once: the swap locks the table and customers briefly.
             written = write_metrics(
                 params, base, predictions, thresholds, computed_at, whole_table=True
@@ -133,6 +167,24 @@ def recompute_all(
         _execute(SESSION_RESET)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [FULL_RUN_KEY])
+
+
+def _changes_aside(
+    params: Params, history: History, computed_at: dt.datetime
+) -> list[background.Statement]:
+    """A nightly run's work on its changed customers, for a second session: `am_dirty`, their
+    purchase days, favourite categories and holiday affinities, stored and committed together."""
+    dirty = BaseTables()
+    return [
+        *((setting, None) for setting in session_settings()),
+        *changed_statements(params, history),
+        *favourite_statements(params),
+        *affinity_statements(params, None, dirty),
+        # The writes queue one-customer refreshes, as the final transaction does.
+        ("SELECT pg_advisory_xact_lock(%s)", [TABLE_KEY]),
+        *favourite_write_statements(computed_at),
+        *affinity_write_statements(params, None, dirty),
+    ]
 
 
 def refresh_one(*, customer_id: int, as_of: dt.datetime | None = None) -> int:

@@ -292,6 +292,16 @@ def write_favourites(
     A row written after `computed_at` (a refresh while the full run worked) is newer than
     anything this run read, and stays.
     """
+    for sql, sql_params in favourite_write_statements(
+        computed_at, everyone=everyone, customer_id=customer_id
+    ):
+        _execute(sql, sql_params)
+
+
+def favourite_write_statements(
+    computed_at: dt.datetime, *, everyone: bool = False, customer_id: int | None = None
+) -> list[tuple[str, dict]]:
+    """The statements of `write_favourites`, in order, with their parameters."""
     if everyone:
         scope = "TRUE"
     elif customer_id is not None:
@@ -299,22 +309,24 @@ def write_favourites(
     else:
         scope = "f.customer_id IN (SELECT customer_id FROM am_dirty)"
     p = {"at": computed_at, "cid": customer_id}
-    _execute(
-        f"""
+    return [
+        (
+            f"""
         DELETE FROM analytics_favouritecategories f
         WHERE {scope} AND f.computed_at <= %(at)s
               AND NOT EXISTS (SELECT 1 FROM am_fav a
                               WHERE a.customer_id = f.customer_id AND a.categories <> '[]')
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
-        p,
-    )
-    _execute(
-        """
+            p,
+        ),
+        (
+            """
         INSERT INTO analytics_favouritecategories AS f (customer_id, categories, computed_at)
         SELECT customer_id, categories, %(at)s FROM am_fav WHERE categories <> '[]'
         ON CONFLICT (customer_id) DO UPDATE
             SET categories = EXCLUDED.categories, computed_at = EXCLUDED.computed_at
             WHERE f.computed_at <= EXCLUDED.computed_at
         """,
-        p,
-    )
+            p,
+        ),
+    ]

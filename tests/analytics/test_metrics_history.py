@@ -89,7 +89,14 @@ def age_history(days: int) -> None:
             )
 
 
-def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(shop, regulars):
+# Outside a transaction (as in production) the nightly run hands its changed customers to a
+# second session (`metrics.recompute_all`); inside the test's it does all in its own.
+@pytest.mark.parametrize(
+    "committed", [False, pytest.param(True, marks=pytest.mark.django_db(transaction=True))]
+)
+def test_nightly_run_reuses_unchanged_history_and_matches_a_run_from_scratch(
+    shop, regulars, committed
+):
     from crm.models import ChainDate
 
     ChainDate.objects.create(name="День рождения сети", month=7, day=5)
@@ -205,3 +212,35 @@ def test_recompute_is_idempotent(shop, regulars):
     first = snapshot()
     recompute()  # starts the model fit from the first run's parameters
     assert_same(snapshot(), first)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_changed_customers_facts_are_committed_before_the_metrics_swap(shop, monkeypatch):
+    """A nightly run stores the changed customers' purchase days, favourites and holiday
+    affinities from a second session, committed before the metrics are written: facts of the
+    receipts alone, they stay when the swap fails (the next run, whose watermark did not move,
+    recomputes them anyway)."""
+    from analytics.metrics import run as pipeline
+
+    flowers = Category.objects.create(name="Цветы")
+    customer = shop.customer()
+    for year in (2024, 2025):
+        shop.buy(customer, dt.datetime(year, 3, 5, 12, tzinfo=MSK), 800, category=flowers)
+    shop.buy(customer, days_ago(10), 5000)
+    age_history(days=3)
+    recompute()
+    assert favourites(customer)[0]["name"] == "Одежда"
+    HolidayAffinity.objects.filter(customer=customer).delete()
+    days_before = PurchaseDays.objects.get(customer=customer).days
+    shop.buy(customer, days_ago(1), 9000, category=flowers)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the swap failed")
+
+    monkeypatch.setattr(pipeline, "write_metrics", broken)
+    with pytest.raises(RuntimeError):
+        services.metrics_recompute_all(as_of=AS_OF)
+
+    assert favourites(customer)[0]["name"] == "Цветы"
+    assert HolidayAffinity.objects.get(customer=customer).holiday == "03-08"
+    assert len(PurchaseDays.objects.get(customer=customer).days) == len(days_before) + 1

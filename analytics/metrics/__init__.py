@@ -34,14 +34,14 @@ lock plus a per-customer one. The final write never replaces a row computed afte
 run's snapshot started, so a receipt refreshed mid-run is not undone by older aggregates.
 
 Overlap: the full run sends the statements that read receipt lines (the changed customers'
-favourite categories and holiday affinities) to PostgreSQL in pipeline mode and fits,
-backtests and ranks in Python meanwhile (`crm.pg.background`); both need only the base tables,
-and the results are stored in the final transaction. A nightly run outside a caller's transaction
-goes further: a second session finds the changed customers and rebuilds and commits their purchase
-days, favourites and holiday affinities while this one aggregates the receipts (see
-`run.recompute_all`). The receipts aggregate reads
-only columns of the covering index `receipt_customer_totals`, and the changed customers are
-found by index ranges (`base.dirty_sql`), not by a per-receipt test in that aggregate.
+favourite categories and holiday affinities) to PostgreSQL in pipeline mode and fits, backtests and
+ranks in Python meanwhile (`crm.pg.background`); both need only the base tables, and the results
+are stored in the final transaction. A nightly run outside a caller's transaction goes further: a
+second session finds the changed customers, rebuilds their purchase days and reads every buyer's
+while this one aggregates the receipts, then computes, stores and commits their favourites and
+holiday affinities while Python fits (see `run.recompute_all`). The receipts aggregate reads only
+columns of the covering index `receipt_customer_totals`, and the changed customers are found by
+index ranges (`base.dirty_sql`), not by a per-receipt test in that aggregate.
 
 Modules: `session` (parameters, locks, session settings and the temporary tables' records
 `BaseTables` and `PredictionTable`), `history` (what a nightly run may reuse), `base` (stage

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.conf import settings as django_settings
 
+from crm.pg import background
 from customers.duplicates.selectors import cards_rehomed_since
 
 from .. import purchase_days
@@ -44,6 +45,7 @@ def build_base(
     *,
     favourites: bool = True,
     changes: bool = True,
+    meanwhile: Callable[[], None] | None = None,
 ) -> BaseTables:
     """Aggregate receipts and their returns per customer in one pass (`am_rc`), find the dirty
     customers (`am_dirty`: everyone when `history` is None), their purchase days,
@@ -54,6 +56,8 @@ def build_base(
     plan they would change, and the full run gathers them while Python fits the models.
     Without `changes` (a nightly run, `history` given) only `am_rc` is built: the changed
     customers and their purchase days are left to the caller too (`changed_statements`).
+    `meanwhile` is called while the server aggregates the receipts (`crm.pg.background`): it
+    must not use this session.
 
     Money comes from the receipts' own totals and margins (kept equal to their lines' sums at
     ingest), so the run reads the lines only for the dirty customers' favourite categories.
@@ -93,10 +97,16 @@ def build_base(
     # one statement sequential scans are turned off, unless receipts of foreign stores must
     # be left out (the store is not in the index, so every row would need its heap row).
     index_only = customer_id is None and not p["foreign_stores"]
+    receipts = _receipt_aggregates(p, customer_id, one_customer, mine_r)
     if index_only:
-        _execute("SET enable_seqscan = off")
+        receipts = [("SET enable_seqscan = off", None), *receipts]
     try:
-        _create_receipt_aggregates(p, customer_id, one_customer, mine_r)
+        if meanwhile is None:
+            for sql, sql_params in receipts:
+                _execute(sql, sql_params)
+        else:
+            with background.running(receipts):
+                meanwhile()
     finally:
         if index_only:
             _execute("RESET enable_seqscan")
@@ -217,11 +227,11 @@ def favourite_statements(params: Params) -> list[tuple[str, dict | None]]:
     ]
 
 
-def _create_receipt_aggregates(
+def _receipt_aggregates(
     p: dict, customer_id: int | None, one_customer: str, mine_r: str
-) -> None:
+) -> list[tuple[str, dict | None]]:
     """`am_rc`: one row per buyer with the sums of their receipts and refunds (see
-    `build_base`).
+    `build_base`). Creates `am_rf` and returns the statement that creates `am_rc`.
 
     The refunds are summed per returned receipt first (`am_rf`, a few thousand rows, without
     reading the receipts). The receipts are then aggregated in the order of the covering
@@ -254,7 +264,7 @@ def _create_receipt_aggregates(
     )
     _execute("ALTER TABLE am_rf ADD PRIMARY KEY (receipt_id)")
     returned = [row[0] for row in _fetchall("SELECT receipt_id FROM am_rf")]
-    _execute(
+    statement = (
         f"""
         CREATE TEMP TABLE am_rc AS
         SELECT customer_id, first_at, last_at, receipts, receipts_w, gross, gross_margin,
@@ -301,6 +311,7 @@ def _create_receipt_aggregates(
         """,  # noqa: S608 - only fixed SQL fragments are formatted in
         {**p, "returned": returned},
     )
+    return [statement]
 
 
 def dirty_sql(history: History, mine: str) -> str:

@@ -20,7 +20,7 @@ from .. import clv, purchase_days, ranking
 from ..clv import gate as backtest
 from ..models import AnalyticsSettings, ClvModelFit
 from .base import NET_SQL
-from .session import BaseTables, Params, PredictionTable, _execute, _noop
+from .session import STORED_DAYS, BaseTables, Params, PredictionTable, _execute, _noop
 
 BUYER_COLUMNS = [
     ("ids", "int8"),
@@ -34,8 +34,21 @@ BUYER_COLUMNS = [
 DAY_US = 86_400_000_000
 
 
+def fetch_stored_days(params: Params, using) -> dict[str, np.ndarray]:
+    """Every row of `PurchaseDays` as `fetch_buyers_and_days` counts it (its day columns, and
+    the customer in `ids`), through the Django connection `using`: the nightly run's second
+    session reads them while this one aggregates the receipts (`run.recompute_all`)."""
+    days_of = purchase_days.day_columns("p.days", "p.first_value")
+    return pgbinary.copy_out(
+        f"SELECT p.customer_id, {days_of} FROM {STORED_DAYS} p",  # noqa: S608 - only fixed SQL fragments are formatted in
+        {"cal_end": params.cal_end},
+        [("ids", "int8"), *purchase_days.DAY_COLUMNS],
+        using=using,
+    )
+
+
 def fetch_buyers_and_days(
-    params: Params, base: BaseTables
+    params: Params, base: BaseTables, stored_days: dict[str, np.ndarray] | None = None
 ) -> tuple[ranking.Buyers, purchase_days.PurchaseDays, bool]:
     """Every buyer in `am_rc` with their money (kopecks) and times (microseconds) for the cut
     points, and their purchase days (`base.purchase_days`) for the models, in ONE binary COPY;
@@ -45,21 +58,31 @@ def fetch_buyers_and_days(
     Times travel as microseconds since the epoch: `date_part` is a double, exact to well under
     half a microsecond at today's epoch values, so rounding recovers the stored integer (the
     numeric `extract` costs several times more per row).
+
+    `stored_days` (`fetch_stored_days`, read already): the purchase days are matched to the
+    buyers here, by id, and the COPY reads `am_rc` alone.
     """
-    days_of = purchase_days.day_columns("coalesce(p.days, '{0}')", "coalesce(p.first_value, 0)")
-    columns = pgbinary.copy_out(
-        f"""
-        SELECT rc.customer_id, rc.receipts::int8, {NET_SQL["revenue"]}, {NET_SQL["revenue_w"]},
+    money = f"""rc.customer_id, rc.receipts::int8, {NET_SQL["revenue"]}, {NET_SQL["revenue_w"]},
                round(date_part('epoch', rc.first_at) * 1000000)::int8,
-               round(date_part('epoch', rc.last_at) * 1000000)::int8,
-               (p.customer_id IS NOT NULL)::int::int8,
-               {days_of},
-               {NET_SQL["margin"]}, {NET_SQL["margin_w"]}
-        FROM am_rc rc LEFT JOIN {base.purchase_days} p ON p.customer_id = rc.customer_id
-        """,  # noqa: S608 - only fixed SQL fragments are formatted in
-        {"cal_end": params.cal_end},
-        BUYER_COLUMNS + purchase_days.DAY_COLUMNS + purchase_days.MONEY_COLUMNS,
-    )
+               round(date_part('epoch', rc.last_at) * 1000000)::int8"""
+    margins = f"{NET_SQL['margin']}, {NET_SQL['margin_w']}"
+    if stored_days is None:
+        days_of = purchase_days.day_columns("coalesce(p.days, '{0}')", "coalesce(p.first_value, 0)")
+        columns = pgbinary.copy_out(
+            f"""
+            SELECT {money}, (p.customer_id IS NOT NULL)::int::int8, {days_of}, {margins}
+            FROM am_rc rc LEFT JOIN {base.purchase_days} p ON p.customer_id = rc.customer_id
+            """,  # noqa: S608 - only fixed SQL fragments are formatted in
+            {"cal_end": params.cal_end},
+            BUYER_COLUMNS + purchase_days.DAY_COLUMNS + purchase_days.MONEY_COLUMNS,
+        )
+    else:
+        columns = pgbinary.copy_out(
+            f"SELECT {money}, {margins} FROM am_rc rc",  # noqa: S608 - only fixed SQL fragments are formatted in
+            None,
+            BUYER_COLUMNS[:-1] + purchase_days.MONEY_COLUMNS,
+        )
+        columns.update(_match_days(columns["ids"], stored_days))
     order = np.argsort(columns["ids"], kind="stable")  # a fixed order for the fit's sample
     columns = {name: values[order] for name, values in columns.items()}
     now_us = (params.as_of - ranking.EPOCH) // dt.timedelta(microseconds=1)
@@ -85,6 +108,20 @@ def fetch_buyers_and_days(
         cal_end=params.cal_end,
     )
     return buyers, days, bool(has_days.all())
+
+
+def _match_days(ids: np.ndarray, stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`has_days` and the day columns of `stored` for each of `ids`, as the COPY's left join
+    gives them (a buyer without a row has no days; its other values are never read)."""
+    order = np.argsort(stored["ids"], kind="stable")
+    stored_ids = stored["ids"][order]
+    at = np.minimum(np.searchsorted(stored_ids, ids), max(len(stored_ids) - 1, 0))
+    found = stored_ids[at] == ids if len(stored_ids) else np.zeros(len(ids), dtype=bool)
+    matched = {"has_days": found.astype(np.int64)}
+    for name, _kind in purchase_days.DAY_COLUMNS:
+        values = stored[name][order][at] if len(stored_ids) else np.zeros(len(ids), np.int64)
+        matched[name] = np.where(found, values, 0)
+    return matched
 
 
 def fetch_days(params: Params, base: BaseTables) -> purchase_days.PurchaseDays:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from crm.pg import background
@@ -26,7 +27,13 @@ from .base import (
     foreign_store_ids,
 )
 from .history import History, history_signature, plan_history
-from .predictions import check_models, fetch_buyers_and_days, record_fit, write_predictions
+from .predictions import (
+    check_models,
+    fetch_buyers_and_days,
+    fetch_stored_days,
+    record_fit,
+    write_predictions,
+)
 from .session import (
     CUSTOMER_KEY_BASE,
     FULL_RUN_KEY,
@@ -65,17 +72,18 @@ def recompute_all(
 
     Two server processes share a nightly run's work (on two cores). While this session
     aggregates the receipts (`am_rc`), a second one (`crm.pg.background.second_connection`)
-    finds the changed customers and rebuilds their purchase days, favourite categories and
-    holiday affinities, and commits them; this session waits for that commit before it fetches
-    the buyers' purchase days. Those rows are facts of the receipts alone, each as true without
-    the metrics as with them, so they are committed before the metrics swap rather than in its
-    transaction: if the run fails after that commit they stay, and the next run, whose history
-    watermark (`ClassThresholds`, written with the metrics) has not moved, recomputes the same
-    customers and more. Refreshes queue behind the second session's writes as behind the final
-    transaction (the same advisory lock). Inside a caller's transaction (tests) a second session
-    would not see the caller's rows, and the first run has no changed customers to split off:
-    both do everything in this session, the line-reading statements while Python fits, stored
-    in the final transaction.
+    finds the changed customers, rebuilds their purchase days and fetches every buyer's
+    (`fetch_stored_days`, matched to the buyers by id, so this session's COPY reads `am_rc`
+    alone), then computes and stores their favourite categories and holiday affinities while
+    this process fits the models, and commits before the metrics are written. Those rows are
+    facts of the receipts alone, each as true without the metrics as with them, so they are
+    committed before the metrics swap rather than in its transaction: if the run fails after
+    that commit they stay, and the next run, whose history watermark (`ClassThresholds`, written
+    with the metrics) has not moved, recomputes the same customers and more. Refreshes queue
+    behind the second session's writes as behind the final transaction (the same advisory lock).
+    Inside a caller's transaction (tests) a second session would not see the caller's rows, and
+    the first run has no changed customers to split off: both do everything in this session, the
+    line-reading statements while Python fits, stored in the final transaction.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [FULL_RUN_KEY])
@@ -91,51 +99,68 @@ def recompute_all(
         history = None if from_scratch else plan_history(params, previous, signature)
         # A nightly run outside any transaction of the caller's hands its changed customers to
         # a second session (see the docstring); otherwise this one does everything. Measured
-        # (bench/README.md, session 6): the purchase days and the favourites' and affinities'
-        # writes leave the run's serial path, and the background block below keeps only ANALYZE.
+        # (bench/README.md, session 6): the purchase days, their fetch and the favourites' and
+        # affinities' writes leave the run's serial path.
         aside = history is not None and not connection.in_atomic_block
-        with ExitStack() as stack:
+        stored_days = None
+        with ExitStack() as second:
+            meanwhile = None
             if aside:
-                other = stack.enter_context(background.second_connection())
-                stack.enter_context(
-                    background.running(_changes_aside(params, history, computed_at), using=other)
-                )
-            base = build_base(params, None, progress, history, favourites=False, changes=not aside)
-            # Leaving the block waits for the second session's commit: the buyers' purchase
-            # days below are among what it wrote.
-        dirty = base if history is not None else None
-        progress("model fit", 60)
-        started = time.perf_counter()
-        # The buyers for the ranking and their purchase days for the models, fetched once.
-        buyers, days, complete = fetch_buyers_and_days(params, base)
-        if not complete:
-            # A buyer without stored purchase days (rows removed by hand): rebuild them all
-            # rather than misalign the models' arrays with the ranking's.
-            log.warning("purchase days incomplete: rebuilding them for every buyer")
-            p = {**params.sql(), "cid": None, "foreign_stores": foreign_store_ids()}
-            mine = "AND r.store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
-            build_purchase_days(p, None, True, mine)
-            buyers, days, _complete = fetch_buyers_and_days(params, base)
-        previous_fit = ClvModelFit.objects.first()
-        # The two processes work at once: PostgreSQL finds the changed customers' favourite
-        # categories and holiday affinities (the only statements here that read receipt
-        # lines; they are stored with the metrics below) while Python fits and backtests the
-        # models and ranks the buyers, which need nothing more from it.
-        # Nothing in the block may use the database (see crm.pg.background).
-        statements = [ANALYZE_RECEIPTS]
-        if not aside:
-            statements += [*favourite_statements(params), *affinity_statements(params, None, dirty)]
-        block_started = time.perf_counter()
-        with background.running(statements):
-            checked = check_models(days, previous_fit, params.settings)
-            cuts, scores = ranking.rfm_ranks(buyers)
-            python_done = time.perf_counter()
-        # Which side the run waited for: a wait here means the statements are the longer side.
-        log.info(
-            "fit and ranking took %.2fs, then waited %.2fs for the background statements",
-            python_done - block_started,
-            time.perf_counter() - python_done,
-        )
+                other = second.enter_context(background.second_connection())
+
+                def meanwhile() -> None:
+                    nonlocal stored_days
+                    stored_days = _changes_aside(params, history, computed_at, other, second)
+
+            base = build_base(
+                params,
+                None,
+                progress,
+                history,
+                favourites=False,
+                changes=not aside,
+                meanwhile=meanwhile,
+            )
+            dirty = base if history is not None else None
+            progress("model fit", 60)
+            started = time.perf_counter()
+            # The buyers for the ranking and their purchase days for the models, fetched once.
+            buyers, days, complete = fetch_buyers_and_days(params, base, stored_days)
+            if not complete:
+                # A buyer without stored purchase days (rows removed by hand): rebuild them all
+                # rather than misalign the models' arrays with the ranking's.
+                log.warning("purchase days incomplete: rebuilding them for every buyer")
+                second.close()  # after the second session's commit
+                p = {**params.sql(), "cid": None, "foreign_stores": foreign_store_ids()}
+                mine = "AND r.store_id <> ALL(%(foreign_stores)s)" if p["foreign_stores"] else ""
+                build_purchase_days(p, None, True, mine)
+                buyers, days, _complete = fetch_buyers_and_days(params, base)
+            previous_fit = ClvModelFit.objects.first()
+            # The two processes work at once: PostgreSQL finds the changed customers' favourite
+            # categories and holiday affinities (the only statements here that read receipt
+            # lines; they are stored with the metrics below), unless the second session does,
+            # while Python fits and backtests the models and ranks the buyers, which need
+            # nothing more from it.
+            # Nothing in the block may use the database (see crm.pg.background).
+            statements = [ANALYZE_RECEIPTS]
+            if not aside:
+                statements += [
+                    *favourite_statements(params),
+                    *affinity_statements(params, None, dirty),
+                ]
+            block_started = time.perf_counter()
+            with background.running(statements):
+                checked = check_models(days, previous_fit, params.settings)
+                cuts, scores = ranking.rfm_ranks(buyers)
+                python_done = time.perf_counter()
+            # Which side the run waited for: a wait here means the statements (or the second
+            # session) are the longer side.
+            second.close()
+            log.info(
+                "fit and ranking took %.2fs, then waited %.2fs for the background statements",
+                python_done - block_started,
+                time.perf_counter() - python_done,
+            )
         fit = record_fit(checked)
         log.info("CLV models fitted in %.1fs: %s", time.perf_counter() - started, fit.message)
         progress("predictions", 85)
@@ -170,21 +195,36 @@ def recompute_all(
 
 
 def _changes_aside(
-    params: Params, history: History, computed_at: dt.datetime
-) -> list[background.Statement]:
-    """A nightly run's work on its changed customers, for a second session: `am_dirty`, their
-    purchase days, favourite categories and holiday affinities, stored and committed together."""
+    params: Params,
+    history: History,
+    computed_at: dt.datetime,
+    other: BaseDatabaseWrapper,
+    stack: ExitStack,
+) -> dict:
+    """A nightly run's work on its changed customers, in the second session `other`, in one
+    transaction: `am_dirty` and their purchase days, then every buyer's stored purchase days
+    fetched (returned, see `fetch_stored_days`); then their favourite categories and holiday
+    affinities, computed and stored, and the commit, left running in the server (`stack`
+    waits for them when it closes)."""
+    with other.cursor() as cursor:
+        for setting in session_settings():
+            cursor.execute(setting)
+        cursor.execute("BEGIN")
+        for sql, sql_params in changed_statements(params, history):
+            cursor.execute(sql, sql_params)
+    stored = fetch_stored_days(params, other)
     dirty = BaseTables()
-    return [
-        *((setting, None) for setting in session_settings()),
-        *changed_statements(params, history),
+    rest = [
         *favourite_statements(params),
         *affinity_statements(params, None, dirty),
         # The writes queue one-customer refreshes, as the final transaction does.
         ("SELECT pg_advisory_xact_lock(%s)", [TABLE_KEY]),
         *favourite_write_statements(computed_at),
         *affinity_write_statements(params, None, dirty),
+        ("COMMIT", None),
     ]
+    stack.enter_context(background.running(rest, using=other))
+    return stored
 
 
 def refresh_one(*, customer_id: int, as_of: dt.datetime | None = None) -> int:

@@ -73,13 +73,15 @@ def copy_in(table: str, columns: list[tuple[str, str]], arrays: list[np.ndarray]
             copy.write(HEADER + rows.tobytes() + TRAILER)
 
 
-def copy_out(select: str, params: dict, columns: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+def copy_out(
+    select: str, params: dict | None, columns: list[tuple[str, str]], using=None
+) -> dict[str, np.ndarray]:
     """Run `select` (whose columns must be non-null bigint/float8, in `columns` order) and
-    return its columns as native-endian arrays."""
+    return its columns as native-endian arrays; on the Django connection `using` if given."""
     if any(np.dtype(KINDS[kind]).itemsize != 8 for _name, kind in columns):
         raise ValueError("copy_out reads 8-byte columns only")
     buffer = bytearray()
-    with connection.cursor() as cursor:
+    with (using or connection).cursor() as cursor:
         # psycopg binds the parameters client-side for COPY.
         with cursor.copy(f"COPY ({select}) TO STDOUT WITH (FORMAT BINARY)", params) as copy:
             for block in copy:

@@ -109,9 +109,12 @@ def recompute_all(
                 other = second.enter_context(background.second_connection())
 
                 def meanwhile() -> None:
-                    nonlocal stored_days
+                    nonlocal stored_days, aside_seconds
+                    aside_started = time.perf_counter()
                     stored_days = _changes_aside(params, history, computed_at, other, second)
+                    aside_seconds = time.perf_counter() - aside_started
 
+            aside_seconds, base_started = 0.0, time.perf_counter()
             base = build_base(
                 params,
                 None,
@@ -121,6 +124,14 @@ def recompute_all(
                 changes=not aside,
                 meanwhile=meanwhile,
             )
+            if aside:
+                # Which side the receipts stage waited for: the aggregate, or the second
+                # session's purchase days and their fetch.
+                log.info(
+                    "receipts stage took %.2fs, the second session's purchase days %.2fs of it",
+                    time.perf_counter() - base_started,
+                    aside_seconds,
+                )
             dirty = base if history is not None else None
             progress("model fit", 60)
             started = time.perf_counter()

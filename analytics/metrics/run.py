@@ -26,7 +26,7 @@ from .base import (
     favourite_statements,
     foreign_store_ids,
 )
-from .history import History, history_signature, plan_history
+from .history import history_signature, plan_history
 from .predictions import (
     check_models,
     fetch_buyers_and_days,
@@ -107,12 +107,25 @@ def recompute_all(
             meanwhile = None
             if aside:
                 other = second.enter_context(background.second_connection())
+                # Sent before this session's first statement: the second one is the longer
+                # side of the receipts stage (its purchase days and their fetch).
+                head = second.enter_context(ExitStack())
+                head.enter_context(
+                    background.running(
+                        [
+                            *((setting, None) for setting in session_settings()),
+                            ("BEGIN", None),
+                            *changed_statements(params, history),
+                        ],
+                        using=other,
+                    )
+                )
 
                 def meanwhile() -> None:
                     nonlocal stored_days, aside_seconds
-                    aside_started = time.perf_counter()
-                    stored_days = _changes_aside(params, history, computed_at, other, second)
-                    aside_seconds = time.perf_counter() - aside_started
+                    head.close()  # the purchase days rebuilt, in the open transaction
+                    stored_days = _changes_aside(params, computed_at, other, second)
+                    aside_seconds = time.perf_counter() - base_started
 
             aside_seconds, base_started = 0.0, time.perf_counter()
             base = build_base(
@@ -128,7 +141,8 @@ def recompute_all(
                 # Which side the receipts stage waited for: the aggregate, or the second
                 # session's purchase days and their fetch.
                 log.info(
-                    "receipts stage took %.2fs, the second session's purchase days %.2fs of it",
+                    "receipts stage took %.2fs; the second session read the purchase days after "
+                    "%.2fs",
                     time.perf_counter() - base_started,
                     aside_seconds,
                 )
@@ -206,23 +220,13 @@ def recompute_all(
 
 
 def _changes_aside(
-    params: Params,
-    history: History,
-    computed_at: dt.datetime,
-    other: BaseDatabaseWrapper,
-    stack: ExitStack,
+    params: Params, computed_at: dt.datetime, other: BaseDatabaseWrapper, stack: ExitStack
 ) -> dict:
-    """A nightly run's work on its changed customers, in the second session `other`, in one
-    transaction: `am_dirty` and their purchase days, then every buyer's stored purchase days
-    fetched (returned, see `fetch_stored_days`); then their favourite categories and holiday
-    affinities, computed and stored, and the commit, left running in the server (`stack`
-    waits for them when it closes)."""
-    with other.cursor() as cursor:
-        for setting in session_settings():
-            cursor.execute(setting)
-        cursor.execute("BEGIN")
-        for sql, sql_params in changed_statements(params, history):
-            cursor.execute(sql, sql_params)
+    """The rest of a nightly run's work on its changed customers in the second session
+    `other`, whose transaction has rebuilt their purchase days (`changed_statements`): every
+    buyer's stored purchase days fetched (returned, see `fetch_stored_days`); then their
+    favourite categories and holiday affinities, computed and stored, and the commit, left
+    running in the server (`stack` waits for them when it closes)."""
     stored = fetch_stored_days(params, other)
     dirty = BaseTables()
     rest = [

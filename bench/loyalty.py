@@ -203,7 +203,7 @@ def main() -> None:
         # booking (rules loaded, code paths imported) inside its figure.
         warm = [make(2 * n_receipts + i) for i in range(4 * batch)]
         for index, body in enumerate(on + warm[2 * batch :]):
-            if "card" in body and index % 10 == 0:  # some offline redemptions (serializer path)
+            if "card" in body and index % 10 == 0:  # some offline redemptions
                 body["points_redeemed"] = "10.00"
         carts = []
         for _ in range(n_carts):

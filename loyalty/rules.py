@@ -32,6 +32,10 @@ class LineRule:
     earn_rate: Decimal | None = None
 
 
+# The rule of a line no rule names (most lines): one frozen instance, not one per line.
+NO_RULE = LineRule()
+
+
 @dataclass
 class RuleBook:
     """Everything the arithmetic needs, read in a few small queries and kept per process (see
@@ -68,7 +72,7 @@ class RuleBook:
     def rule_for(self, product_id: int | None, category_path: str = "") -> LineRule:
         """A SKU rule beats a category rule; a deeper category beats a shallower one."""
         if product_id is None:
-            return LineRule()
+            return NO_RULE
         rule = self.by_product.get(product_id)
         if rule is not None:
             return rule
@@ -78,7 +82,7 @@ class RuleBook:
             if rule is not None:
                 return rule
             path = path.rpartition("/")[0]
-        return LineRule()
+        return NO_RULE
 
     def multiplier(self, at: dt.datetime) -> Decimal:
         # Overlapping promotions do not stack: the best one applies.

@@ -32,9 +32,11 @@ from ..rules import (
 from .ledger import (
     ENTRY_INSERT,
     ENTRY_ROWS,
+    Locked,
     Row,
     _activation_rows,
     accounts_lock,
+    accounts_lock_sums,
     activation_entry,
     entries_insert,
     entries_params,
@@ -170,7 +172,7 @@ def _book(*, book, account, receipt, cart, wanted, offline, entries: list[Row]) 
 
 
 def _activate_past_hold(
-    entries: list[Row], accounts: dict[int, Account], now: dt.datetime
+    entries: list[Row], accounts: dict[int, Account] | dict[int, Locked], now: dt.datetime
 ) -> list[Row]:
     """Activation rows for the lots just earned whose hold has already passed (an old offline
     receipt), in booking order, after the whole booking (as the activation run would)."""
@@ -305,7 +307,7 @@ def receipts_points_book_bulk(
     if not book.programme.is_active:
         return {}
     now = timezone.now()
-    accounts = accounts_lock([r.customer_id for r, _l in with_customer])
+    accounts = accounts_lock_sums([r.customer_id for r, _l in with_customer], book.tiers)
     entries = _activation_rows(now, accounts)
     paths = category_paths_of(
         book, (line.product.pk for _r, lines in with_customer for line in lines)

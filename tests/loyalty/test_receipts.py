@@ -410,3 +410,18 @@ def test_birthday_bonus_granted_ahead_once(store_a):
     assert services.birthday_bonuses_grant(today=dt.date(2026, 6, 10)) == 1
     assert services.birthday_bonuses_grant(today=dt.date(2026, 6, 10)) == 0
     assert Account.objects.get(customer=person).available == D("300")
+
+
+def test_bulk_lock_reads_a_tier_the_rule_book_does_not_have(customer):
+    from loyalty.models import Tier
+    from loyalty.services.ledger import accounts_lock_sums
+
+    give_points(customer, "10")
+    tier = Tier.objects.create(name="Платиновый", threshold=D("500000"), earn_rate=D("0.10"))
+    Account.objects.filter(customer=customer).update(tier=tier)
+
+    with transaction.atomic():
+        locked = accounts_lock_sums([customer.pk, customer.pk], tiers=[])
+
+    assert list(locked) == [customer.pk]
+    assert locked[customer.pk].tier == tier and locked[customer.pk].available == D("10")

@@ -23,6 +23,9 @@ VARIANTS = [
     lambda p: p["lines"][0].update(quantity=Decimal("1.000"), unit_price=4990, discount=500),
     lambda p: p["lines"][0].update(unit_cost=None, category="Одежда / Платья"),
     lambda p: p["lines"][1].pop("name"),
+    lambda p: p.update(card="7700001", points_redeemed="100.00"),
+    lambda p: p.update(customer_id=42, points_redeemed=6470),
+    lambda p: p.update(points_redeemed="0"),
 ]
 
 MUTATIONS = [
@@ -40,6 +43,12 @@ MUTATIONS = [
     lambda p: p["lines"][0].update(name="x" * 301),
     lambda p: p.update(lines=p["lines"] * 300),
     lambda p: p.update(extra=1),
+    lambda p: p.update(points_redeemed="10"),  # no customer named (unless another mutation does)
+    lambda p: p.update(points_redeemed="6470.01"),
+    lambda p: p.update(points_redeemed="-1"),
+    lambda p: p.update(points_redeemed="1.001"),
+    lambda p: p.update(points_redeemed=None),
+    lambda p: p.update(points_redeemed=1.5),
 ]
 
 

@@ -137,6 +137,9 @@ class CustomerProcessor:
         self.job_store = job.store if job.store_id else None
         # Keys seen earlier in this file in this process: rows matching each other are reported.
         self.seen: dict[tuple[str, str], int] = {}
+        # Whether the reading thread encodes rows as new cards ahead (see `prepare`): not while
+        # the last batch created none (a dry run, a file imported again): the writer needs the GIL.
+        self.encode_ahead = True
 
     def _allowed_store_ids(self) -> set[int] | None:
         """None: any store; else the importing manager's own stores."""
@@ -303,7 +306,8 @@ class CustomerProcessor:
         for record in records:
             if not record.errors:
                 record.match_keys = record.keys()
-                _encode_new(record)
+                if self.encode_ahead:
+                    _encode_new(record)
         return records
 
     def process(self, records: list[Record], *, dry_run: bool) -> list[RowReport]:
@@ -373,6 +377,7 @@ class CustomerProcessor:
         if updates:
             reports = iter(self._updates(updates, dry_run=dry_run))
             out = [row if row is not None else next(reports) for row in out]
+        self.encode_ahead = bool(to_create) and not dry_run
         if to_create and not dry_run:
             ids = self._create(to_create)
             rows = {r.row_no: r for r in out}

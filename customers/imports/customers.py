@@ -41,7 +41,15 @@ from ..services import custom_field_definitions, custom_fields_clean, customer_u
 from . import parsing
 from .engine import RowReport, register_processor
 from .models import ImportJob, ImportKind, ImportRow, RowOutcome
-from .sql import card_and_email_owners, column_defaults, json_insert_many, next_ids, phone_owners
+from .sql import (
+    Encoded,
+    card_and_email_owners,
+    column_defaults,
+    json_dumps,
+    json_insert_many,
+    next_ids,
+    phone_owners,
+)
 
 TEXT_FIELDS = (
     "surname",
@@ -78,6 +86,15 @@ class Record:
     custom: dict[str, Any] = field(default_factory=dict)
     empty: set[str] = field(default_factory=set)  # mapped columns left blank in this row
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # Set by `CustomerProcessor.prepare` in the reading thread, so the writing one, which the
+    # database waits on, only looks them up: the match keys, and the card as a new one would be
+    # written (JSON text of its columns, its phones' and consents' rows, each without the id the
+    # card gets only then and its opening brace; see `_encode_new`).
+    match_keys: list[tuple[str, str]] | None = None
+    new_card: str | None = None
+    new_card_columns: tuple[str, ...] = ()
+    new_phones: list[str] = field(default_factory=list)
+    new_consents: list[str] = field(default_factory=list)
 
     def error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(str(message))
@@ -120,6 +137,9 @@ class CustomerProcessor:
         self.job_store = job.store if job.store_id else None
         # Keys seen earlier in this file in this process: rows matching each other are reported.
         self.seen: dict[tuple[str, str], int] = {}
+        # Whether the reading thread encodes rows as new cards ahead (see `prepare`): not while
+        # the last batch created none (a dry run, a file imported again): the writer needs the GIL.
+        self.encode_ahead = True
 
     def _allowed_store_ids(self) -> set[int] | None:
         """None: any store; else the importing manager's own stores."""
@@ -277,8 +297,18 @@ class CustomerProcessor:
     # --- the batch ---------------------------------------------------------------------------
 
     def prepare(self, batch: list[tuple[int, list[Any]]]) -> list[Record]:
-        """The rows parsed and checked, with no database access (the engine's reading thread)."""
-        return [self.parse(row_no, cells) for row_no, cells in batch]
+        """The rows parsed and checked, with no database access (the engine's reading thread).
+
+        Each valid row also gets its match keys and its new card's JSON here: this thread runs
+        while the writing one waits for PostgreSQL, which then waits for the writer's Python.
+        """
+        records = [self.parse(row_no, cells) for row_no, cells in batch]
+        for record in records:
+            if not record.errors:
+                record.match_keys = record.keys()
+                if self.encode_ahead:
+                    _encode_new(record)
+        return records
 
     def process(self, records: list[Record], *, dry_run: bool) -> list[RowReport]:
         existing = self._existing([r for r in records if not r.errors])
@@ -291,7 +321,7 @@ class CustomerProcessor:
             if record.errors:
                 out.append(self._error_row(record))
                 continue
-            keys = record.keys()
+            keys = record.match_keys if record.match_keys is not None else record.keys()
             earlier = [self.seen[k] for k in keys if k in self.seen]
             for key in keys:
                 self.seen.setdefault(key, record.row_no)
@@ -347,6 +377,7 @@ class CustomerProcessor:
         if updates:
             reports = iter(self._updates(updates, dry_run=dry_run))
             out = [row if row is not None else next(reports) for row in out]
+        self.encode_ahead = bool(to_create) and not dry_run
         if to_create and not dry_run:
             ids = self._create(to_create)
             rows = {r.row_no: r for r in out}
@@ -415,34 +446,23 @@ class CustomerProcessor:
             "details": {"source": "import", "import": self.job.pk},
         }
         customers, phones, consents, audits = [], [], [], []
+        shapes: set[tuple[str, ...]] = set()  # the cards' column lists (a few per file)
         for record, pk in zip(records, ids, strict=True):
-            row = {"id": pk, "custom_fields": record.custom}
-            for name, value in record.fields.items():
-                if name in _FK:
-                    row[f"{name}_id"] = value.pk if value is not None else None
-                else:
-                    row[name] = value
-            for channel, granted in record.consents.items():
-                row[f"consent_{channel}"] = granted
-            if record.phones:
-                row["phone"] = record.phones[0]
-                phones.extend(
-                    {"customer_id": pk, "number": n, "is_primary": i == 0}
-                    for i, n in enumerate(record.phones)
-                )
-            customers.append(row)
-            consents.extend(
-                {"customer_id": pk, "channel": c, "granted": g}
-                for c, g in record.consents.items()
-                if c in CHANNELS
-            )
-            audits.append({"object_id": str(pk)})
+            if record.new_card is None:
+                _encode_new(record)
+            head = f'{{"customer_id":{pk},'
+            customers.append(f'{{"id":{pk},{record.new_card}')
+            shapes.add(record.new_card_columns)
+            phones.extend(head + phone for phone in record.new_phones)
+            consents.extend(head + consent for consent in record.new_consents)
+            audits.append(f'{{"object_id":"{pk}"}}')
+        columns = dict.fromkeys(("id", *(name for shape in sorted(shapes) for name in shape)))
         json_insert_many(
             [
-                (Customer, customers, card_base),
-                (CustomerPhone, phones, {"kind": "mobile"}),
-                (ConsentEvent, consents, consent_base),
-                (AuditEvent, audits, audit_base),
+                (Customer, _encoded(customers, tuple(columns)), card_base),
+                (CustomerPhone, _encoded(phones, _PHONE_COLUMNS), {"kind": "mobile"}),
+                (ConsentEvent, _encoded(consents, _CONSENT_COLUMNS), consent_base),
+                (AuditEvent, _encoded(audits, ("object_id",)), audit_base),
             ]
         )
         return ids
@@ -568,6 +588,40 @@ class CustomerProcessor:
 
 
 _FK = {"home_store", "acquisition_channel", "assigned_manager"}
+_PHONE_COLUMNS = ("customer_id", "number", "is_primary")
+_CONSENT_COLUMNS = ("customer_id", "channel", "granted")
+
+
+def _encode_new(record: Record) -> None:
+    """The record's card, phones and consent history rows as JSON, each missing its leading
+    `{"id":` or `{"customer_id":` part (the id is reserved only when the batch is written)."""
+    row: dict[str, Any] = {"custom_fields": record.custom}
+    for name, value in record.fields.items():
+        if name in _FK:
+            row[f"{name}_id"] = value.pk if value is not None else None
+        else:
+            row[name] = value
+    for channel, granted in record.consents.items():
+        row[f"consent_{channel}"] = granted
+    if record.phones:
+        row["phone"] = record.phones[0]
+    # Each text starts with "{", which the writer replaces by the id's part.
+    record.new_card = json_dumps(row)[1:]
+    record.new_card_columns = tuple(row)
+    # Numbers are E.164 (a plus and digits) and channels our own codes: nothing to escape.
+    record.new_phones = [
+        f'"number":"{number}","is_primary":{"true" if i == 0 else "false"}}}'
+        for i, number in enumerate(record.phones)
+    ]
+    record.new_consents = [
+        f'"channel":"{channel}","granted":{"true" if granted else "false"}}}'
+        for channel, granted in record.consents.items()
+        if channel in CHANNELS
+    ]
+
+
+def _encoded(rows: list[str], columns: tuple[str, ...]) -> Encoded:
+    return Encoded("[" + ",".join(rows) + "]", columns, len(rows))
 
 
 def _plain(value: Any) -> Any:

@@ -180,6 +180,26 @@ def _read_ahead(job: ImportJob, processor: Processor, depth: int = 2) -> Iterato
         sys.setswitchinterval(interval)
 
 
+def _report_base(job_id: int, phase: str) -> dict[str, Any]:
+    return {"job_id": job_id, "phase": phase, "customer_id": None, "changes": {}, "message": ""}
+
+
+def _report_lines(rows: list[RowReport]) -> list[dict[str, Any]]:
+    """Each report line's own values; the rest comes from `_report_base` (most lines of a
+    first import are "created" with no changes and no message: three keys, not seven)."""
+    lines = []
+    for row in rows:
+        line: dict[str, Any] = {"row_no": row.row_no, "outcome": str(row.outcome)}
+        if row.customer_id is not None:
+            line["customer_id"] = row.customer_id
+        if row.changes:
+            line["changes"] = row.changes
+        if row.message:
+            line["message"] = str(row.message)[:500]
+        lines.append(line)
+    return lines
+
+
 def _add_counts(counts: dict[str, int], rows: list[RowReport]) -> dict[str, int]:
     counts = dict(counts)
     for row in rows:
@@ -210,21 +230,7 @@ def import_execute(*, job_id: int, token: str | None = None) -> bool:
                     logger.warning("import %s was taken over; this worker stops", job_id)
                     return False
                 rows = processor.process(batch, dry_run=current.dry_run)
-                json_insert(
-                    ImportRow,
-                    [
-                        {
-                            "job_id": job_id,
-                            "phase": current.phase,
-                            "row_no": row.row_no,
-                            "outcome": str(row.outcome),
-                            "customer_id": row.customer_id,
-                            "changes": row.changes or {},
-                            "message": str(row.message or "")[:500],
-                        }
-                        for row in rows
-                    ],
-                )
+                json_insert(ImportRow, _report_lines(rows), _report_base(job_id, current.phase))
                 current.processed_rows += count
                 current.counts = _add_counts(current.counts, rows)
                 current.heartbeat_at = timezone.now()

@@ -99,3 +99,77 @@ def test_card_and_email_owners_match_cards_old_cards_and_emails_case_blind(admin
     assert second.pk > first.pk
     assert [row for row in found if row[0] == "email"] == [("email", "ANN@EXAMPLE.RU", first.pk)]
     assert card_and_email_owners(set(), set()) == []
+
+
+def test_a_new_cards_json_built_ahead_is_the_plain_encoding_of_its_row():
+    # The reading thread encodes each card without its id; the writer prepends the id. Awkward
+    # text (quotes, backslashes, control characters, Ё), a date, lists, nested custom fields.
+    import json
+    from types import SimpleNamespace
+
+    from customers.imports.customers import Record, _encode_new
+
+    store = SimpleNamespace(pk=7)
+    record = Record(
+        row_no=2,
+        fields={
+            "surname": 'О"Нил\\Ёж\n',
+            "first_name": "Анна\t",
+            "birth_date": dt.date(1990, 2, 1),
+            "email": "a@b.ru",
+            "extra_emails": ["c@d.ru"],
+            "home_store": store,
+            "acquisition_channel": None,
+        },
+        phones=["+79161110001", "+79161110002"],
+        consents={"sms": True, "email": False, "unknown": True},
+        custom={"size": "42", "tags": ["a", "b"], "note": {"x": 'y"'}},
+    )
+    _encode_new(record)
+
+    card = json.loads('{"id":5,' + record.new_card)
+    assert card == {
+        "id": 5,
+        "custom_fields": {"size": "42", "tags": ["a", "b"], "note": {"x": 'y"'}},
+        "surname": 'О"Нил\\Ёж\n',
+        "first_name": "Анна\t",
+        "birth_date": "1990-02-01",
+        "email": "a@b.ru",
+        "extra_emails": ["c@d.ru"],
+        "home_store_id": 7,
+        "acquisition_channel_id": None,
+        "consent_sms": True,
+        "consent_email": False,
+        "consent_unknown": True,
+        "phone": "+79161110001",
+    }
+    assert list(card)[1:] == list(record.new_card_columns)
+    assert [json.loads('{"customer_id":5,' + p) for p in record.new_phones] == [
+        {"customer_id": 5, "number": "+79161110001", "is_primary": True},
+        {"customer_id": 5, "number": "+79161110002", "is_primary": False},
+    ]
+    # Only the channels the history knows get a consent row.
+    assert [json.loads('{"customer_id":5,' + c) for c in record.new_consents] == [
+        {"customer_id": 5, "channel": "sms", "granted": True},
+        {"customer_id": 5, "channel": "email", "granted": False},
+    ]
+
+
+@pytest.mark.django_db
+def test_a_new_name_is_searchable_at_once_through_the_bounded_pending_list():
+    # Migration 0014: the dictionary's trigram index collects new names in a pending list of
+    # at most 256 kB (merged by the statement that passes it); a probe reads the list too.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'name_token_trgm'")
+        assert sorted(cursor.fetchone()[0]) == ["fastupdate=on", "gin_pending_list_limit=256"]
+        cursor.execute("SELECT gin_clean_pending_list('name_token_trgm')")
+    Customer.objects.create(surname="Квакшина", first_name="Зоя")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.token FROM customers_nametoken t "
+            "WHERE t.id IN (SELECT customers_name_token_ids(%s, %s))",
+            [["КВАКШИНО"], ["КВАКШ%"]],
+        )
+        assert cursor.fetchall() == [("КВАКШИНА",)]

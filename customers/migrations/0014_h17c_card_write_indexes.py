@@ -8,10 +8,10 @@
   pass; a search reads at most those 32 pages, and names are searchable as soon as they commit.
 - The assigned manager's foreign-key index duplicated Meta's `customer_manager`, and a consent
   row's customer index is the leading column of `consent_history`.
-- The `varchar_pattern_ops` twins Django adds to the unique card and phone numbers and to the
-  audit action serve only case-sensitive `LIKE 'x%'`/`startswith`, which nothing runs on any
-  of them (cards and phones are found by equal number or, for a fragment of a phone, through
-  the trigram index; audit rows by equal action); the plain btree ones stay.
+- The `varchar_pattern_ops` twins Django adds to the unique card and phone numbers serve only
+  case-sensitive `LIKE 'x%'`/`startswith`, which nothing runs on either (cards and phones are
+  found by equal number or, for a fragment of a phone, through the trigram index); the plain
+  btree ones stay. The audit action's twin goes in crm 0011.
 """
 
 import django.contrib.postgres.indexes
@@ -29,15 +29,12 @@ SELECT gin_clean_pending_list('name_token_trgm');
 DROP_LIKE = """
 DROP INDEX IF EXISTS customers_customer_card_number_4e631152_like;
 DROP INDEX IF EXISTS customers_customerphone_number_45810936_like;
-DROP INDEX IF EXISTS crm_auditevent_action_aefa6da1_like;
 """
 CREATE_LIKE = """
 CREATE INDEX IF NOT EXISTS customers_customer_card_number_4e631152_like
     ON customers_customer (card_number varchar_pattern_ops);
 CREATE INDEX IF NOT EXISTS customers_customerphone_number_45810936_like
     ON customers_customerphone (number varchar_pattern_ops);
-CREATE INDEX IF NOT EXISTS crm_auditevent_action_aefa6da1_like
-    ON crm_auditevent (action varchar_pattern_ops);
 """
 
 

@@ -134,7 +134,8 @@ class _ServerCpu:
         self._pids: list[int] = []
         self._sample()
         self._start = dict(self._seen)
-        self._thread.start()
+        if not os.environ.get("BENCH_NO_SERVER_CPU"):
+            self._thread.start()
 
     def _sample(self) -> None:
         from django.db import connection
@@ -161,7 +162,8 @@ class _ServerCpu:
 
     def stop(self) -> float:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         self._sample()
         return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._seen.items())
 

@@ -10,8 +10,9 @@ Celery task's body. Prints rows/s, COPY rows/s of the same rows, the ratio, and 
 memory of the process after each step (flat: files are streamed, work is batched).
 
 Run as `.venv/bin/python bench/import.py [--quick] [--customers-only] [--customers N]
-[--history-only]` with DATABASE_URL set (`--history-only` skips the XLSX step; the customers CSV
-step stays, the history's buyers).
+[--history-only] [--lines N]` with DATABASE_URL set (`--history-only` skips the XLSX step; the
+customers CSV step stays, the history's buyers). CPU is given beside each history run's wall
+time: this process's, and the database's PostgreSQL backends' (sampled, see `_ServerCpu`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,64 @@ def history_rows(n_lines: int, n_customers: int, store_code: str):
         ]
 
 
+class _ServerCpu:
+    """CPU seconds of this database's PostgreSQL backends over a step (`/proc/<pid>/stat`),
+    sampled by a thread every 0.2 s: a step's writers may open and close connections of their
+    own, whose last reading is kept (at most 0.2 s of each one's end is missed). 0 when the
+    server's processes are not readable from here."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from django.db import connection
+
+        self._connection = connection
+        self._seen: dict[int, float] = {}
+        self._start: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._pids: list[int] = []
+        self._sample()
+        self._start = dict(self._seen)
+        if not os.environ.get("BENCH_NO_SERVER_CPU"):
+            self._thread.start()
+
+    def _sample(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            pids = [row[0] for row in cursor.fetchall()]
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self._seen[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(0.2):
+                self._sample()
+        finally:
+            connection.close()
+
+    def stop(self) -> float:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._sample()
+        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._seen.items())
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_job(user, path: Path, kind: str, store=None):
     from django.core.files.uploadedfile import UploadedFile
 
@@ -128,8 +187,10 @@ def run_job(user, path: Path, kind: str, store=None):
         job = import_upload(actor=user, kind=kind, store=store, upload=upload)
     uploaded = time.perf_counter()
     import_start(actor=user, job=job, dry_run=False)
+    cpu, server = _own_cpu(), _ServerCpu()
     import_execute(job_id=job.pk)
     done = time.perf_counter()
+    run_job.cpu = (_own_cpu() - cpu, server.stop())
     job.refresh_from_db()
     return job, uploaded - started, done - uploaded
 
@@ -237,7 +298,8 @@ def bench_history(user, tmp: Path, store, n_lines: int, n_customers: int) -> Non
         f"history CSV: {n_lines:,} receipt lines in {run_s:.1f} s (+{upload_s:.1f} s upload and "
         f"count) = {rate:,.0f} lines/s; COPY {copy:,.0f} rows/s; ours/COPY {rate / copy:.3f}; "
         f"target >= 20,000 lines/s {'met' if rate >= 20000 else 'NOT met'}; receipts "
-        f"{job.counts}; peak RSS {peak_mb():.0f} MB",
+        f"{job.counts}; CPU: this process {run_job.cpu[0]:.1f} s, PostgreSQL "
+        f"{run_job.cpu[1]:.1f} s; peak RSS {peak_mb():.0f} MB",
         flush=True,
     )
 
@@ -250,6 +312,7 @@ def main() -> int:
         "--customers-only", action="store_true", help="only the customers CSV step (no history)"
     )
     parser.add_argument("--customers", type=int, help="customer rows of the CSV step")
+    parser.add_argument("--lines", type=int, help="receipt lines of the history step")
     parser.add_argument(
         "--history-only",
         action="store_true",
@@ -259,6 +322,8 @@ def main() -> int:
     n_customers, n_lines = (5_000, 20_000) if args.quick else (100_000, 1_000_000)
     if args.customers:
         n_customers = args.customers
+    if args.lines:
+        n_lines = args.lines
     # XLSX: a fifth of the customers (other people), see the module docstring.
     n_xlsx = n_customers // 5
 

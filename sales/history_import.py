@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.models import Store
 from customers.imports import parsing
-from customers.imports.engine import RowReport, register_processor
+from customers.imports.engine import RowReport, previous_batch_committed, register_processor
 from customers.imports.mapping import Target, normalise_header, register_kind
 from customers.imports.models import ImportJob, ImportKind, RowOutcome
 
@@ -214,6 +214,15 @@ class PreparedHistory:
 
 
 class HistoryProcessor:
+    # Batches are written by two connections in turn (`customers.imports.engine`): the
+    # statements of one while the previous one's report and foreign keys are checked at commit.
+    # What that needs of `process` is that it only waits for locks of earlier batches, which
+    # the insert does (ON CONFLICT and the catalogue's new products wait for the batch that
+    # holds them, and then read what it stored, as `history_receipts_store` does for a
+    # concurrent import), and that a return, which reads its receipt, waits for the earlier
+    # batches to commit first.
+    overlapping = True
+
     def __init__(self, job: ImportJob):
         self.job = job
         self.actor = job.created_by
@@ -447,6 +456,8 @@ class HistoryProcessor:
                     )
                 )
         seen = {row.row_no: row for row in out}
+        if any(item.returns for item in parsed):
+            previous_batch_committed()
         for item in parsed:
             if not item.returns:
                 continue

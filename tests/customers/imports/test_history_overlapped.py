@@ -87,11 +87,11 @@ def test_a_return_waits_for_the_batch_that_stored_its_receipt(
     insert = engine.json_insert
     calls = []
 
-    def slow_first_report(model, rows):
+    def slow_first_report(model, rows, base=None):
         calls.append(len(rows))
         if len(calls) == 1:
             time.sleep(1)  # the next batch runs meanwhile
-        return insert(model, rows)
+        return insert(model, rows, base)
 
     monkeypatch.setattr(engine, "json_insert", slow_first_report)
     job = run(upload(admin_user, "h.csv", make_csv(rows), kind="history"), admin_user,

@@ -71,17 +71,25 @@ def id_array(ids) -> str:
     return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
 
 
-def accounts_lock(customer_ids: list[int]) -> dict[int, Account]:
-    """Open missing accounts and lock them all, in id order so that two batches never
-    deadlock; returns them by customer id, each with its tier."""
+def _open_and_lock(customer_ids, lock_statement: str) -> list[tuple]:
+    """Open the customers' missing accounts, then lock them all with `lock_statement` (which
+    orders by id, so that two batches never deadlock); its rows, none for no customers."""
     ids = sorted(set(customer_ids))
     if not ids:
-        return {}
+        return []
     literal = id_array(ids)
     with connection.cursor() as cursor:
         cursor.execute(_ENSURE_ACCOUNTS, [literal])
-        cursor.execute(_LOCK_ACCOUNTS, [literal])
-        rows = cursor.fetchall()
+        cursor.execute(lock_statement, [literal])
+        return cursor.fetchall()
+
+
+def accounts_lock(customer_ids: list[int]) -> dict[int, Account]:
+    """Open missing accounts and lock them all, in id order so that two batches never
+    deadlock; returns them by customer id, each with its tier."""
+    rows = _open_and_lock(customer_ids, _LOCK_ACCOUNTS)
+    if not rows:
+        return {}
     width, db = len(_ACCOUNT_COLUMNS), connection.alias
     tiers: dict[int, Tier] = {}
     accounts = {}
@@ -125,14 +133,9 @@ def accounts_lock_sums(customer_ids: list[int], tiers: list[Tier]) -> dict[int, 
     """`accounts_lock` for a bulk booking: the same accounts, opened and locked in the same
     order, as `Locked` rows whose tier is taken from `tiers` (the rule book's) when it is
     there, read from the database otherwise."""
-    ids = sorted(set(customer_ids))
-    if not ids:
+    rows = _open_and_lock(customer_ids, _LOCK_SUMS)
+    if not rows:
         return {}
-    literal = id_array(ids)
-    with connection.cursor() as cursor:
-        cursor.execute(_ENSURE_ACCOUNTS, [literal])
-        cursor.execute(_LOCK_SUMS, [literal])
-        rows = cursor.fetchall()
     by_id: dict[int | None, Tier | None] = {tier.pk: tier for tier in tiers}
     by_id[None] = None
     missing = {row[2] for row in rows} - by_id.keys()

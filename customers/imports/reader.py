@@ -1,9 +1,9 @@
 """Reading uploaded files row by row, as Russian offices write them.
 
 CSV: UTF-8 with or without BOM, else Windows-1251; the separator (`;`, `,`, tab) is the one
-that splits the header and the first lines into the same number of columns. XLSX: openpyxl in
-read-only mode, so memory stays flat whatever the number of rows. Both yield lists of cells
-(text for CSV; text, numbers, dates for XLSX), the header first.
+that splits the header and the first lines into the same number of columns. XLSX: streamed by
+`xlsx.sheet_rows` (expat), so memory stays flat whatever the number of rows. Both yield lists
+of cells (text for CSV; text, numbers, dates for XLSX), the header first.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+
+from .xlsx import count_sheet_rows, sheet_rows
 
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = (";", ",", "\t")
@@ -109,39 +111,19 @@ def iter_rows(path: Path, shape: FileShape) -> Iterator[list[Any]]:
 
 
 def _iter_xlsx(path: Path) -> Iterator[list[Any]]:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged archive
-        raise ValidationError({"file": [_("The XLSX file cannot be read.")]}) from exc
-    try:
-        sheet = book.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            cells = [_clean_cell(c) if c is not None else "" for c in row]
-            while cells and cells[-1] == "":
-                cells.pop()
-            if cells:
-                yield cells
-    finally:
-        book.close()
+    for row in sheet_rows(path):
+        cells = [_clean_cell(c) if c is not None else "" for c in row]
+        while cells and cells[-1] == "":
+            cells.pop()
+        if cells:
+            yield cells
 
 
 def count_rows(path: Path, shape: FileShape) -> int:
     """Data rows (header excluded), for the progress bar; a cheap pass for CSV."""
     if shape.file_format == "csv":
         return max(0, sum(1 for _row in iter_rows(path, shape)) - 1)
-    from openpyxl import load_workbook
-
-    book = load_workbook(path, read_only=True)
-    try:
-        sheet = book.worksheets[0]
-        dimension = sheet.max_row
-    finally:
-        book.close()
-    if dimension:
-        return max(0, dimension - 1)
-    return max(0, sum(1 for _row in _iter_xlsx(path)) - 1)
+    return max(0, count_sheet_rows(path) - 1)
 
 
 def read_head(path: Path, shape: FileShape, rows: int = 5) -> tuple[list[str], list[list[Any]]]:

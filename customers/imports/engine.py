@@ -404,6 +404,13 @@ def import_execute(*, job_id: int, token: str | None = None) -> bool:
     if not _claim(job_id, token):
         return False
     job = ImportJob.objects.get(pk=job_id)
+    # Report lines and errors are stored as text, in the language of whoever started the run.
+    with translation.override(job.language or settings.LANGUAGE_CODE):
+        return _execute(job, token)
+
+
+def _execute(job: ImportJob, token: str) -> bool:
+    job_id = job.pk
     processor = _PROCESSORS[job.kind](job)
     try:
         batches = _read_ahead(job, processor)

@@ -67,6 +67,9 @@ class ImportJob(models.Model):
         _("status"), max_length=10, choices=ImportStatus, default=ImportStatus.NEW
     )
     dry_run = models.BooleanField(_("dry run"), default=True)
+    # The language of whoever started the run: its report lines and errors are written in it
+    # (the worker has no request to take it from).
+    language = models.CharField(_("language"), max_length=8, blank=True)
     file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
     file_name = models.CharField(_("file name"), max_length=255)
     file_hash = models.CharField(_("SHA-256 of the file"), max_length=64)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.audit import audit_record
@@ -184,6 +184,7 @@ def import_start(*, actor, job: ImportJob, dry_run: bool) -> ImportJob:
         job.processed_rows = 0
         job.counts = {}
     job.dry_run = dry_run
+    job.language = translation.get_language() or settings.LANGUAGE_CODE
     job.status = ImportStatus.DRY_RUN if dry_run else ImportStatus.RUNNING
     job.started_at = timezone.now()
     job.error = ""

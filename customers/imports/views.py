@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from decimal import Decimal
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,6 +25,27 @@ from .reader import read_head
 from .report import outcome_text, report_xlsx
 
 BAD_INPUT = 400
+
+
+def preview_text(value: Any) -> str:
+    """A cell of the preview as the office typed it, in the reader's formats: an Excel date as
+    a date (with its time only when it has one), a decimal with the reader's decimal mark, but
+    whole numbers without grouping (they are mostly phones and card numbers)."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return date_format(value.date(), "SHORT_DATE_FORMAT")
+        return date_format(value, "SHORT_DATETIME_FORMAT")
+    if isinstance(value, dt.date):
+        return date_format(value, "SHORT_DATE_FORMAT")
+    if isinstance(value, dt.time):
+        return date_format(value, "TIME_FORMAT")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float | Decimal):
+        return number_format(value, use_l10n=True, force_grouping=False)
+    return str(value)
 
 
 def _importer(view):
@@ -93,6 +118,7 @@ def _job_context(request, job: ImportJob, form=None) -> dict:
         _header, sample = read_head(job_path(job), job_shape(job))
     except (ValidationError, OSError):
         sample = []
+    sample = [[preview_text(cell) for cell in row] for row in sample]
     return {
         "job": job,
         "form": form or MappingForm(job=job),

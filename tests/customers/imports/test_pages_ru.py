@@ -58,3 +58,38 @@ def test_import_and_merge_pages_in_russian(client, admin_user, store_a):
     assert "Одинаковый e-mail" in russian(client, "/customers/duplicates/")
     text = russian(client, f"/customers/merge/?ids={one.pk},{two.pk}")
     assert "Объединение карточек" in text and not ENGLISH.findall(text)
+
+
+@pytest.mark.parametrize(("language", "says"), [("ru", "Эл. почта"), ("en", "Email")])
+def test_report_lines_speak_the_language_of_who_started_the_run(admin_user, language, says):
+    """The worker has no request: the run is started in the importer's language, and its report
+    lines are written in it whatever language the worker itself runs in."""
+    from django.utils import translation
+
+    from customers.imports.engine import import_execute
+    from customers.imports.services import import_start
+
+    job = upload(admin_user, "a.csv", "ФИО;E-mail\r\nОрлова Вера;bad@\r\n".encode())
+    with translation.override(language):
+        import_start(actor=admin_user, job=job, dry_run=True)
+    worker = "en" if language == "ru" else "ru"
+    with translation.override(worker):
+        assert import_execute(job_id=job.pk)
+    outcome, message = outcomes(job, "dry")[2]
+    assert outcome == "error" and message.startswith(says), message
+
+
+def test_preview_shows_excel_dates_and_numbers_in_the_readers_format(client, admin_user):
+    import datetime as dt
+
+    client.force_login(admin_user)
+    client.cookies["django_language"] = "ru"
+    rows = [
+        ["ФИО", "Дата рождения", "Визит", "Сумма", "Телефон"],
+        ["Орлова Вера", dt.date(1990, 1, 1), dt.datetime(2024, 5, 6, 14, 30), 1234.5, 79161112203],  # noqa: DTZ001
+    ]
+    job = upload(admin_user, "a.xlsx", make_xlsx(rows))
+    text = russian(client, job.get_absolute_url())
+    assert "01.01.1990" in text and "06.05.2024 14:30" in text, text
+    assert "1234,5" in text and "79161112203" in text
+    assert "полночь" not in text and "1990 г." not in text

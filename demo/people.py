@@ -324,6 +324,38 @@ def describe_people(
         for tag_index, (_, _, share) in enumerate(TAGS):
             if rnd.random() < share:
                 people.tags.append((i, tag_index))
+    _register_twice(people, random.Random(hash(rnd.getstate())))  # noqa: S311 - demo data
+
+
+TWIN_SHARE = 0.012
+
+
+def _register_twice(people: People, rnd: random.Random) -> None:
+    """Some people registered a second time, as happens in every chain: at another till with
+    another phone, the name typed with е for ё, the e-mail in capitals. The duplicates page has
+    pairs to show from the first start. A random generator of its own (seeded from the main
+    one's state, which it leaves alone), so the rest of the demo stays as it was."""
+    rows = people.rows
+    twins: set[int] = set()
+    for i in range(40, len(rows)):
+        if rnd.random() >= TWIN_SHARE:
+            continue
+        same_gender = [
+            j
+            for j in range(max(0, i - 400), i)
+            if j not in twins and people.gender[j] == people.gender[i] and rows[j]["birth_date"]
+        ]
+        if not same_gender:
+            continue
+        original = rows[rnd.choice(same_gender)]
+        twin = rows[i]
+        twins.add(i)
+        for name in ("surname", "first_name", "patronymic", "birth_date"):
+            twin[name] = original[name]
+        if "ё" in twin["surname"] and rnd.random() < 0.5:
+            twin["surname"] = twin["surname"].replace("ё", "е")
+        if original["email"] and rnd.random() < 0.4:
+            twin["email"] = original["email"].upper()
 
 
 def custom_fields_json(values: dict[str, str]) -> str:

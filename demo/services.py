@@ -22,6 +22,7 @@ from django.db import transaction
 
 from crm.models import Store
 from crm.pg.bulk import analyze, bulk_load, reserve_ids
+from customers.duplicates.finder import duplicates_find
 from customers.models import (
     ConsentEvent,
     Contact,
@@ -241,6 +242,9 @@ def demo_seed(
     progress("indexes rebuilt, foreign keys checked")
     # The demo app sits above every app, so it asks each for its own demo history directly.
     loyalty_demo_history(today=today, log=progress)
+    # What the nightly finder would list by the first morning (people registered twice).
+    pairs = sum(duplicates_find().values())
+    progress(f"possible duplicates found: {pairs:,} pairs")
 
     analyze(BULK_MODELS)
     summary.counts = {

@@ -386,3 +386,13 @@ def test_the_demo_chain_fits_a_published_model_with_a_small_backtest_error():
     classes = set(CustomerMetrics.objects.values_list("value_class", flat=True))
     assert {"VIP", "A", "B", "C", "D"} <= classes
     assert not CustomerMetrics.objects.filter(receipts__gt=0, predicted_clv=None).exists()
+
+
+def test_some_people_registered_twice_are_listed_as_possible_duplicates():
+    from customers.duplicates.models import DuplicatePair
+
+    seed(customers=1500)
+    pairs = DuplicatePair.objects.filter(status="open")
+    reasons = set(pairs.values_list("reason", flat=True))
+    assert pairs.count() >= 5, reasons
+    assert {"name_birth", "two_stores"} & reasons and "email" in reasons, reasons

@@ -98,18 +98,26 @@ def merge_screen(request):
     if not request.user.has_perm("customers.change_customer"):
         raise Http404
     errors = []
+    by_id = {c.pk: c for c in cards}
+    # The oldest card stays unless the user picks another; its loyalty card stays with it.
+    survivor = min(cards, key=lambda c: (c.created_at, c.pk)).pk
+    proposed = proposed_values(cards)
     if request.method == "POST":
-        survivor = request.POST.get("survivor", "")
+        posted = request.POST.get("survivor", "")
         choices = {
             name: request.POST[f"f_{name}"]
             for name in MERGE_FIELDS
             if request.POST.get(f"f_{name}", "").isdigit()
         }
+        # Shown again as the user left them if the merge is refused.
+        if posted.isdigit() and int(posted) in by_id:
+            survivor = int(posted)
+        proposed.update({k: int(v) for k, v in choices.items() if int(v) in by_id})
         try:
             merge = customer_merge(
                 actor=request.user,
-                survivor_id=int(survivor) if survivor.isdigit() else 0,
-                absorbed_ids=[i for i in ids if str(i) != survivor],
+                survivor_id=int(posted) if posted.isdigit() else 0,
+                absorbed_ids=[i for i in ids if str(i) != posted],
                 choices={k: int(v) for k, v in choices.items()},
                 request=request,
             )
@@ -120,7 +128,8 @@ def merge_screen(request):
         else:
             messages.success(request, _("The cards are merged."))
             return redirect(f"/customers/{merge.survivor_id_value}/")
-    proposed = proposed_values(cards)
+    elif by_id[survivor].card_number:
+        proposed["card_number"] = survivor
     # Each card shown side by side is a card read, as on its own page: audited, and counted
     # against the daily allowance (masked beyond it), so the screen is no way around the cap.
     details = {
@@ -161,7 +170,6 @@ def merge_screen(request):
         rows.append(
             {"name": name, "label": field.verbose_name, "values": values, "chosen": proposed[name]}
         )
-    survivor = min(cards, key=lambda c: (c.created_at, c.pk)).pk
     context = {
         "cards": cards,
         "rows": rows,

@@ -276,6 +276,62 @@ def test_merge_screen_side_by_side(client, admin_user, pair, django_assert_max_n
     assert not Customer.objects.filter(pk=pos.pk).exists()
 
 
+def _checked(body: str) -> dict[str, str]:
+    """What the browser posts from the screen as it comes: each checked radio's name and value."""
+    import re
+
+    found = {}
+    for tag in re.findall(r"<input[^>]*type=\"radio\"[^>]*>", body):
+        if re.search(r"\schecked[\s>]", tag):
+            name = re.search(r'name="([^"]+)"', tag).group(1)
+            found[name] = re.search(r'value="([^"]+)"', tag).group(1)
+    return found
+
+
+def test_the_screens_own_proposal_merges_when_the_older_card_has_its_own_loyalty_card(
+    client, admin_user, pair
+):
+    """Two cards with loyalty cards, the older one (which stays by default) from the lower
+    source: the proposal must not take the other card's number for it, or "Merge" as offered
+    is refused ("The card that stays keeps its own loyalty card")."""
+    pos, web = pair
+    Customer.objects.filter(pk=web.pk).update(created_at=pos.created_at - dt.timedelta(days=30))
+    client.force_login(admin_user)
+    body = client.get(f"/customers/merge/?ids={pos.pk},{web.pk}").content.decode()
+    form = _checked(body)
+    assert form["survivor"] == str(web.pk) and form["f_card_number"] == str(web.pk)
+    assert form["f_surname"] == str(pos.pk)  # the POS still wins the other fields
+    response = client.post("/customers/merge/", {"ids": f"{pos.pk},{web.pk}", **form})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    survivor = Customer.objects.get(pk=web.pk)
+    assert (survivor.card_number, survivor.surname) == ("2002", "Иванова")
+    assert MergedAlias.objects.filter(old_card_number="100200", survivor=survivor).exists()
+
+
+def test_a_refused_merge_shows_the_users_choices_again(client, admin_user, pair):
+    pos, web = pair
+    client.force_login(admin_user)
+    response = client.post(
+        "/customers/merge/",
+        {
+            "ids": f"{pos.pk},{web.pk}",
+            "survivor": str(web.pk),
+            "f_card_number": str(pos.pk),
+            "f_city": str(web.pk),
+        },
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "сохраняет свою карту лояльности" in body
+    form = _checked(body)
+    assert (form["survivor"], form["f_card_number"], form["f_city"]) == (
+        str(web.pk),
+        str(pos.pk),
+        str(web.pk),
+    )
+    assert Customer.objects.filter(pk=pos.pk).exists()
+
+
 def test_merge_screen_is_404_outside_scope(client, manager_a, store_b, store_a):
     mine = CustomerFactory(home_store=store_a, phone_number="+79161112201")
     theirs = CustomerFactory(home_store=store_b, phone_number="+79161112202")

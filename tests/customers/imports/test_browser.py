@@ -98,3 +98,22 @@ def test_admin_imports_an_xlsx_and_merges_a_duplicate(
     survivor = Customer.objects.get(surname="Орлова")
     assert survivor.pk == existing.pk
     assert set(survivor.phones.values_list("number", flat=True)) == {"+79160000001", "+79161112203"}
+
+
+def test_choosing_the_card_that_stays_also_chooses_its_loyalty_card_number(
+    page,  # noqa: F811
+    sign_in,  # noqa: F811
+    admin_user,
+    store_a,
+):
+    older = CustomerFactory(home_store=store_a, card_number="3001", phone_number="+79160000011")
+    newer = CustomerFactory(home_store=store_a, card_number="3002", phone_number="+79160000012")
+    sign_in(admin_user.username)
+    page.goto(f"/customers/merge/?ids={older.pk},{newer.pk}")
+    assert page.locator(f"#f_card_number_{older.pk}").is_checked()
+    page.check(f"#survivor-{newer.pk}")
+    assert page.locator(f"#f_card_number_{newer.pk}").is_checked()
+    page.click('[data-testid="merge-submit"]')
+    page.wait_for_url(f"**/customers/{newer.pk}/")
+    assert Customer.objects.get(pk=newer.pk).card_number == "3002"
+    assert not Customer.objects.filter(pk=older.pk).exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from django import forms
 from django.apps import apps
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +16,8 @@ from .models import ImportKind, ImportMapping
 from .services import sees_all_stores
 
 MATCH_LABELS = {"phone": _("Phone"), "card": _("Loyalty card"), "email": _("Email")}
+# Every order of the three keys, offered by name ("Phone → Loyalty card → Email"), not as codes.
+MATCH_ORDERS = [",".join(order) for order in itertools.permutations(MATCH_KEYS)]
 
 
 class UploadForm(forms.Form):
@@ -50,8 +54,8 @@ class MappingForm(forms.Form):
         ],
         required=False,
     )
-    match_order = forms.CharField(
-        label=_("Match cards by (in this order)"), required=False, initial="phone,card,email"
+    match_order = forms.ChoiceField(
+        label=_("Match cards by (in this order)"), required=False, choices=()
     )
     overwrite = forms.MultipleChoiceField(
         label=_("Fields the file may overwrite (empty fields are always filled)"),
@@ -76,10 +80,17 @@ class MappingForm(forms.Form):
         self.fields["overwrite"].choices = [(f, field_label(f)) for f in UPDATABLE]
         options = job.options or {}
         self.fields["policy"].initial = options.get("policy", "both")
+        self.fields["match_order"].choices = [
+            (order, " → ".join(str(MATCH_LABELS[key]) for key in order.split(",")))
+            for order in MATCH_ORDERS
+        ]
         self.fields["match_order"].initial = ",".join(options.get("match_order", MATCH_KEYS))
         self.fields["overwrite"].initial = options.get("overwrite", [])
         self.fields["clear_empty"].initial = options.get("clear_empty", False)
-        self.fields["match_order"].help_text = _("Comma-separated: phone, card, email.")
+        self.fields["match_order"].help_text = _(
+            "A row is matched by the first of these it has; a phone or card of another "
+            "customer's is an error whatever the order."
+        )
 
     def column_fields(self):
         return [self[f"col_{i}"] for i in range(len(self.job.headers))]

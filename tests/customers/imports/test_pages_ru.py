@@ -93,3 +93,19 @@ def test_preview_shows_excel_dates_and_numbers_in_the_readers_format(client, adm
     assert "01.01.1990" in text and "06.05.2024 14:30" in text, text
     assert "1234,5" in text and "79161112203" in text
     assert "полночь" not in text and "1990 г." not in text
+
+
+def test_match_order_is_chosen_by_name_and_a_forged_one_is_a_form_error(client, admin_user):
+    client.force_login(admin_user)
+    client.cookies["django_language"] = "ru"
+    job = upload(admin_user, "a.csv", "ФИО;Телефон\r\nОрлова Вера;89161112203\r\n".encode())
+    text = russian(client, job.get_absolute_url())
+    assert "Телефон → Карта лояльности → Эл. почта" in text
+    assert "phone,card" not in text.replace('value="phone,card', "")
+    response = client.post(
+        job.get_absolute_url(),
+        {"col_0": "full_name", "col_1": "phone", "match_order": "phone;drop", "action": "dry_run"},
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+    assert response.status_code == 400
+    assert "Выберите корректный вариант" in response.content.decode()

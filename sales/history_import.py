@@ -39,7 +39,7 @@ from .ingest.idempotency import (
     receipt_canonical,
 )
 from .ingest.returns import return_ingest
-from .models import PaymentMethod, Receipt, SalesChannel
+from .models import PaymentMethod, Receipt, ReceiptLine, SalesChannel
 from .services import MAX_MONEY, LineInput, money, receipt_capacity_errors
 
 CENT = Decimal("0.01")
@@ -213,6 +213,11 @@ class PreparedHistory:
     lines_json: str
 
 
+# Entries a dry run keeps of what it saw sold (about 60 bytes each): a file of a million lines
+# fits; past it, returns of receipts sold earlier in the file are no longer checked.
+DRY_RUN_MEMORY = 1_500_000
+
+
 class HistoryProcessor:
     # Batches are written by two connections in turn (`customers.imports.engine`): the
     # statements of one while the previous one's report and foreign keys are checked at commit.
@@ -234,6 +239,11 @@ class HistoryProcessor:
             self.columns.get("receipt", ABSENT),
         )
         self._fast_text = _fast_text_agrees()
+        # What a dry run has seen sold so far, for the returns later in the file: the hashes of
+        # (store, receipt) and of (store, receipt, SKU), a few dozen bytes each, up to a cap.
+        self._dry_sold: set[int] = set()
+        # Incomplete when full, or when this worker resumes a dry run another one began.
+        self._dry_full = bool(job.processed_rows)
         self.stores: dict[str, Store] = {}
         for store in Store.objects.all():
             self.stores[store.code.lower()] = store
@@ -471,7 +481,9 @@ class HistoryProcessor:
         return out
 
     def _judge(self, parsed: list[_Parsed]) -> list[RowReport]:
-        """The dry run's outcome: a receipt already stored is unchanged, any other created."""
+        """The dry run's outcome: a receipt already stored is unchanged, any other created; a
+        return whose receipt is neither stored nor sold earlier in the file, or whose product
+        is not on it, is the error the run would report."""
         by_store: dict[int, list[_Parsed]] = {}
         for item in parsed:
             by_store.setdefault(item.receipt.store.pk, []).append(item)
@@ -483,14 +495,66 @@ class HistoryProcessor:
                     pos_receipt_id__in=[i.receipt.data["pos_receipt_id"] for i in items],
                 ).values_list("pos_receipt_id", flat=True)
             )
+            stored_skus: dict[str, set[str]] = {}
+            returned = [
+                i.receipt.data["pos_receipt_id"]
+                for i in items
+                if i.returns and i.receipt.data["pos_receipt_id"] in known
+            ]
+            for number, sku in ReceiptLine.objects.filter(
+                receipt__store_id=store_id, receipt__pos_receipt_id__in=returned
+            ).values_list("receipt__pos_receipt_id", "product__sku"):
+                stored_skus.setdefault(number, set()).add(sku)
             for item in items:
                 data = item.receipt.data
-                if data["lines"] and data["pos_receipt_id"] in known:
+                number = data["pos_receipt_id"]
+                if data["lines"] and number in known:
                     outcome = RowOutcome.UNCHANGED
                 else:
                     outcome = RowOutcome.CREATED
-                out.append(RowReport(row_no=item.receipt.index, outcome=outcome))
+                message = self._dry_return_error(store_id, item, known, stored_skus)
+                if data["lines"] and not self._dry_full:
+                    self._dry_sold.add(hash((store_id, number)))
+                    self._dry_sold.update(hash((store_id, number, x["sku"])) for x in data["lines"])
+                    self._dry_full = len(self._dry_sold) >= DRY_RUN_MEMORY
+                if message:
+                    out.append(
+                        RowReport(
+                            row_no=item.receipt.index, outcome=RowOutcome.ERROR, message=message
+                        )
+                    )
+                else:
+                    out.append(RowReport(row_no=item.receipt.index, outcome=outcome))
         return out
+
+    def _dry_return_error(
+        self, store_id: int, item: _Parsed, known: set[str], stored_skus: dict[str, set[str]]
+    ) -> str:
+        """What `_return` would refuse, judged without writing: the receipt must be stored, sold
+        in these rows, or sold earlier in this file, with the returned products on it. Past the
+        memory cap a receipt the dry run has not remembered is given the benefit of the doubt."""
+        if not item.returns:
+            return ""
+        data = item.receipt.data
+        number = data["pos_receipt_id"]
+        if number in known:
+            on_receipt = stored_skus.get(number, set())
+        elif data["lines"]:
+            on_receipt = {line["sku"] for line in data["lines"]}
+        elif hash((store_id, number)) in self._dry_sold:
+            on_receipt = {
+                line["sku"]
+                for line in item.returns
+                if hash((store_id, number, line["sku"])) in self._dry_sold
+            }
+        elif self._dry_full:
+            return ""
+        else:
+            return str(_("A return of a receipt that is not stored."))
+        for line in item.returns:
+            if line["sku"] not in on_receipt:
+                return str(_("Returned %(sku)s is not on the receipt.") % {"sku": line["sku"]})
+        return ""
 
     def _return(self, store: Store, row_no: int, data: dict, returns: list) -> RowReport:
         receipt = Receipt.objects.filter(store=store, pos_receipt_id=data["pos_receipt_id"]).first()

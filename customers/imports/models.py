@@ -112,6 +112,17 @@ class ImportJob(models.Model):
         return f"/customers/imports/{self.pk}/"
 
     @property
+    def encoding_label(self) -> str:
+        """The encoding as an office names it (Python's codec names are not theirs)."""
+        return {"cp1251": "Windows-1251", "utf-8-sig": "UTF-8", "utf-8": "UTF-8"}.get(
+            self.encoding, self.encoding
+        )
+
+    @property
+    def delimiter_label(self) -> str:
+        return str(_("tab")) if self.delimiter == "\t" else self.delimiter
+
+    @property
     def percent(self) -> int:
         if not self.total_rows:
             return 100 if self.status in {ImportStatus.CHECKED, ImportStatus.DONE} else 0

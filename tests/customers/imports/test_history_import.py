@@ -236,3 +236,42 @@ def test_imported_history_earns_no_points_while_a_tills_bulk_does(
     )
     assert answer.status_code in (200, 201, 207), answer.content
     assert ReceiptPoints.objects.filter(receipt__pos_receipt_id="T-1").exists()
+
+
+def test_the_dry_run_predicts_each_returns_outcome(admin_user, store_a, buyers):
+    """A dry run says what the run will do for returns too: of a receipt sold in the same rows,
+    sold earlier in the file, already stored, unknown, or of a product not on the receipt."""
+    day = (timezone.localdate() - dt.timedelta(days=30)).strftime("%d.%m.%Y")
+
+    def row(number, sku, quantity, flag=""):
+        return [store_a.code, f"{day} 10:00", number, "8 916 111-22-01", "", sku, sku, "Разное",
+                quantity, "100,00", "50,00", "", flag]  # fmt: skip
+
+    run(
+        upload(admin_user, "old.csv", make_csv([HEADER, row("S-0", "HAT", "1")]), kind="history"),
+        admin_user,
+        dry_run=False,
+    )
+    rows = [
+        HEADER,
+        row("S-1", "CAP", "2"),
+        row("S-1", "CAP", "-1"),  # returned in the same receipt's rows
+        row("S-2", "BAG", "1"),
+        row("S-3", "PEN", "1"),
+        row("S-2", "BAG", "1", "да"),  # returned later in the file
+        row("S-0", "HAT", "-1"),  # stored by the earlier import
+        row("S-9", "CAP", "-1"),  # never sold
+        row("S-3", "CUP", "-1"),  # not on the receipt
+    ]
+    content = make_csv(rows)
+    dry = outcomes(run(upload(admin_user, "r.csv", content, kind="history"), admin_user,
+                       dry_run=True), "dry")  # fmt: skip
+    job = run(upload(admin_user, "r.csv", content, kind="history"), admin_user, dry_run=False)
+    real = outcomes(job, "run")
+    assert {n: o for n, (o, _m) in dry.items()} == {n: o for n, (o, _m) in real.items()}, (
+        dry,
+        real,
+    )
+    assert dry[8][0] == "error" and dry[8][1] == real[8][1]
+    assert dry[9][0] == "error" and "CUP" in dry[9][1] and dry[9][1] == real[9][1]
+    assert {dry[n][0] for n in (2, 4, 5, 6, 7)} == {"created"}

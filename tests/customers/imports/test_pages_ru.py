@@ -109,3 +109,13 @@ def test_match_order_is_chosen_by_name_and_a_forged_one_is_a_form_error(client, 
     )
     assert response.status_code == 400
     assert "Выберите корректный вариант" in response.content.decode()
+
+
+def test_the_files_encoding_and_separator_read_as_an_office_names_them(client, admin_user):
+    client.force_login(admin_user)
+    client.cookies["django_language"] = "ru"
+    content = "Фамилия\tТелефон\r\nОрлова\t89161112203\r\n".encode("cp1251")
+    job = upload(admin_user, "a.csv", content)
+    text = russian(client, job.get_absolute_url())
+    assert "Windows-1251" in text and "«табуляция»" in text, text
+    assert "cp1251" not in text and "TAB" not in text

@@ -8,12 +8,15 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self) -> None:
         # Sales announces committed purchases; it does not import analytics (README, layers).
-        from sales.signals import purchases_committed
+        from sales.signals import purchases_committed, purchases_imported
 
-        from .receivers import refresh_after_purchases
+        from .receivers import recompute_after_import, refresh_after_purchases
 
         purchases_committed.connect(
             refresh_after_purchases, dispatch_uid="analytics.refresh_after_purchases"
+        )
+        purchases_imported.connect(
+            recompute_after_import, dispatch_uid="analytics.recompute_after_import"
         )
 
         # The customer list filters by value class and RFM segment; customers cannot import

@@ -15,3 +15,9 @@ def refresh_after_purchases(sender, customer_ids: list[int], **kwargs) -> None:
         send_now("analytics.tasks.refresh_customer_metrics", customer_ids[0])
     elif customer_ids:
         send_now("analytics.tasks.refresh_customers_metrics", customer_ids)
+
+
+def recompute_after_import(sender, **kwargs) -> None:
+    """A history import stored years of receipts: one full recompute (the nightly's), not a
+    refresh per customer per batch; a run already under way makes this one a no-op."""
+    send_now("analytics.tasks.recompute_all_metrics")

@@ -14,6 +14,8 @@ Run as `.venv/bin/python bench/import.py [--quick] [--customers-only] [--custome
 [--history-only] [--lines N]` with DATABASE_URL set (`--history-only` skips the XLSX step; the
 customers CSV step stays, the history's buyers). CPU is given beside each history run's wall
 time: this process's, and the database's PostgreSQL backends' (sampled, see `_ServerCpu`).
+`BENCH_EXPERIMENT_SQL` runs SQL on the scratch database after migrating (to try an index or
+constraint change before writing its migration).
 """
 
 from __future__ import annotations
@@ -339,6 +341,12 @@ def main() -> int:
 
         translation.activate("en")
         call_command("migrate", verbosity=0)
+        if os.environ.get("BENCH_EXPERIMENT_SQL"):
+            # For trying a schema change on the scratch database only, before a migration.
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute(os.environ["BENCH_EXPERIMENT_SQL"])
         from crm.models import Store
 
         store = Store.objects.create(code="bench", name="Bench")

@@ -30,6 +30,7 @@ from customers.imports.engine import RowReport, previous_batch_committed, regist
 from customers.imports.mapping import Target, normalise_header, register_kind
 from customers.imports.models import ImportJob, ImportKind, RowOutcome
 
+from . import signals
 from .ingest.history import HistoryReceipt, history_receipts_store
 from .ingest.idempotency import (
     IdempotencyConflict,
@@ -480,6 +481,10 @@ class HistoryProcessor:
                 existing.outcome, existing.message = row.outcome, row.message
         return out
 
+    def finished(self) -> None:
+        """The whole file is stored: the analytics recompute once (`purchases_imported`)."""
+        transaction.on_commit(lambda: signals.purchases_imported.send(sender=None), robust=True)
+
     def _judge(self, parsed: list[_Parsed]) -> list[RowReport]:
         """The dry run's outcome: a receipt already stored is unchanged, any other created; a
         return whose receipt is neither stored nor sold earlier in the file, or whose product
@@ -585,6 +590,7 @@ class HistoryProcessor:
                         "returned_at": data["purchased_at"],
                         "lines": wanted,
                     },
+                    refresh=False,  # the finished import has every customer recomputed
                 )
         except ValidationError as exc:
             return RowReport(

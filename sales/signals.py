@@ -73,3 +73,8 @@ def answers_extra(receipts: list) -> dict[int, dict[str, Any]]:
 # kwargs: customer_ids (a sorted list of ints). Sent after the transaction that stored receipts
 # or returns of these customers commits; analytics connects it to refresh their metrics.
 purchases_committed = Signal()
+
+# No kwargs. Sent when an import of purchase history has stored its whole file: the receipts of
+# years at once, for which analytics recomputes every customer's metrics in one run instead of
+# a refresh per receipt.
+purchases_imported = Signal()

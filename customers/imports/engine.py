@@ -58,6 +58,8 @@ class Processor(Protocol):
     def group_key(self, cells: list[Any]) -> Any:
         """Rows with the same key stay in one batch (the lines of one receipt)."""
 
+    # Optional: `finished()`, called once the real run of the whole file has committed.
+
     def process(self, batch: Any, *, dry_run: bool) -> list[RowReport]:
         """Apply (or only judge) a batch; one report line (or an unsaved ImportRow) per outcome.
 
@@ -435,15 +437,19 @@ def _execute(job: ImportJob, token: str) -> bool:
             status=ImportStatus.FAILED, error=error[:2000], claimed_by=""
         )
         raise
-    _finish(job_id, token)
+    if _finish(job_id, token) and not job.dry_run:
+        finished = getattr(processor, "finished", None)
+        if finished is not None:
+            finished()
     return True
 
 
 @transaction.atomic
-def _finish(job_id: int, token: str) -> None:
+def _finish(job_id: int, token: str) -> bool:
+    """Close the job; False when another worker holds it now (it will close it)."""
     job = ImportJob.objects.select_for_update().get(pk=job_id)
     if job.claimed_by != token:
-        return
+        return False
     job.status = ImportStatus.CHECKED if job.dry_run else ImportStatus.DONE
     job.finished_at = timezone.now()
     job.claimed_by = ""
@@ -462,6 +468,7 @@ def _finish(job_id: int, token: str) -> None:
             counts=job.counts,
             store=job.store_id,
         )
+    return True
 
 
 def stale_jobs() -> list[int]:

@@ -35,7 +35,6 @@ from .receipts import (
     _error,
     _insert_one_by_one,
     logger,
-    schedule_metrics_refresh,
     settle_repeats,
 )
 from .references import customer_index, customer_ref_errors, line_inputs, products_for_lines
@@ -315,7 +314,8 @@ def history_receipts_store(
     # Most of a history's receipts are of customers who bought before: marking only the others
     # spares the card table a statement per batch once every customer has bought.
     customers_mark_buyers([cid for cid in buyers if cid not in bought])
-    schedule_metrics_refresh(buyers)
+    # No metrics refresh per batch: years of history would queue one per buyer per batch while
+    # the import runs; the import asks for one recompute when the file is done (`finished`).
     return [results[r.index] for r in receipts]
 
 

@@ -36,8 +36,11 @@ def _return_replay(store: Store, pos_return_id: str, digest: str) -> Outcome | N
 
 
 @transaction.atomic
-def return_ingest(*, store: Store, data: dict[str, Any]) -> Outcome:
-    """Store one validated return of a receipt of the same store, once (idempotent)."""
+def return_ingest(*, store: Store, data: dict[str, Any], refresh: bool = True) -> Outcome:
+    """Store one validated return of a receipt of the same store, once (idempotent).
+
+    `refresh=False` for an import, which has the whole base recomputed when it is done.
+    """
     digest = content_hash(return_canonical(data))
     replay = _return_replay(store, data["pos_return_id"], digest)
     if replay is not None:
@@ -63,5 +66,6 @@ def return_ingest(*, store: Store, data: dict[str, Any]) -> Outcome:
         if replay is None:
             raise
         return replay
-    schedule_metrics_refresh([receipt.customer_id] if receipt.customer_id else [])
+    if refresh:
+        schedule_metrics_refresh([receipt.customer_id] if receipt.customer_id else [])
     return Outcome(created=True, obj=doc)

@@ -275,3 +275,22 @@ def test_the_dry_run_predicts_each_returns_outcome(admin_user, store_a, buyers):
     assert dry[8][0] == "error" and dry[8][1] == real[8][1]
     assert dry[9][0] == "error" and "CUP" in dry[9][1] and dry[9][1] == real[9][1]
     assert {dry[n][0] for n in (2, 4, 5, 6, 7)} == {"created"}
+
+
+def test_a_history_import_queues_one_full_recompute_not_a_refresh_per_batch(
+    admin_user, store_a, buyers, settings, celery_queue, django_capture_on_commit_callbacks
+):
+    """Years of receipts in batches of a few hundred used to queue a metrics refresh of every
+    buyer of every batch while the import ran; the finished import asks for one recompute."""
+    settings.CLIENTELE_IMPORT_BATCH = 2
+    content = make_csv(history_rows(store_a.code))
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run(upload(admin_user, "h.csv", content, kind="history"), admin_user, dry_run=True)
+    def analytics() -> list[str]:
+        return [name for name, _args in celery_queue() if name.startswith("analytics.")]
+
+    assert analytics() == [], "a dry run asks for nothing"
+    with django_capture_on_commit_callbacks(execute=True):
+        run(job, admin_user, dry_run=False)
+    assert Receipt.objects.count() == 2
+    assert analytics() == ["analytics.tasks.recompute_all_metrics"]

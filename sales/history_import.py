@@ -267,12 +267,11 @@ class HistoryProcessor:
         return cells[index]
 
     def group_key(self, cells: list[Any]) -> Any:
+        # The cells as read (the reader strips text; an XLSX number equals itself as int or
+        # float): asked twice per row of a million, so no normalising here.
         n = len(cells)
         store, receipt = self._key_columns
-        return (
-            _text(cells[store]) if store < n else "",
-            _text(cells[receipt]) if receipt < n else "",
-        )
+        return (cells[store] if store < n else "", cells[receipt] if receipt < n else "")
 
     def _store(self, cells) -> Store:
         raw = parsing.text(self._cell(cells, "store"))

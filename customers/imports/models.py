@@ -136,7 +136,17 @@ class ImportJob(models.Model):
 class ImportRow(models.Model):
     """One row's (or one receipt's) outcome in one phase; the report and revert read it."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    # Written a row per imported row, millions of them, always by the job's own worker: the
+    # reference is Django's (a deleted job takes its rows with it), not a foreign-key check per
+    # row at every batch's commit, and the unique (job, phase, row) index serves look-ups by
+    # job, so the column needs no index of its own.
+    job = models.ForeignKey(
+        ImportJob,
+        on_delete=models.CASCADE,
+        related_name="rows",
+        db_constraint=False,
+        db_index=False,
+    )
     phase = models.CharField(max_length=3)  # dry | run
     row_no = models.PositiveIntegerField(_("row"))
     outcome = models.CharField(_("outcome"), max_length=10, choices=RowOutcome)

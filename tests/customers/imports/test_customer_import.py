@@ -504,3 +504,23 @@ def test_two_rows_matching_one_card_by_different_keys_update_it_in_turn(admin_us
         "+79161112203",
         "+79161112204",
     ]
+
+
+def test_deleting_a_job_deletes_its_report_rows_without_a_database_reference(admin_user):
+    """The report rows' reference to their job is Django's, not a foreign key checked per row."""
+    from django.db import connection
+
+    job = run(
+        upload(admin_user, "a.csv", make_csv([["ФИО"], ["Орлова Вера"], ["Орлов Игорь"]])),
+        admin_user,
+        dry_run=True,
+    )
+    assert ImportRow.objects.filter(job=job).count() == 2
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'customers_importrow'::regclass "
+            "AND contype = 'f'"
+        )
+        assert cursor.fetchone()[0] == 0
+    job.delete()
+    assert not ImportRow.objects.filter(job_id=job.pk).exists()

@@ -286,6 +286,7 @@ def test_a_history_import_queues_one_full_recompute_not_a_refresh_per_batch(
     content = make_csv(history_rows(store_a.code))
     with django_capture_on_commit_callbacks(execute=True):
         job = run(upload(admin_user, "h.csv", content, kind="history"), admin_user, dry_run=True)
+
     def analytics() -> list[str]:
         return [name for name, _args in celery_queue() if name.startswith("analytics.")]
 

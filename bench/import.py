@@ -281,6 +281,7 @@ def bench_customers(user, tmp: Path, count: int, first: int, fmt: str) -> None:
         f"customers {fmt.upper()}: {count:,} rows in {run_s:.1f} s (+{upload_s:.1f} s upload "
         f"and count) = {rate:,.0f} rows/s; COPY {copy:,.0f} rows/s; ours/COPY {rate / copy:.3f}; "
         f"target >= 5,000 rows/s {'met' if rate >= 5000 else 'NOT met'}; counts {job.counts}; "
+        f"CPU: this process {run_job.cpu[0]:.1f} s, PostgreSQL {run_job.cpu[1]:.1f} s; "
         f"peak RSS {peak_mb():.0f} MB",
         flush=True,
     )

@@ -173,3 +173,41 @@ def test_a_new_name_is_searchable_at_once_through_the_bounded_pending_list():
             [["КВАКШИНО"], ["КВАКШ%"]],
         )
         assert cursor.fetchall() == [("КВАКШИНА",)]
+
+
+def _analyze_counts() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # Statistics are read through a per-transaction snapshot: drop it to see new counts.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            [["customers_customer", "customers_customerphone", "customers_importrow"]],
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_a_large_import_refreshes_the_statistics_of_the_tables_it_grows(
+    admin_user, settings, monkeypatch, caplog
+):
+    """At ANALYZE_FIRST rows and each doubling after, not at every batch (bench/README.md,
+    session 9: without it a first import into empty tables ran 4x slower on embedded PG 18)."""
+    from customers.imports import engine
+
+    from .conftest import make_csv, run, upload
+
+    settings.CLIENTELE_IMPORT_BATCH = 2
+    monkeypatch.setattr(engine, "ANALYZE_FIRST", 3)
+    rows = [["Фамилия", "Имя", "Телефон"]]
+    rows += [["Статова", f"Анна{i}", f"+7916555{i:04d}"] for i in range(10)]
+    before = _analyze_counts()
+    with caplog.at_level("INFO", logger=engine.logger.name):
+        job = run(upload(admin_user, "big.csv", make_csv(rows)), admin_user, dry_run=False)
+    assert job.counts == {"created": 10}
+    refreshed = [r.getMessage() for r in caplog.records if "statistics refreshed" in r.getMessage()]
+    assert [m.split(" rows")[0].rsplit(" ", 1)[1] for m in refreshed] == ["4", "8"]
+    after = _analyze_counts()
+    for table in ("customers_customer", "customers_customerphone", "customers_importrow"):
+        assert after[table] == before.get(table, 0) + 2, table
